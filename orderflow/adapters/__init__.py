@@ -1,0 +1,1 @@
+"""AWS I/O lives here and only here: DynamoDB repositories, Step Functions, and friends."""

@@ -1,0 +1,36 @@
+"""boto3 clients, created lazily and once per process.
+
+boto3 honours ``AWS_ENDPOINT_URL``, so the same code talks to AWS or to the local stack.
+"""
+
+from __future__ import annotations
+
+import threading
+from functools import cache
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+_lock = threading.Lock()
+
+
+@cache
+def _session() -> boto3.session.Session:
+    return boto3.session.Session()
+
+
+@cache
+def client(service: str) -> Any:
+    # boto3 client creation is not thread-safe on one session; the local stack runs handlers in threads.
+    with _lock:
+        return _session().client(
+            service,
+            config=Config(retries={"mode": "standard", "max_attempts": 3}, max_pool_connections=32),
+        )
+
+
+def reset_clients() -> None:
+    """Forget cached clients (tests that change the endpoint call this)."""
+    client.cache_clear()
+    _session.cache_clear()

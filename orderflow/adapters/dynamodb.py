@@ -1,0 +1,364 @@
+"""DynamoDB repositories for orders, stock, the stock ledger and seller settings.
+
+Storage failures become domain errors here (throttling and transaction conflicts are
+:class:`TransientError`, which the workflow retries), so no other module sees a ``ClientError``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from decimal import Decimal
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
+
+from orderflow.adapters.aws import client
+from orderflow.errors import Conflict, InsufficientStock, NotFound, TransientError
+from orderflow.models import AllocatedLine, Order, OrderStatus, StockLevel, Warehouse, utcnow
+from orderflow.observability import log_order_events
+from orderflow.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+_ser = TypeSerializer()
+_de = TypeDeserializer()
+
+TRANSIENT_CODES = {
+    "ProvisionedThroughputExceededException",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+    "InternalServerError",
+    "ServiceUnavailable",
+    "TransactionConflictException",
+    "TransactionInProgressException",
+}
+#: Items per DynamoDB transaction (the service limit is 100).
+TRANSACTION_LIMIT = 100
+
+
+class ConcurrentUpdate(TransientError):
+    """Someone else saved the same order first; read it again and retry."""
+
+
+def to_item(data: dict[str, Any]) -> dict[str, Any]:
+    return {k: _ser.serialize(v) for k, v in data.items()}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else str(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def from_item(item: dict[str, Any]) -> dict[str, Any]:
+    return {k: _plain(_de.deserialize(v)) for k, v in item.items()}
+
+
+@contextmanager
+def storage_errors() -> Iterator[None]:
+    """Turn a throttle or a transaction conflict into :class:`TransientError`."""
+    try:
+        yield
+    except ClientError as err:
+        code = err.response.get("Error", {}).get("Code", "")
+        if code in TRANSIENT_CODES:
+            raise TransientError(f"DynamoDB is busy ({code}); retry", code=code) from err
+        raise
+
+
+def _cancellation_codes(err: ClientError) -> list[str]:
+    return [r.get("Code", "None") for r in err.response.get("CancellationReasons", [])]
+
+
+class OrderRepository:
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.table = (settings or get_settings()).orders_table
+
+    @staticmethod
+    def _to_item(order: Order) -> dict[str, Any]:
+        data = order.model_dump(mode="json", exclude={"total"})
+        if order.channel and order.external_id:
+            data["channel_ref"] = f"{order.channel}#{order.external_id}"
+        return to_item(data)
+
+    def get(self, order_id: str) -> Order:
+        with storage_errors():
+            resp = client("dynamodb").get_item(TableName=self.table, Key={"order_id": {"S": order_id}},
+                                               ConsistentRead=True)
+        if "Item" not in resp or "status" not in resp["Item"]:
+            raise NotFound(f"order {order_id} not found", order_id=order_id)
+        return Order.model_validate(from_item(resp["Item"]))
+
+    def find_by_channel_ref(self, channel: str, external_id: str) -> Order | None:
+        with storage_errors():
+            resp = client("dynamodb").get_item(
+                TableName=self.table, Key={"order_id": {"S": f"ref#{channel}#{external_id}"}}, ConsistentRead=True
+            )
+        if "Item" not in resp:
+            return None
+        return self.get(resp["Item"]["target"]["S"])
+
+    def create(self, order: Order) -> tuple[Order, bool]:
+        """Store a new order. With a channel + external id, a second create returns the first order."""
+        items: list[dict[str, Any]] = [
+            {"Put": {"TableName": self.table, "Item": self._to_item(order),
+                     "ConditionExpression": "attribute_not_exists(order_id)"}}
+        ]
+        if order.channel and order.external_id:
+            items.append({"Put": {
+                "TableName": self.table,
+                "Item": to_item({"order_id": f"ref#{order.channel}#{order.external_id}", "target": order.order_id}),
+                "ConditionExpression": "attribute_not_exists(order_id)",
+            }})
+        try:
+            with storage_errors():
+                client("dynamodb").transact_write_items(TransactItems=items)
+        except ClientError as err:
+            if err.response["Error"]["Code"] == "TransactionCanceledException" and order.channel:
+                existing = self.find_by_channel_ref(order.channel, order.external_id or "")
+                if existing is not None:
+                    return existing, False
+            raise
+        self._saved(order)
+        return order, True
+
+    @staticmethod
+    def _saved(order: Order) -> None:
+        log_order_events(order, order.unsaved_events())
+        order.mark_saved()
+
+    def save(self, order: Order) -> Order:
+        """Write the order if nobody changed it since it was read (optimistic lock on ``version``)."""
+        expected = order.version
+        order.version = expected + 1
+        try:
+            with storage_errors():
+                client("dynamodb").put_item(
+                    TableName=self.table,
+                    Item=self._to_item(order),
+                    ConditionExpression="#v = :v",
+                    ExpressionAttributeNames={"#v": "version"},
+                    ExpressionAttributeValues={":v": {"N": str(expected)}},
+                )
+        except ClientError as err:
+            order.version = expected
+            if err.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                raise ConcurrentUpdate(f"order {order.order_id} changed while it was being updated") from err
+            raise
+        self._saved(order)
+        return order
+
+    def update(self, order_id: str, change: Callable[[Order], Any], attempts: int = 8) -> Order:
+        """Read, change, save; again on a concurrent update. ``change`` may return False to skip saving."""
+        for attempt in range(attempts):
+            order = self.get(order_id)
+            if change(order) is False:
+                return order
+            try:
+                return self.save(order)
+            except ConcurrentUpdate:
+                if attempt == attempts - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    def list_by_status(self, status: OrderStatus, limit: int = 50,
+                       cursor: dict | None = None) -> tuple[list[Order], dict | None]:
+        kwargs: dict[str, Any] = {
+            "TableName": self.table, "IndexName": "by_status",
+            "KeyConditionExpression": "#s = :s",
+            "ExpressionAttributeNames": {"#s": "status"},
+            "ExpressionAttributeValues": {":s": {"S": status.value}},
+            "ScanIndexForward": False, "Limit": limit,
+        }
+        if cursor:
+            kwargs["ExclusiveStartKey"] = cursor
+        with storage_errors():
+            resp = client("dynamodb").query(**kwargs)
+        orders = [Order.model_validate(from_item(i)) for i in resp.get("Items", [])]
+        return orders, resp.get("LastEvaluatedKey")
+
+
+class InventoryRepository:
+    """Stock per (sku, warehouse) with every change written to the ledger under an idempotency key.
+
+    ``available`` is stored beside ``on_hand`` and ``committed`` so that a conditional write
+    (``available >= :q``) can refuse to oversell; every write keeps ``available = on_hand - committed``.
+    """
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        s = settings or get_settings()
+        self.table = s.inventory_table
+        self.ledger = s.ledger_table
+
+    def levels(self, sku: str) -> list[StockLevel]:
+        with storage_errors():
+            resp = client("dynamodb").query(
+                TableName=self.table, KeyConditionExpression="sku = :s",
+                ExpressionAttributeValues={":s": {"S": sku}}, ConsistentRead=True,
+            )
+        return [StockLevel.model_validate(from_item(i)) for i in resp.get("Items", [])]
+
+    def levels_for(self, skus: Iterable[str]) -> dict[str, list[StockLevel]]:
+        return {sku: self.levels(sku) for sku in dict.fromkeys(skus)}
+
+    def known_skus(self, skus: Iterable[str]) -> set[str]:
+        return {sku for sku, levels in self.levels_for(skus).items() if levels}
+
+    def set_on_hand(self, sku: str, warehouse_id: str, on_hand: int, reason: str = "count") -> StockLevel:
+        """Set the counted quantity; ``committed`` stays, ``available`` follows."""
+        now = utcnow()
+        with storage_errors():
+            resp = client("dynamodb").update_item(
+                TableName=self.table,
+                Key={"sku": {"S": sku}, "warehouse_id": {"S": warehouse_id}},
+                UpdateExpression="SET on_hand = :n, #c = if_not_exists(#c, :zero), "
+                                 "available = :n - if_not_exists(#c, :zero), updated_at = :now",
+                ExpressionAttributeNames={"#c": "committed"},
+                ExpressionAttributeValues={":n": {"N": str(on_hand)}, ":zero": {"N": "0"}, ":now": {"S": now}},
+                ReturnValues="ALL_NEW",
+            )
+            level = StockLevel.model_validate(from_item(resp["Attributes"]))
+            client("dynamodb").put_item(TableName=self.ledger, Item=to_item({
+                "entry_id": f"set#{sku}#{warehouse_id}#{now}", "sku": sku, "warehouse_id": warehouse_id,
+                "kind": "set_on_hand", "on_hand": on_hand, "reason": reason, "at": now,
+            }))
+        return level
+
+    def ledger_for(self, sku: str, limit: int = 20) -> list[dict[str, Any]]:
+        with storage_errors():
+            resp = client("dynamodb").query(
+                TableName=self.ledger, IndexName="by_sku", KeyConditionExpression="sku = :s",
+                ExpressionAttributeValues={":s": {"S": sku}}, ScanIndexForward=False, Limit=limit,
+            )
+        return [from_item(i) for i in resp.get("Items", [])]
+
+    # -- changes made by the workflow, each exactly once --------------------------------------
+
+    # ``key`` is the idempotency prefix of the change: the order id and the allocation plan number.
+
+    def reserve(self, key: str, lines: list[AllocatedLine]) -> bool:
+        """Commit stock for an order's allocation. Returns False if it was already done."""
+        return self._apply(key, lines, "reserve", d_on_hand=0, d_committed=1, guard="available >= :q")
+
+    def ship(self, key: str, lines: list[AllocatedLine]) -> bool:
+        """Stock has left the building: on_hand and committed go down together."""
+        return self._apply(key, lines, "ship", d_on_hand=-1, d_committed=-1, guard="#c >= :q")
+
+    def release(self, key: str, lines: list[AllocatedLine]) -> bool:
+        """Give committed stock back (cancel, or undo a partial reservation)."""
+        return self._apply(key, lines, "release", d_on_hand=0, d_committed=-1, guard="#c >= :q")
+
+    def _apply(self, key: str, lines: list[AllocatedLine], step: str, *, d_on_hand: int,
+               d_committed: int, guard: str) -> bool:
+        order_id = key.split("#", 1)[0]
+        now = utcnow()
+        chunk_size = TRANSACTION_LIMIT // 2  # one stock update + one ledger put per line
+        applied_any = False
+        done: list[AllocatedLine] = []
+        for start in range(0, len(lines), chunk_size):
+            chunk = lines[start:start + chunk_size]
+            items: list[dict[str, Any]] = []
+            for line in chunk:
+                q = line.quantity
+                items.append({"Update": {
+                    "TableName": self.table,
+                    "Key": {"sku": {"S": line.sku}, "warehouse_id": {"S": line.warehouse_id}},
+                    "UpdateExpression": "SET on_hand = on_hand + :dh, #c = #c + :dc, available = available + :da, "
+                                        "updated_at = :now",
+                    "ConditionExpression": f"attribute_exists(sku) AND {guard}",
+                    "ExpressionAttributeNames": {"#c": "committed"},
+                    "ExpressionAttributeValues": {
+                        ":dh": {"N": str(d_on_hand * q)}, ":dc": {"N": str(d_committed * q)},
+                        ":da": {"N": str((d_on_hand - d_committed) * q)}, ":q": {"N": str(q)},
+                        ":now": {"S": now},
+                    },
+                }})
+                items.append({"Put": {
+                    "TableName": self.ledger,
+                    "Item": to_item({
+                        "entry_id": f"{key}#{line.line_no}#{line.warehouse_id}#{step}",
+                        "sku": line.sku, "warehouse_id": line.warehouse_id, "order_id": order_id,
+                        "kind": step, "on_hand_change": d_on_hand * q, "committed_change": d_committed * q,
+                        "at": now,
+                    }),
+                    "ConditionExpression": "attribute_not_exists(entry_id)",
+                }})
+            try:
+                with storage_errors():
+                    client("dynamodb").transact_write_items(TransactItems=items)
+                applied_any = True
+                done.extend(chunk)
+            except ClientError as err:
+                if err.response["Error"]["Code"] != "TransactionCanceledException":
+                    raise
+                codes = _cancellation_codes(err)
+                ledger_codes = codes[1::2]
+                stock_codes = codes[0::2]
+                if codes and all(c == "ConditionalCheckFailed" for c in ledger_codes):
+                    log.info("stock %s for order %s already applied", step, order_id)
+                    done.extend(chunk)
+                    continue
+                if "ConditionalCheckFailed" in stock_codes:
+                    short = [f"{ln.sku}@{ln.warehouse_id}" for ln, c in zip(chunk, stock_codes, strict=False)
+                             if c == "ConditionalCheckFailed"]
+                    if done and step == "reserve":
+                        self.release(key, done)
+                    raise InsufficientStock(
+                        f"not enough stock to {step} for order {order_id}: {', '.join(short)}",
+                        order_id=order_id, lines=short,
+                    ) from err
+                if any(c in TRANSIENT_CODES or c == "TransactionConflict" for c in codes):
+                    raise TransientError(f"stock {step} for order {order_id} conflicted; retry") from err
+                raise Conflict(f"stock {step} for order {order_id} was refused: {codes}") from err
+        return applied_any
+
+
+class SettingsRepository:
+    """Seller configuration: warehouses now; channels, suppliers and carriers later."""
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.table = (settings or get_settings()).settings_table
+
+    def put_warehouse(self, warehouse: Warehouse) -> Warehouse:
+        data = warehouse.model_dump(mode="json")
+        with storage_errors():
+            client("dynamodb").put_item(TableName=self.table,
+                                        Item=to_item({"entity": "warehouse", "id": warehouse.warehouse_id, **data}))
+        return warehouse
+
+    def warehouses(self) -> list[Warehouse]:
+        items: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self.table, "KeyConditionExpression": "entity = :e",
+            "ExpressionAttributeValues": {":e": {"S": "warehouse"}},
+        }
+        with storage_errors():
+            while True:
+                resp = client("dynamodb").query(**kwargs)
+                items.extend(resp.get("Items", []))
+                if "LastEvaluatedKey" not in resp:
+                    break
+                kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+        out = []
+        for item in items:
+            data = from_item(item)
+            data.pop("entity"), data.pop("id")
+            out.append(Warehouse.model_validate(data))
+        return out
+
+    def warehouse(self, warehouse_id: str) -> Warehouse:
+        with storage_errors():
+            resp = client("dynamodb").get_item(TableName=self.table,
+                                               Key={"entity": {"S": "warehouse"}, "id": {"S": warehouse_id}})
+        if "Item" not in resp:
+            raise NotFound(f"warehouse {warehouse_id} not found", warehouse_id=warehouse_id)
+        data = from_item(resp["Item"])
+        data.pop("entity"), data.pop("id")
+        return Warehouse.model_validate(data)

@@ -1,0 +1,50 @@
+"""Step Functions: start an order's execution (named after the order) and resume waiting shipments."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from orderflow.adapters.aws import client
+from orderflow.errors import TransientError
+from orderflow.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+
+class WorkflowGateway:
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.state_machine_arn = (settings or get_settings()).state_machine_arn
+
+    def start(self, order_id: str) -> str | None:
+        """Start the order's execution; a second start for the same order is a no-op."""
+        if not self.state_machine_arn:
+            raise RuntimeError("ORDERFLOW_STATE_MACHINE_ARN is not set")
+        try:
+            resp = client("stepfunctions").start_execution(
+                stateMachineArn=self.state_machine_arn, name=order_id, input=json.dumps({"order_id": order_id})
+            )
+            return resp["executionArn"]
+        except ClientError as err:
+            code = err.response["Error"]["Code"]
+            if code == "ExecutionAlreadyExists":
+                log.info("execution for order %s already exists", order_id)
+                return None
+            if code in {"ThrottlingException", "ServiceUnavailable"}:
+                raise TransientError("Step Functions is busy; retry") from err
+            raise
+
+    def resume(self, task_token: str, output: dict[str, Any]) -> bool:
+        """Hand a waiting execution its result. False if the wait is over (already resumed, timed out)."""
+        try:
+            client("stepfunctions").send_task_success(taskToken=task_token, output=json.dumps(output))
+            return True
+        except ClientError as err:
+            code = err.response["Error"]["Code"]
+            if code in {"TaskDoesNotExist", "TaskTimedOut", "InvalidToken"}:
+                log.warning("task token no longer waiting (%s)", code)
+                return False
+            raise

@@ -1,0 +1,169 @@
+"""Routes of the orderflow HTTP API (see docs/api.md and ``GET /openapi.json``).
+
+Every error answers one JSON shape, ``{"error": {"code", "message", "details"}}``, with a 4xx for
+the caller's mistakes; a 500 only ever means a bug or an outage on our side.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.params import Path, Query
+from pydantic import Field
+
+from orderflow import __version__, service
+from orderflow.errors import NotFound, OrderflowError, ValidationFailed
+from orderflow.models import Identifier, Model, NewOrder, OrderStatus, Sku, StockLevel, Warehouse
+from orderflow.observability import logger
+from orderflow.ports import Ports, default_ports
+
+app = APIGatewayRestResolver(enable_validation=True)
+
+_ports: Ports | None = None
+
+
+def ports() -> Ports:
+    return _ports or default_ports()
+
+
+def use_ports(custom: Ports | None) -> None:
+    """Tests may run the API over their own ports."""
+    global _ports
+    _ports = custom
+
+
+def _json(status: int, body: Any, headers: dict[str, str] | None = None):
+    return Response(status_code=status, content_type=content_types.APPLICATION_JSON,
+                    body=json.dumps(body, default=str), headers=headers)
+
+
+def error(status: int, code: str, message: str, details: Any = None):
+    return _json(status, {"error": {"code": code, "message": message, "details": details or {}}})
+
+
+# -- errors ------------------------------------------------------------------------------------
+
+@app.exception_handler(RequestValidationError)
+def _invalid_request(exc: RequestValidationError):
+    problems = []
+    for err in exc.errors():
+        loc = [str(part) for part in err.get("loc", ())]
+        problems.append({"field": ".".join(loc), "message": err.get("msg", "invalid"), "type": err.get("type")})
+    first = problems[0] if problems else {"field": "", "message": "invalid request"}
+    return error(422, "validation_error", f"{first['field']}: {first['message']}", {"errors": problems})
+
+
+@app.exception_handler(OrderflowError)
+def _domain_error(exc: OrderflowError):
+    if exc.http_status >= 500:
+        logger.warning("request failed, retry advised", error=exc.code)
+    return error(exc.http_status, exc.code, exc.message, exc.details)
+
+
+@app.exception_handler(json.JSONDecodeError)
+def _bad_json(exc: json.JSONDecodeError):
+    return error(400, "invalid_json", f"the body is not valid JSON: {exc.msg} at position {exc.pos}",
+                 {"field": "body"})
+
+
+@app.not_found
+def _no_route(exc: NotFoundError):
+    return error(404, "no_such_route", f"no route {app.current_event.http_method} {app.current_event.path}")
+
+
+@app.exception_handler(Exception)
+def _unexpected(exc: Exception):
+    logger.exception("unexpected error")
+    return error(500, "internal_error", "something went wrong on our side; it has been logged")
+
+
+# -- health ------------------------------------------------------------------------------------
+
+@app.get("/health")
+def health() -> dict:
+    return {"status": "ok", "version": __version__}
+
+
+# -- warehouses and stock ----------------------------------------------------------------------
+
+@app.post("/warehouses")
+def create_warehouse(warehouse: Warehouse):
+    ports().settings.put_warehouse(warehouse)
+    return _json(201, warehouse.model_dump(mode="json"))
+
+
+@app.get("/warehouses")
+def list_warehouses() -> dict:
+    warehouses = sorted(ports().settings.warehouses(), key=lambda w: (w.priority, w.warehouse_id))
+    return {"warehouses": [w.model_dump(mode="json") for w in warehouses]}
+
+
+class StockIn(Model):
+    on_hand: Annotated[int, Field(ge=0, le=10_000_000, strict=True)]
+    reason: Annotated[str, Field(max_length=200)] = "count"
+
+
+@app.put("/inventory/<sku>/<warehouse_id>")
+def set_stock(sku: Annotated[Sku, Path()], warehouse_id: Annotated[Identifier, Path()], stock: StockIn) -> dict:
+    p = ports()
+    p.settings.warehouse(warehouse_id)  # 404 for a warehouse that does not exist
+    level = p.inventory.set_on_hand(sku, warehouse_id, stock.on_hand, stock.reason)
+    return level.model_dump(mode="json")
+
+
+@app.get("/inventory/<sku>")
+def get_stock(sku: Annotated[Sku, Path()]) -> dict:
+    p = ports()
+    levels = p.inventory.levels(sku)
+    if not levels:
+        raise NotFound(f"no stock recorded for SKU {sku}", sku=sku)
+    totals = StockLevel(sku=sku, warehouse_id="all", on_hand=sum(lv.on_hand for lv in levels),
+                        committed=sum(lv.committed for lv in levels))
+    return {"sku": sku, "levels": [lv.model_dump(mode="json") for lv in levels],
+            "totals": totals.model_dump(mode="json", exclude={"sku", "warehouse_id"}),
+            "ledger": p.inventory.ledger_for(sku)}
+
+
+# -- orders ------------------------------------------------------------------------------------
+
+@app.post("/orders")
+def create_order(order: NewOrder):
+    created_order, created = service.create_order(order, ports())
+    return _json(201 if created else 200, created_order.public(),
+                 headers={"Location": f"/orders/{created_order.order_id}"})
+
+
+@app.get("/orders/<order_id>")
+def get_order(order_id: Annotated[str, Path(max_length=80)]) -> dict:
+    return ports().orders.get(order_id).public()
+
+
+@app.get("/orders")
+def list_orders(status: Annotated[OrderStatus | None, Query()] = None,
+                limit: Annotated[int, Query(ge=1, le=200)] = 50) -> dict:
+    statuses = [status] if status else list(OrderStatus)
+    orders = []
+    for st in statuses:
+        found, _ = ports().orders.list_by_status(st, limit=limit)
+        orders.extend(found)
+    orders.sort(key=lambda o: o.created_at, reverse=True)
+    return {"orders": [o.public() for o in orders[:limit]]}
+
+
+@app.post("/orders/<order_id>/tracking")
+def add_tracking(order_id: Annotated[str, Path(max_length=80)], tracking: service.TrackingIn):
+    order = service.add_tracking(order_id, tracking, ports())
+    return _json(202, order.public())
+
+
+@app.post("/orders/<order_id>/complete")
+def complete(order_id: Annotated[str, Path(max_length=80)]):
+    order = service.complete_manually(order_id, ports())
+    return _json(202, order.public())
+
+
+__all__ = ["app", "ValidationFailed"]

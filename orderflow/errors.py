@@ -1,0 +1,75 @@
+"""Domain errors.
+
+The class name of an error raised inside a workflow Lambda becomes the Step Functions error name
+(``errorType``), so the names of :class:`BusinessError` subclasses are the ``ErrorEquals`` names
+the ASL catches into ``needs_attention``; :class:`TransientError` is the one the ASL retries.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class OrderflowError(Exception):
+    """Base of every error orderflow raises on purpose."""
+
+    http_status = 400
+    code = "bad_request"
+
+    def __init__(self, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+
+class BusinessError(OrderflowError):
+    """The order cannot go on without a person: it lands in ``needs_attention`` with this reason."""
+
+    http_status = 422
+    code = "unprocessable"
+
+
+class UnknownSku(BusinessError):
+    code = "unknown_sku"
+
+
+class NoWarehouseCanAllocate(BusinessError):
+    code = "no_warehouse_can_allocate"
+
+
+class InsufficientStock(BusinessError):
+    """Stock moved between allocation and reduction and no longer covers the plan."""
+
+    code = "insufficient_stock"
+
+
+class UnsupportedFulfillmentRoute(BusinessError):
+    code = "unsupported_fulfillment_route"
+
+
+class NotFound(OrderflowError):
+    http_status = 404
+    code = "not_found"
+
+
+class Conflict(OrderflowError):
+    """The request is valid but the resource is in a state that does not allow it."""
+
+    http_status = 409
+    code = "conflict"
+
+
+class ValidationFailed(OrderflowError):
+    http_status = 422
+    code = "validation_error"
+
+
+class TransientError(OrderflowError):
+    """Throttling, a conflicting transaction, a service hiccup: safe to retry with backoff."""
+
+    http_status = 503
+    code = "temporarily_unavailable"
+
+
+#: Names the state machine catches into ``needs_attention`` (tests check the ASL lists them all).
+BUSINESS_ERROR_NAMES = sorted(cls.__name__ for cls in BusinessError.__subclasses__())

@@ -1,0 +1,1 @@
+"""The embedded local stack: moto on loopback running the real ASL with our handlers, and the API."""

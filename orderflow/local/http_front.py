@@ -1,0 +1,133 @@
+"""The local stack's front door: a real HTTP server that plays API Gateway.
+
+Each request is checked for the bearer token (as an authorizer would), turned into an API Gateway
+REST proxy event, and handed to the same Lambda handler that serves the API on AWS.
+"""
+
+from __future__ import annotations
+
+import base64
+import hmac
+import json
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from orderflow.local.lambda_binding import LocalLambdaContext
+
+log = logging.getLogger(__name__)
+
+MAX_BODY = 1024 * 1024
+#: Routes open without a token: health, and webhooks (they carry the channel's own signature).
+PUBLIC_PREFIXES = ("/health", "/webhooks/")
+
+
+def proxy_event(method: str, raw_path: str, headers: dict[str, str], body: bytes, source_ip: str) -> dict[str, Any]:
+    parts = urlsplit(raw_path)
+    query = parse_qs(parts.query, keep_blank_values=True)
+    text: str | None
+    is_b64 = False
+    try:
+        text = body.decode("utf-8") if body else None
+    except UnicodeDecodeError:
+        text, is_b64 = base64.b64encode(body).decode(), True
+    request_id = str(uuid.uuid4())
+    return {
+        "resource": "/{proxy+}",
+        "path": parts.path,
+        "httpMethod": method,
+        "headers": headers,
+        "multiValueHeaders": {k: [v] for k, v in headers.items()},
+        "queryStringParameters": {k: v[-1] for k, v in query.items()} or None,
+        "multiValueQueryStringParameters": query or None,
+        "pathParameters": {"proxy": parts.path.lstrip("/")},
+        "stageVariables": None,
+        "requestContext": {
+            "resourcePath": "/{proxy+}", "httpMethod": method, "path": f"/local{parts.path}", "stage": "local",
+            "requestId": request_id, "accountId": "000000000000", "apiId": "local",
+            "requestTimeEpoch": int(time.time() * 1000), "identity": {"sourceIp": source_ip},
+        },
+        "body": text,
+        "isBase64Encoded": is_b64,
+    }
+
+
+class ApiFront:
+    def __init__(self, host: str, port: int, token: str, handler: Callable[[dict, Any], dict]) -> None:
+        self.token = token
+        self.handler = handler
+        front = self
+
+        class RequestHandler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            server_version = "orderflow-local"
+
+            def log_message(self, fmt: str, *args: Any) -> None:
+                log.debug("%s %s", self.address_string(), fmt % args)
+
+            def _reply(self, status: int, headers: dict[str, str], body: bytes) -> None:
+                self.send_response(status)
+                for key, value in headers.items():
+                    if key.lower() not in {"content-length", "connection"}:
+                        self.send_header(key, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(body)
+
+            def _error(self, status: int, code: str, message: str) -> None:
+                body = json.dumps({"error": {"code": code, "message": message, "details": {}}}).encode()
+                self._reply(status, {"Content-Type": "application/json"}, body)
+
+            def _handle(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                if length > MAX_BODY:
+                    self.close_connection = True
+                    return self._error(413, "payload_too_large", f"the body is over {MAX_BODY} bytes")
+                body = self.rfile.read(length) if length else b""
+                path = urlsplit(self.path).path
+                if not path.startswith(PUBLIC_PREFIXES) and not front.authorized(self.headers.get("Authorization")):
+                    return self._error(401, "unauthorized", "send Authorization: Bearer <token> "
+                                                            "(printed by `orderflow local`)")
+                headers = dict(self.headers.items())
+                event = proxy_event(self.command, self.path, headers, body, self.client_address[0])
+                context = LocalLambdaContext(function_name="orderflow-api",
+                                             aws_request_id=event["requestContext"]["requestId"])
+                try:
+                    result = front.handler(event, context)
+                except Exception:  # noqa: BLE001 - a bug in the API must still answer
+                    log.exception("API handler crashed")
+                    return self._error(500, "internal_error", "the API handler crashed; see the stack's log")
+                out = result.get("body") or ""
+                payload = base64.b64decode(out) if result.get("isBase64Encoded") else out.encode()
+                headers_out = dict(result.get("headers") or {})
+                for key, values in (result.get("multiValueHeaders") or {}).items():
+                    headers_out[key] = ", ".join(values)
+                self._reply(int(result.get("statusCode", 200)), headers_out, payload)
+
+            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _handle  # noqa: N815
+
+        self.server = ThreadingHTTPServer((host, port), RequestHandler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, name="orderflow-api", daemon=True)
+
+    @property
+    def port(self) -> int:
+        return self.server.server_address[1]
+
+    def authorized(self, header: str | None) -> bool:
+        if not header or not header.startswith("Bearer "):
+            return False
+        return hmac.compare_digest(header[len("Bearer "):].strip().encode(), self.token.encode())
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

@@ -1,0 +1,105 @@
+"""Run our Lambda handlers in-process when moto's Step Functions interpreter invokes a function.
+
+moto's Lambda needs Docker to run code; with ``{"lambda": {"use_docker": False}}`` it serves
+``moto.awslambda_simple``, which only echoes. This module replaces that backend's ``invoke`` with a
+dispatcher from function name to handler. It is the one place that touches moto internals, so moto
+is pinned (pyproject.toml) and ``tests/integration/test_lambda_binding.py`` guards the behaviour.
+
+A handler's exception is reported the way Lambda reports it (``X-Amz-Function-Error: Unhandled``
+and a ``{"errorType", "errorMessage"}`` payload), so Retry and Catch on error names behave as on AWS.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import traceback
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[dict, Any], Any]
+
+_handlers: dict[str, Handler] = {}
+_lock = threading.Lock()
+_installed = False
+
+
+@dataclass
+class LocalLambdaContext:
+    """What Powertools reads from a Lambda context."""
+
+    function_name: str
+    memory_limit_in_mb: int = 512
+    aws_request_id: str = ""
+    invoked_function_arn: str = ""
+    function_version: str = "$LATEST"
+    log_group_name: str = ""
+    log_stream_name: str = ""
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 60_000
+
+
+def function_name_of(name_or_arn: str) -> str:
+    """``arn:aws:lambda:region:acct:function:NAME[:qualifier]`` or ``NAME`` -> ``NAME``."""
+    if name_or_arn.startswith("arn:"):
+        return name_or_arn.split(":")[6]
+    return name_or_arn
+
+
+def bind(function_name: str, handler: Handler) -> None:
+    with _lock:
+        _handlers[function_name] = handler
+
+
+def unbind_all() -> None:
+    with _lock:
+        _handlers.clear()
+
+
+def invoke_bound(function_name: str, payload: bytes | str | None,
+                 response_headers: dict[str, str]) -> bytes | None:
+    """Call the bound handler like Lambda would and return the response payload."""
+    name = function_name_of(function_name)
+    handler = _handlers.get(name)
+    if handler is None:
+        return None
+    raw = payload.decode() if isinstance(payload, bytes) else (payload or "{}")
+    event = json.loads(raw) if raw else {}
+    request_id = str(uuid.uuid4())
+    context = LocalLambdaContext(function_name=name, aws_request_id=request_id,
+                                 invoked_function_arn=f"arn:aws:lambda:local:000000000000:function:{name}")
+    try:
+        result = handler(event, context)
+    except Exception as exc:  # noqa: BLE001 - reported to the caller exactly as Lambda does
+        response_headers["x-amz-function-error"] = "Unhandled"
+        body = {"errorType": type(exc).__name__, "errorMessage": str(exc) or type(exc).__name__,
+                "requestId": request_id,
+                "stackTrace": traceback.format_tb(exc.__traceback__)[-5:]}
+        log.debug("function %s raised %s: %s", name, type(exc).__name__, exc)
+        return json.dumps(body).encode()
+    return json.dumps(result).encode()
+
+
+def install() -> None:
+    """Point moto's simple Lambda backend at :func:`invoke_bound` (idempotent)."""
+    global _installed
+    if _installed:
+        return
+    from moto.awslambda_simple.models import LambdaSimpleBackend
+
+    original = LambdaSimpleBackend.invoke
+
+    def invoke(self, function_name, qualifier, body, headers, response_headers):  # noqa: ANN001
+        result = invoke_bound(function_name, body, response_headers)
+        if result is None:
+            return original(self, function_name, qualifier, body, headers, response_headers)
+        return result
+
+    LambdaSimpleBackend.invoke = invoke  # type: ignore[method-assign]
+    _installed = True

@@ -1,0 +1,184 @@
+"""The embedded local stack: everything orderflow runs on AWS, in one process, on loopback.
+
+- moto serves DynamoDB, Step Functions, SQS, Scheduler... at ``http://HOST:MOTO_PORT``; its Step
+  Functions interpreter runs ``statemachines/order_workflow.asl.json`` for real;
+- each Lambda the ASL names is bound to our handler module (``orderflow.local.lambda_binding``);
+- the API is served at ``http://HOST:API_PORT`` through the same API handler as on AWS;
+- the local scheduler and queue pollers stand in for EventBridge Scheduler and Lambda's event
+  source mappings, which moto stores but never runs.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import os
+import secrets
+import socket
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from orderflow import asl
+from orderflow.tables import TABLES
+
+log = logging.getLogger(__name__)
+
+REGION = "us-east-1"
+ACCOUNT = "123456789012"
+PREFIX = "orderflow"
+#: Function name -> handler module, for every Lambda the workflow and the API use.
+FUNCTIONS = {
+    "allocate": "functions.allocate.handler",
+    "reduce_inventory": "functions.reduce_inventory.handler",
+    "fulfill": "functions.fulfill.handler",
+    "complete": "functions.complete.handler",
+    "import_orders": "functions.import_orders.handler",
+    "api": "functions.api.handler",
+}
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+def function_name(name: str) -> str:
+    return f"{PREFIX}-{name.replace('_', '-')}"
+
+
+def function_arn(name: str) -> str:
+    return f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{function_name(name)}"
+
+
+def table_name(key: str) -> str:
+    return f"{PREFIX}-{key}"
+
+
+@dataclass
+class LocalStack:
+    host: str = "127.0.0.1"
+    api_port: int = 3000
+    moto_port: int = 0
+    token: str | None = None
+    state_dir: Path = field(default_factory=lambda: Path(".orderflow"))
+    serve_api: bool = True
+
+    def __post_init__(self) -> None:
+        self.token = self.token or os.environ.get("ORDERFLOW_API_TOKEN") or secrets.token_urlsafe(24)
+        self.moto_port = self.moto_port or free_port(self.host)
+        self._moto: Any = None
+        self._api: Any = None
+        self.state_machine_arn = ""
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://{self.host}:{self.moto_port}"
+
+    @property
+    def api_url(self) -> str:
+        port = self._api.port if self._api else self.api_port
+        return f"http://{self.host}:{port}"
+
+    def environment(self) -> dict[str, str]:
+        """What a process needs to talk to this stack with boto3 (and what our handlers see)."""
+        env = {
+            "AWS_ENDPOINT_URL": self.endpoint,
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_REGION": REGION,
+            "AWS_ACCESS_KEY_ID": "local",
+            "AWS_SECRET_ACCESS_KEY": "local",
+            "MOTO_PORT": str(self.moto_port),
+            "POWERTOOLS_TRACE_DISABLED": "true",
+            "POWERTOOLS_SERVICE_NAME": "orderflow",
+            "ORDERFLOW_STATE_MACHINE_ARN": self.state_machine_arn,
+        }
+        for table in TABLES:
+            env[table.env_var] = table_name(table.key)
+        return env
+
+    # -- life cycle ------------------------------------------------------------------------------
+
+    def start(self) -> LocalStack:
+        from moto.core.config import default_user_config
+        from moto.server import ThreadedMotoServer
+
+        from orderflow.local import lambda_binding
+
+        self.state_machine_arn = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{PREFIX}-order-workflow"
+        os.environ.update(self.environment())
+        from orderflow.adapters.aws import reset_clients
+        from orderflow.ports import default_ports
+        from orderflow.settings import get_settings
+
+        get_settings.cache_clear()
+        default_ports.cache_clear()
+        reset_clients()
+
+        default_user_config["lambda"] = {"use_docker": False}
+        default_user_config["stepfunctions"] = {"execute_state_machine": True}
+        lambda_binding.install()
+        for name, module in FUNCTIONS.items():
+            handler = importlib.import_module(module).lambda_handler
+            lambda_binding.bind(function_name(name), handler)
+
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        self._moto = ThreadedMotoServer(ip_address=self.host, port=self.moto_port, verbose=False)
+        self._moto.start()
+        self._create_resources()
+        if self.serve_api:
+            from orderflow.local.http_front import ApiFront
+
+            api_handler = importlib.import_module(FUNCTIONS["api"]).lambda_handler
+            self._api = ApiFront(self.host, self.api_port, self.token or "", api_handler)
+            self._api.start()
+        self._write_state_file()
+        return self
+
+    def _create_resources(self) -> None:
+        from orderflow.adapters.aws import client
+
+        ddb = client("dynamodb")
+        for table in TABLES:
+            ddb.create_table(**table.create_table_kwargs(table_name(table.key)))
+        values = {placeholder: function_arn(fn) for placeholder, fn in asl.FUNCTION_PLACEHOLDERS.items()}
+        values.update({placeholder: table_name(key) for placeholder, key in asl.TABLE_PLACEHOLDERS.items()})
+        client("stepfunctions").create_state_machine(
+            name=f"{PREFIX}-order-workflow",
+            definition=asl.substitute(asl.read(), values),
+            roleArn=f"arn:aws:iam::{ACCOUNT}:role/{PREFIX}-order-workflow",
+            type="STANDARD",
+        )
+
+    def _write_state_file(self) -> None:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        info = {"api_url": self.api_url, "endpoint": self.endpoint, "token": self.token,
+                "state_machine_arn": self.state_machine_arn, "region": REGION, "pid": os.getpid(),
+                "started_at": time.time()}
+        path = self.state_dir / "local.json"
+        path.write_text(json.dumps(info, indent=2))
+        path.chmod(0o600)
+
+    def stop(self) -> None:
+        if self._api:
+            self._api.stop()
+            self._api = None
+        if self._moto:
+            self._moto.stop()
+            self._moto = None
+        state_file = self.state_dir / "local.json"
+        if state_file.exists():
+            try:
+                if json.loads(state_file.read_text()).get("pid") == os.getpid():
+                    state_file.unlink()
+            except (OSError, ValueError):
+                pass
+
+    def __enter__(self) -> LocalStack:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,284 @@
+"""The order model: one definition used by the API, the workflow steps, the tables and the tests.
+
+Money is ``Decimal`` everywhere and is written out as a decimal string, never a float.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from datetime import UTC, datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    StringConstraints,
+    computed_field,
+    model_validator,
+)
+
+Sku = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64,
+                                       pattern=r"^[A-Za-z0-9][A-Za-z0-9._\-/]*$")]
+Identifier = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64,
+                                              pattern=r"^[A-Za-z0-9][A-Za-z0-9_\-]*$")]
+ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Money = Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=4)]
+
+
+def utcnow() -> str:
+    """Timestamps are ISO 8601 strings in UTC, with milliseconds, so they sort as text."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def new_id(prefix: str) -> str:
+    """A time-sortable id that is also a valid Step Functions execution name."""
+    return f"{prefix}_{int(time.time() * 1000):012x}{secrets.token_hex(5)}"
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class Stored(BaseModel):
+    """Models read back from storage ignore what they do not know (computed fields, newer attributes)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+
+class OrderStatus(StrEnum):
+    NEW = "new"
+    AWAITING_STOCK = "awaiting_stock"
+    PAID = "paid"
+    IN_FULFILLMENT = "in_fulfillment"
+    PARTIALLY_SHIPPED = "partially_shipped"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+    NEEDS_ATTENTION = "needs_attention"
+
+
+#: Statuses in which a shipment can still receive tracking or the order be completed by hand.
+SHIPPABLE_STATUSES = frozenset({OrderStatus.PAID, OrderStatus.IN_FULFILLMENT, OrderStatus.PARTIALLY_SHIPPED})
+
+
+class WarehouseKind(StrEnum):
+    OWN = "own"
+    THREE_PL = "3pl"
+    DROPSHIP = "dropship"
+    FBA = "fba"
+
+
+class FulfillmentMethod(StrEnum):
+    SELF_SHIP = "self_ship"
+    DROPSHIP = "dropship"
+    THREE_PL = "3pl"
+    FBA = "fba"
+
+
+#: The route each kind of warehouse takes. Later routes (SFTP, FBA) plug in behind the same names.
+METHOD_BY_KIND = {
+    WarehouseKind.OWN: FulfillmentMethod.SELF_SHIP,
+    WarehouseKind.DROPSHIP: FulfillmentMethod.DROPSHIP,
+    WarehouseKind.THREE_PL: FulfillmentMethod.THREE_PL,
+    WarehouseKind.FBA: FulfillmentMethod.FBA,
+}
+
+
+class Address(Model):
+    name: ShortText
+    company: ShortText | None = None
+    line1: ShortText
+    line2: ShortText | None = None
+    city: ShortText
+    region: ShortText | None = None
+    postal_code: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20)]
+    country: Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True, pattern=r"^[A-Za-z]{2}$")] = Field(
+        description="ISO 3166-1 alpha-2 country code"
+    )
+    phone: Annotated[str, StringConstraints(strip_whitespace=True, max_length=40)] | None = None
+
+
+class Customer(Model):
+    name: ShortText | None = None
+    email: Annotated[str, StringConstraints(strip_whitespace=True, max_length=254,
+                                            pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")] | None = None
+
+
+class LineIn(Model):
+    sku: Sku
+    quantity: Annotated[int, Field(gt=0, le=100_000, strict=True)]
+    unit_price: Money = Field(description="Decimal string, e.g. \"19.99\"")
+
+
+class OrderLine(LineIn):
+    line_no: Annotated[int, Field(ge=1)]
+
+
+class NewOrder(Model):
+    """What `POST /orders` accepts (and what importers produce from a channel's order)."""
+
+    lines: Annotated[list[LineIn], Field(min_length=1, max_length=250)]
+    shipping_address: Address
+    customer: Customer | None = None
+    currency: Annotated[str, StringConstraints(to_upper=True, pattern=r"^[A-Za-z]{3}$")] = "USD"
+    channel: Identifier | None = None
+    external_id: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)] | None = None
+
+    @model_validator(mode="after")
+    def _channel_pair(self) -> NewOrder:
+        if (self.channel is None) != (self.external_id is None):
+            raise ValueError("channel and external_id go together: give both or neither")
+        return self
+
+
+class Warehouse(Model):
+    warehouse_id: Identifier
+    name: ShortText
+    kind: WarehouseKind = WarehouseKind.OWN
+    priority: Annotated[int, Field(ge=0, le=10_000)] = Field(100, description="Lower ships first")
+    address: Address | None = None
+
+
+class StockLevel(Stored):
+    sku: Sku
+    warehouse_id: Identifier
+    on_hand: int = 0
+    committed: int = 0
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def available(self) -> int:
+        return self.on_hand - self.committed
+
+
+class AllocatedLine(Model):
+    line_no: int
+    sku: Sku
+    quantity: int
+    warehouse_id: Identifier
+
+
+class CandidateNote(Model):
+    """What one rule decided about one warehouse, and why."""
+
+    warehouse_id: str
+    rule: str
+    kept: bool
+    reason: str
+
+
+class Allocation(Model):
+    """The recorded, explainable decision of the `allocate` step."""
+
+    rule_set: str
+    #: 1 for the first plan; allocating again (stock moved) makes plan 2, and so on. Part of the
+    #: stock ledger's idempotency keys, so a new plan's reservations never collide with an old one's.
+    plan_no: int = 1
+    lines: list[AllocatedLine]
+    candidates: list[CandidateNote] = []
+    decided_at: str = Field(default_factory=utcnow)
+
+    def warehouses(self) -> list[str]:
+        seen: list[str] = []
+        for line in self.lines:
+            if line.warehouse_id not in seen:
+                seen.append(line.warehouse_id)
+        return seen
+
+
+class ShipmentStatus(StrEnum):
+    PENDING = "pending"
+    AWAITING_TRACKING = "awaiting_tracking"
+    SHIPPED = "shipped"
+    CANCELLED = "cancelled"
+
+
+class Shipment(Model):
+    shipment_id: str
+    warehouse_id: str
+    method: FulfillmentMethod
+    status: ShipmentStatus = ShipmentStatus.PENDING
+    lines: list[AllocatedLine]
+    carrier: str | None = None
+    tracking_number: str | None = None
+    shipped_at: str | None = None
+    #: The Step Functions task token of the execution waiting on this shipment. Never shown by the API.
+    task_token: str | None = None
+
+
+class OrderEvent(Model):
+    type: str
+    at: str = Field(default_factory=utcnow)
+    detail: str | None = None
+
+
+class Order(Stored):
+    order_id: str
+    status: OrderStatus = OrderStatus.NEW
+    created_at: str = Field(default_factory=utcnow)
+    updated_at: str = Field(default_factory=utcnow)
+    currency: str = "USD"
+    channel: str | None = None
+    external_id: str | None = None
+    customer: Customer | None = None
+    shipping_address: Address
+    lines: list[OrderLine]
+    allocation: Allocation | None = None
+    shipments: list[Shipment] = []
+    events: list[OrderEvent] = []
+    attention_reason: str | None = None
+    version: int = 0
+    #: How many events the stored copy has; events past it are new and get logged when saved.
+    _stored_events: int = PrivateAttr(default=0)
+
+    def model_post_init(self, context: Any, /) -> None:
+        self._stored_events = len(self.events)
+
+    def unsaved_events(self) -> list[OrderEvent]:
+        return self.events[self._stored_events:]
+
+    def mark_saved(self) -> None:
+        self._stored_events = len(self.events)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def total(self) -> Decimal:
+        return sum((line.unit_price * line.quantity for line in self.lines), Decimal("0"))
+
+    @classmethod
+    def from_new(cls, new: NewOrder, order_id: str | None = None) -> Order:
+        order = cls(
+            order_id=order_id or new_id("ord"),
+            currency=new.currency,
+            channel=new.channel,
+            external_id=new.external_id,
+            customer=new.customer,
+            shipping_address=new.shipping_address,
+            lines=[OrderLine(line_no=i, **line.model_dump()) for i, line in enumerate(new.lines, start=1)],
+        )
+        order._stored_events = 0
+        order.record("created", f"{len(order.lines)} line(s), total {order.total} {order.currency}")
+        return order
+
+    def record(self, event_type: str, detail: str | None = None) -> OrderEvent:
+        event = OrderEvent(type=event_type, detail=detail)
+        self.events.append(event)
+        self.updated_at = event.at
+        return event
+
+    def shipment(self, shipment_id: str) -> Shipment:
+        for shipment in self.shipments:
+            if shipment.shipment_id == shipment_id:
+                return shipment
+        from orderflow.errors import NotFound
+
+        raise NotFound(f"order {self.order_id} has no shipment {shipment_id}", shipment_id=shipment_id)
+
+    def public(self) -> dict[str, Any]:
+        """The order as the API shows it: no task tokens, no storage version."""
+        return self.model_dump(mode="json", exclude={"version": True,
+                                                     "shipments": {"__all__": {"task_token"}}})

@@ -1,0 +1,1 @@
+"""Business rules in plain Python: no AWS, no I/O."""

@@ -1,0 +1,116 @@
+"""What the API (and the importer) do with orders, in plain Python over the ports."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+
+from pydantic import Field, StringConstraints
+
+from orderflow.errors import Conflict, UnknownSku, ValidationFailed
+from orderflow.models import SHIPPABLE_STATUSES, Model, NewOrder, Order, OrderStatus, ShipmentStatus, utcnow
+from orderflow.ports import Ports
+from orderflow.workflow.steps import shipped_output
+
+log = logging.getLogger(__name__)
+
+
+class TrackingIn(Model):
+    carrier: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
+    tracking_number: Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=64,
+                                                      pattern=r"^[A-Za-z0-9\-]+$")]
+    shipment_id: str | None = Field(None, description="Needed only when the order ships in several parcels")
+
+
+def create_order(new: NewOrder, ports: Ports, *, check_skus: bool = True) -> tuple[Order, bool]:
+    """Store the order (once per channel + external id) and start its workflow.
+
+    Returns the order and whether it was created now. Unknown SKUs are refused up front for
+    manual orders; imported orders are kept and reach ``needs_attention`` with the reason instead.
+    """
+    if check_skus:
+        skus = [line.sku for line in new.lines]
+        unknown = sorted(set(skus) - ports.inventory.known_skus(skus))
+        if unknown:
+            raise UnknownSku(f"unknown SKU(s): {', '.join(unknown)}", field="lines", skus=unknown)
+    if new.channel and new.external_id:
+        existing = ports.orders.find_by_channel_ref(new.channel, new.external_id)
+        if existing is not None:
+            _ensure_started(existing, ports)
+            return existing, False
+    order, created = ports.orders.create(Order.from_new(new))
+    _ensure_started(order, ports)
+    return order, created
+
+
+def _ensure_started(order: Order, ports: Ports) -> None:
+    # Starting is idempotent (the execution is named after the order), so a retried create heals
+    # an order whose first start never happened.
+    if order.status == OrderStatus.NEW:
+        ports.workflow.start(order.order_id)
+
+
+def add_tracking(order_id: str, tracking: TrackingIn, ports: Ports) -> Order:
+    """A label made elsewhere: record its tracking and let the waiting workflow complete the order."""
+    tokens: list[tuple[str, dict]] = []
+
+    def ship(order: Order) -> None:
+        tokens.clear()
+        if order.status not in SHIPPABLE_STATUSES:
+            raise Conflict(f"order {order_id} is {order.status.value}; tracking can be added once it is paid",
+                           status=order.status.value)
+        open_shipments = [s for s in order.shipments if s.status != ShipmentStatus.SHIPPED]
+        if tracking.shipment_id:
+            shipment = order.shipment(tracking.shipment_id)
+            if shipment.status == ShipmentStatus.SHIPPED:
+                raise Conflict(f"shipment {shipment.shipment_id} already has tracking", field="shipment_id")
+        elif len(open_shipments) == 1:
+            shipment = open_shipments[0]
+        elif not open_shipments:
+            raise Conflict(f"every shipment of order {order_id} already has tracking")
+        else:
+            raise ValidationFailed(
+                f"order {order_id} ships in {len(open_shipments)} parcels; say which with shipment_id",
+                field="shipment_id", choices=[s.shipment_id for s in open_shipments])
+        shipment.carrier = tracking.carrier
+        shipment.tracking_number = tracking.tracking_number
+        shipment.status = ShipmentStatus.SHIPPED
+        shipment.shipped_at = utcnow()
+        order.record("tracking_added", f"{shipment.shipment_id}: {tracking.carrier} {tracking.tracking_number}")
+        if any(s.status != ShipmentStatus.SHIPPED for s in order.shipments):
+            if order.status != OrderStatus.PARTIALLY_SHIPPED:
+                order.status = OrderStatus.PARTIALLY_SHIPPED
+                order.record("partially_shipped")
+        if shipment.task_token:
+            tokens.append((shipment.task_token, shipped_output(shipment)))
+
+    order = ports.orders.update(order_id, ship)
+    for token, output in tokens:
+        ports.workflow.resume(token, output)
+    return order
+
+
+def complete_manually(order_id: str, ports: Ports) -> Order:
+    """The seller says it has shipped: every open shipment is marked shipped without tracking."""
+    tokens: list[tuple[str, dict]] = []
+
+    def complete(order: Order) -> None:
+        tokens.clear()
+        if order.status == OrderStatus.COMPLETED:
+            raise Conflict(f"order {order_id} is already completed", status=order.status.value)
+        if order.status not in SHIPPABLE_STATUSES:
+            raise Conflict(f"order {order_id} is {order.status.value}; it can be completed once it is paid",
+                           status=order.status.value)
+        now = utcnow()
+        for shipment in order.shipments:
+            if shipment.status != ShipmentStatus.SHIPPED:
+                shipment.status = ShipmentStatus.SHIPPED
+                shipment.shipped_at = now
+                if shipment.task_token:
+                    tokens.append((shipment.task_token, shipped_output(shipment)))
+        order.record("completed_manually", "marked complete by the seller")
+
+    order = ports.orders.update(order_id, complete)
+    for token, output in tokens:
+        ports.workflow.resume(token, output)
+    return order
