@@ -16,7 +16,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from pydantic import Field
 
 from orderflow import __version__, service
-from orderflow.errors import NotFound, OrderflowError, ValidationFailed
+from orderflow.errors import NotFound, OrderflowError
 from orderflow.models import Identifier, Model, NewOrder, OrderStatus, Sku, StockLevel, Warehouse
 from orderflow.observability import logger
 from orderflow.ports import Ports, default_ports
@@ -166,4 +166,18 @@ def complete(order_id: Annotated[str, Path(max_length=80)]):
     return _json(202, order.public())
 
 
-__all__ = ["app", "ValidationFailed"]
+
+def resolve(event: dict, context: Any) -> dict:
+    """Serve one API Gateway proxy event. The API speaks JSON only, so a JSON body sent with a
+    form content type (``curl -d`` does that) is read as the JSON it is."""
+    headers = event.get("headers") or {}
+    ctype = next((v for k, v in headers.items() if k.lower() == "content-type"), "")
+    body = (event.get("body") or "").lstrip()
+    if body[:1] in ("{", "[") and "json" not in ctype.lower():
+        headers = {k: v for k, v in headers.items() if k.lower() != "content-type"}
+        headers["Content-Type"] = "application/json"
+        event = {**event, "headers": headers}
+        if event.get("multiValueHeaders"):
+            mv = {k: v for k, v in event["multiValueHeaders"].items() if k.lower() != "content-type"}
+            event["multiValueHeaders"] = {**mv, "Content-Type": ["application/json"]}
+    return app.resolve(event, context)

@@ -103,6 +103,13 @@ class LocalStack:
     # -- life cycle ------------------------------------------------------------------------------
 
     def start(self) -> LocalStack:
+        try:
+            return self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self) -> LocalStack:
         from moto.core.config import default_user_config
         from moto.server import ThreadedMotoServer
 
