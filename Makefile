@@ -1,0 +1,48 @@
+# orderflow: every target sets up what it needs (a .venv with pinned dependencies) on first use.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: help install run test test-fast lint format build synth bench clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml requirements/constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade 'pip==26.3'
+	$(BIN)/python -m pip install --quiet -c requirements/constraints.txt -e '.[local,cdk,dev]'
+	@touch $(STAMP)
+
+install: $(STAMP) ## create .venv and install pinned dependencies (only when missing or changed)
+
+run: install ## start the local stack with sample data (API on http://127.0.0.1:3000)
+	$(BIN)/orderflow local
+
+test: install build ## set up and run the whole test suite
+	$(BIN)/python -m pytest
+
+test-fast: install ## unit tests only
+	$(BIN)/python -m pytest tests/unit -q
+
+lint: install ## ruff
+	$(BIN)/ruff check .
+
+format: install
+	$(BIN)/ruff check --fix . && $(BIN)/ruff format .
+
+build: install ## build the Lambda assets (.build/code and .build/layer) for CDK
+	$(BIN)/python -m infra.build_assets
+
+synth: build ## synthesize the CDK app offline into cdk.out, with cdk-nag checks
+	CDK_OUTDIR=cdk.out $(BIN)/python app.py
+
+bench: install ## local-stack throughput: orders/s to `paid`, beside a no-op workflow of the same shape
+	$(BIN)/python -m benchmarks.local_stack
+
+clean:
+	rm -rf .build cdk.out .pytest_cache .orderflow
