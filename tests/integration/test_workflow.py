@@ -1,0 +1,188 @@
+"""Orders through the real ASL on moto's Step Functions interpreter, with our handlers."""
+
+from __future__ import annotations
+
+import pytest
+
+from orderflow import service
+from orderflow.adapters.aws import client
+from orderflow.errors import TransientError
+from orderflow.local import lambda_binding
+from orderflow.local.stack import function_name
+from orderflow.models import Order, OrderStatus, ShipmentStatus
+from orderflow.trace import execution_arn
+from tests.integration.conftest import add_warehouse, execution_status, make_order, wait_for
+
+
+def history(stack, order_id):
+    events = []
+    for page in client("stepfunctions").get_paginator("get_execution_history").paginate(
+            executionArn=execution_arn(stack.state_machine_arn, order_id)):
+        events.extend(page["events"])
+    return events
+
+
+def ledger_entries(ports, sku):
+    return [e for e in ports.inventory.ledger_for(sku, limit=100) if e["kind"] != "set_on_hand"]
+
+
+def test_happy_path_allocates_reserves_waits_for_tracking_and_completes(stack, ports, uid, address):
+    sku = f"SKU-{uid}"
+    add_warehouse(ports, f"far-{uid}", priority=50)
+    add_warehouse(ports, f"near-{uid}", priority=5)
+    ports.inventory.set_on_hand(sku, f"far-{uid}", 10)
+    ports.inventory.set_on_hand(sku, f"near-{uid}", 10)
+
+    order, created = service.create_order(make_order([(sku, 3)], address), ports)
+    assert created
+    paid = wait_for(ports, order.order_id, OrderStatus.PAID)
+    assert paid.allocation.warehouses() == [f"near-{uid}"]
+    assert any(c.kept for c in paid.allocation.candidates)
+    assert paid.shipments[0].status == ShipmentStatus.AWAITING_TRACKING
+    assert paid.shipments[0].task_token  # the waiting execution's token is kept on the shipment
+    near = {lv.warehouse_id: lv for lv in ports.inventory.levels(sku)}[f"near-{uid}"]
+    assert (near.on_hand, near.committed, near.available) == (10, 3, 7)
+
+    service.add_tracking(order.order_id, service.TrackingIn(carrier="UPS", tracking_number="1Z999AA1"), ports)
+    done = wait_for(ports, order.order_id, OrderStatus.COMPLETED)
+    assert done.shipments[0].tracking_number == "1Z999AA1"
+    assert execution_status(stack, order.order_id)["status"] == "SUCCEEDED"
+    near = {lv.warehouse_id: lv for lv in ports.inventory.levels(sku)}[f"near-{uid}"]
+    assert (near.on_hand, near.committed, near.available) == (7, 0, 7)
+    kinds = sorted(e["kind"] for e in ledger_entries(ports, sku))
+    assert kinds == ["reserve", "ship"]  # each stock change exactly once
+    assert [e.type for e in done.events] == ["created", "allocated", "stock_reserved", "routed", "paid",
+                                             "tracking_added", "completed"]
+
+
+def test_unknown_sku_lands_in_needs_attention_with_the_reason(stack, ports, uid, address):
+    order, _ = ports.orders.create(Order.from_new(make_order([(f"GHOST-{uid}", 1)], address)))
+    ports.workflow.start(order.order_id)
+    stuck = wait_for(ports, order.order_id, OrderStatus.NEEDS_ATTENTION)
+    assert stuck.attention_reason == f"unknown SKU(s): GHOST-{uid} (no warehouse stocks them)"
+    assert stuck.events[-1].type == "needs_attention"
+    desc = execution_status(stack, order.order_id)
+    assert desc["status"] == "FAILED"
+    assert desc.get("error") == "UnknownSku"
+
+
+def test_no_warehouse_with_enough_stock_needs_attention(stack, ports, uid, address):
+    sku = f"SKU-{uid}"
+    add_warehouse(ports, f"w-{uid}")
+    ports.inventory.set_on_hand(sku, f"w-{uid}", 1)
+    order, _ = service.create_order(make_order([(sku, 2)], address), ports)
+    stuck = wait_for(ports, order.order_id, OrderStatus.NEEDS_ATTENTION)
+    assert "needs 2, has 1" in stuck.attention_reason
+    assert ledger_entries(ports, sku) == []  # nothing was taken
+
+
+@pytest.fixture
+def flaky_allocate(stack):
+    """Make the allocate function fail with a transient error a given number of times."""
+    from functions.allocate.handler import lambda_handler as real
+
+    state = {"failures_left": 0, "calls": 0}
+
+    def flaky(event, context):
+        state["calls"] += 1
+        if state["failures_left"] > 0:
+            state["failures_left"] -= 1
+            raise TransientError("DynamoDB is busy (ThrottlingException); retry")
+        return real(event, context)
+
+    lambda_binding.bind(function_name("allocate"), flaky)
+    yield state
+    lambda_binding.bind(function_name("allocate"), real)
+
+
+def test_a_transient_error_is_retried_with_backoff_and_the_order_goes_on(stack, ports, uid, address,
+                                                                        flaky_allocate):
+    sku = f"SKU-{uid}"
+    add_warehouse(ports, f"w-{uid}")
+    ports.inventory.set_on_hand(sku, f"w-{uid}", 5)
+    flaky_allocate["failures_left"] = 1
+    order, _ = service.create_order(make_order([(sku, 1)], address), ports)
+    paid = wait_for(ports, order.order_id, OrderStatus.PAID)
+    assert paid.attention_reason is None
+    assert flaky_allocate["calls"] == 2
+    failed = [e for e in history(stack, order.order_id) if e["type"] == "TaskFailed"]
+    assert [e["taskFailedEventDetails"]["error"] for e in failed] == ["TransientError"]
+
+
+def test_an_unexpected_crash_is_not_retried_blindly_and_needs_attention(stack, ports, uid, address):
+    from functions.allocate.handler import lambda_handler as real
+
+    def crash(event, context):
+        raise KeyError("bug")
+
+    sku = f"SKU-{uid}"
+    add_warehouse(ports, f"w-{uid}")
+    ports.inventory.set_on_hand(sku, f"w-{uid}", 5)
+    lambda_binding.bind(function_name("allocate"), crash)
+    try:
+        order, _ = service.create_order(make_order([(sku, 1)], address), ports)
+        stuck = wait_for(ports, order.order_id, OrderStatus.NEEDS_ATTENTION)
+    finally:
+        lambda_binding.bind(function_name("allocate"), real)
+    assert stuck.attention_reason.startswith("KeyError")
+
+
+def test_replayed_steps_and_a_second_start_change_stock_once(stack, ports, uid, address):
+    from functions.reduce_inventory.handler import lambda_handler as reduce_handler
+    from orderflow.local.lambda_binding import LocalLambdaContext
+
+    sku = f"SKU-{uid}"
+    add_warehouse(ports, f"w-{uid}")
+    ports.inventory.set_on_hand(sku, f"w-{uid}", 5)
+    order, _ = service.create_order(make_order([(sku, 2)], address), ports)
+    wait_for(ports, order.order_id, OrderStatus.PAID)
+
+    # Step Functions retrying a step that had succeeded, and a second start of the same order:
+    reduce_handler({"order_id": order.order_id}, LocalLambdaContext(function_name="replay"))
+    again = ports.workflow.start(order.order_id)  # same name and input: AWS hands back the same execution
+    assert again in (None, execution_arn(stack.state_machine_arn, order.order_id))
+    runs = client("stepfunctions").list_executions(stateMachineArn=stack.state_machine_arn)["executions"]
+    assert [e["name"] for e in runs].count(order.order_id) == 1
+    # the same order created again through the idempotent path starts nothing new either
+    level = ports.inventory.levels(sku)[0]
+    assert (level.on_hand, level.committed) == (5, 2)
+    assert [e["kind"] for e in ledger_entries(ports, sku)] == ["reserve"]
+
+
+def test_the_same_channel_order_twice_is_one_order(stack, ports, uid, address):
+    sku = f"SKU-{uid}"
+    add_warehouse(ports, f"w-{uid}")
+    ports.inventory.set_on_hand(sku, f"w-{uid}", 5)
+    new = make_order([(sku, 1)], address, channel="manual", external_id=f"ext-{uid}")
+    first, created_first = service.create_order(new, ports)
+    second, created_second = service.create_order(new, ports)
+    assert (created_first, created_second) == (True, False)
+    assert second.order_id == first.order_id
+
+
+def test_manual_completion_resumes_the_workflow(stack, ports, uid, address):
+    sku = f"SKU-{uid}"
+    add_warehouse(ports, f"w-{uid}")
+    ports.inventory.set_on_hand(sku, f"w-{uid}", 5)
+    order, _ = service.create_order(make_order([(sku, 2)], address), ports)
+    wait_for(ports, order.order_id, OrderStatus.PAID)
+    service.complete_manually(order.order_id, ports)
+    done = wait_for(ports, order.order_id, OrderStatus.COMPLETED)
+    assert "completed_manually" in [e.type for e in done.events]
+    level = ports.inventory.levels(sku)[0]
+    assert (level.on_hand, level.committed) == (3, 0)
+
+
+def test_trace_reads_the_execution_history(stack, ports, uid, address):
+    from orderflow import trace
+
+    sku = f"SKU-{uid}"
+    add_warehouse(ports, f"w-{uid}")
+    ports.inventory.set_on_hand(sku, f"w-{uid}", 5)
+    order, _ = service.create_order(make_order([(sku, 1)], address), ports)
+    wait_for(ports, order.order_id, OrderStatus.PAID)
+    execution, events = trace.fetch(client("stepfunctions"), stack.state_machine_arn, order.order_id)
+    text = "\n".join(trace.render(order.order_id, execution, events))
+    for state in ("Allocate", "ReduceInventory", "RouteFulfillment", "WaitForSelfShipment"):
+        assert f"▶ {state}" in text
+    assert "waiting for the shipment" in text

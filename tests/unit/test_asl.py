@@ -1,0 +1,57 @@
+"""Static checks of the state machine definition (it runs for real in tests/integration)."""
+
+import json
+
+from orderflow import asl
+from orderflow.errors import BUSINESS_ERROR_NAMES
+
+DEFINITION = json.loads(asl.read())
+
+
+def all_states(states=None):
+    for name, state in (states or DEFINITION["States"]).items():
+        yield name, state
+        inner = state.get("ItemProcessor") or state.get("Iterator")
+        if inner:
+            yield from all_states(inner["States"])
+
+
+def test_placeholders_are_exactly_the_functions_and_tables_we_fill():
+    assert asl.placeholders(asl.read()) == set(asl.FUNCTION_PLACEHOLDERS) | set(asl.TABLE_PLACEHOLDERS)
+
+
+def test_every_business_error_is_caught_into_needs_attention():
+    for name, state in all_states():
+        if state["Type"] in {"Task", "Map"} and "Catch" in state:
+            caught = state["Catch"][0]["ErrorEquals"]
+            assert sorted(caught) == BUSINESS_ERROR_NAMES, name
+            assert state["Catch"][-1]["ErrorEquals"] == ["States.ALL"], name
+
+
+def test_every_lambda_task_retries_transient_errors_with_backoff():
+    for name, state in all_states():
+        if state["Type"] == "Task" and "lambda:invoke" in state["Resource"]:
+            retried = {e for r in state["Retry"] for e in r["ErrorEquals"]}
+            assert {"Lambda.ServiceException", "Lambda.TooManyRequestsException", "TransientError"} <= retried, name
+            assert all(r["BackoffRate"] > 1 for r in state["Retry"]), name
+
+
+def test_every_transition_points_at_a_state():
+    def check(states):
+        for name, state in states.items():
+            targets = [state.get("Next"), state.get("Default")]
+            targets += [c["Next"] for c in state.get("Choices", []) + state.get("Catch", [])]
+            for target in filter(None, targets):
+                assert target in states, f"{name} -> {target}"
+            inner = state.get("ItemProcessor")
+            if inner:
+                check(inner["States"])
+
+    check(DEFINITION["States"])
+
+
+def test_substitute_refuses_a_missing_value():
+    import pytest
+
+    with pytest.raises(KeyError, match="OrdersTableName"):
+        asl.substitute(asl.read(), {k: "x" for k in asl.FUNCTION_PLACEHOLDERS})

@@ -1,0 +1,68 @@
+"""The local stack's own parts that need no AWS: the API Gateway event, the scheduler, the CLI."""
+
+import threading
+import time
+
+import pytest
+
+from orderflow.cli import build_parser
+from orderflow.local.http_front import proxy_event
+from orderflow.local.lambda_binding import function_name_of
+from orderflow.local.scheduler import LocalScheduler
+
+
+def test_proxy_event_has_the_api_gateway_rest_shape():
+    event = proxy_event("POST", "/orders?status=paid&status=new&x=", {"Content-Type": "application/json"},
+                        b'{"a": 1}', "127.0.0.1")
+    assert event["httpMethod"] == "POST" and event["path"] == "/orders"
+    assert event["queryStringParameters"] == {"status": "new", "x": ""}
+    assert event["multiValueQueryStringParameters"]["status"] == ["paid", "new"]
+    assert event["body"] == '{"a": 1}' and event["isBase64Encoded"] is False
+    assert event["requestContext"]["requestId"]
+
+
+def test_binary_bodies_are_base64_encoded():
+    event = proxy_event("POST", "/x", {}, b"\xff\xfe", "127.0.0.1")
+    assert event["isBase64Encoded"] is True
+
+
+def test_function_names_come_out_of_arns():
+    assert function_name_of("arn:aws:lambda:us-east-1:1:function:orderflow-allocate") == "orderflow-allocate"
+    assert function_name_of("arn:aws:lambda:us-east-1:1:function:orderflow-allocate:$LATEST") == "orderflow-allocate"
+    assert function_name_of("orderflow-allocate") == "orderflow-allocate"
+
+
+def test_scheduler_runs_jobs_on_their_interval_sped_up_and_survives_failures():
+    ran = []
+    scheduler = LocalScheduler(speedup=100)
+    scheduler.add("tick", every_seconds=1, run=lambda: ran.append(1))  # every 10 ms at 100x
+    boom = scheduler.add("boom", every_seconds=1, run=lambda: 1 / 0)
+    scheduler.start()
+    deadline = time.monotonic() + 5
+    while (len(ran) < 3 or boom.failures < 2) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    scheduler.stop()
+    assert len(ran) >= 3
+    assert boom.failures >= 2 and "ZeroDivisionError" in boom.last_error
+
+
+def test_run_now_runs_in_the_callers_thread():
+    scheduler = LocalScheduler()
+    scheduler.add("import", every_seconds=3600, run=lambda: threading.current_thread().name)
+    assert scheduler.run_now("import") == threading.current_thread().name
+
+
+def test_scheduler_refuses_nonsense():
+    with pytest.raises(ValueError):
+        LocalScheduler(speedup=0)
+    with pytest.raises(ValueError):
+        LocalScheduler().add("x", every_seconds=0, run=lambda: None)
+
+
+def test_cli_help_names_every_command(capsys):
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["--help"])
+    out = capsys.readouterr().out
+    assert "local" in out and "trace" in out
+    args = build_parser().parse_args(["local", "--port", "0", "--no-seed"])
+    assert args.port == 0 and args.seed is False
