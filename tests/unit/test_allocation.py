@@ -25,7 +25,7 @@ def test_first_warehouse_by_priority_that_holds_every_line_ships_it_all():
     levels = stock(("X", "a", 5, 0), ("X", "b", 9, 0), ("Y", "b", 9, 0), ("X", "c", 9, 0), ("Y", "c", 1, 0))
     plan = allocate([line(1, "X", 2), line(2, "Y", 1)], WAREHOUSES, levels)
     assert plan.rule_set == RULE_SET
-    assert {l.warehouse_id for l in plan.lines} == {"c"}  # a lacks Y; c (priority 10) beats b (20)
+    assert {al.warehouse_id for al in plan.lines} == {"c"}  # a lacks Y; c (priority 10) beats b (20)
     kept = [n for n in plan.candidates if n.kept]
     assert [n.warehouse_id for n in kept] == ["c"]
     dropped = {n.warehouse_id: n.reason for n in plan.candidates if not n.kept}
@@ -45,7 +45,7 @@ def test_committed_stock_is_not_available():
 def test_quantities_of_repeated_skus_add_up():
     levels = stock(("X", "a", 3, 0), ("X", "b", 4, 0))
     plan = allocate([line(1, "X", 2), line(2, "X", 2)], WAREHOUSES, levels)
-    assert {l.warehouse_id for l in plan.lines} == {"b"}
+    assert {al.warehouse_id for al in plan.lines} == {"b"}
 
 
 def test_unknown_sku_names_the_sku():

@@ -54,4 +54,4 @@ def test_substitute_refuses_a_missing_value():
     import pytest
 
     with pytest.raises(KeyError, match="OrdersTableName"):
-        asl.substitute(asl.read(), {k: "x" for k in asl.FUNCTION_PLACEHOLDERS})
+        asl.substitute(asl.read(), dict.fromkeys(asl.FUNCTION_PLACEHOLDERS, "x"))
