@@ -1,0 +1,171 @@
+"""The whole system as a user meets it: `orderflow local` in its own process, driven over HTTP."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import httpx
+import pytest
+
+from orderflow.local.stack import free_port
+
+pytestmark = pytest.mark.e2e
+TOKEN = "e2e-token"
+
+
+@pytest.fixture(scope="module")
+def local_stack(tmp_path_factory):
+    state_dir = tmp_path_factory.mktemp("state")
+    port, moto_port = free_port(), free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "ORDERFLOW_", "MOTO_"))}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "orderflow.cli", "local", "--port", str(port), "--moto-port", str(moto_port),
+         "--token", TOKEN, "--no-seed", "--state-dir", str(state_dir)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    lines: queue.Queue[str] = queue.Queue()
+    output: list[str] = []
+
+    def pump():
+        for line in proc.stdout:
+            output.append(line)
+            lines.put(line)
+
+    threading.Thread(target=pump, daemon=True).start()
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            line = lines.get(timeout=max(0.1, deadline - time.monotonic()))
+        except queue.Empty:
+            proc.kill()
+            pytest.fail("local stack did not start: " + "".join(output))
+        if "Press Ctrl-C" in line:
+            break
+    yield {"proc": proc, "url": f"http://127.0.0.1:{port}", "state_dir": state_dir, "output": output,
+           "env": env}
+    if proc.poll() is None:
+        proc.kill()
+
+
+@pytest.fixture(scope="module")
+def api(local_stack):
+    with httpx.Client(base_url=local_stack["url"], headers={"Authorization": f"Bearer {TOKEN}"},
+                      timeout=10) as client:
+        yield client
+
+
+ADDRESS = {"name": "Grace Hopper", "line1": "1 Navy Way", "city": "Arlington", "region": "VA",
+           "postal_code": "22202", "country": "US"}
+
+
+def wait_status(api, order_id, status, timeout=30):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        order = api.get(f"/orders/{order_id}").json()
+        if order["status"] == status:
+            return order
+        time.sleep(0.1)
+    raise AssertionError(f"{order_id} stayed {order['status']}: {order.get('attention_reason')}")
+
+
+def test_an_order_from_post_to_completed_with_stock_down_once(api, local_stack):
+    assert api.post("/warehouses", json={"warehouse_id": "nj", "name": "Newark", "priority": 1}).status_code == 201
+    assert api.put("/inventory/MUG-E2E/nj", json={"on_hand": 12}).json()["available"] == 12
+
+    created = api.post("/orders", json={"lines": [{"sku": "MUG-E2E", "quantity": 2, "unit_price": "12.50"}],
+                                        "shipping_address": ADDRESS, "customer": {"email": "g@example.com"}})
+    assert created.status_code == 201, created.text
+    order_id = created.json()["order_id"]
+    assert created.json()["total"] == "25.00"
+
+    paid = wait_status(api, order_id, "paid")
+    assert paid["allocation"]["lines"][0]["warehouse_id"] == "nj"
+    assert "task_token" not in paid["shipments"][0]
+    listed = api.get("/orders", params={"status": "paid"}).json()["orders"]
+    assert order_id in [o["order_id"] for o in listed]
+
+    tracked = api.post(f"/orders/{order_id}/tracking", json={"carrier": "USPS", "tracking_number": "9400100000"})
+    assert tracked.status_code == 202, tracked.text
+    done = wait_status(api, order_id, "completed")
+    assert done["shipments"][0]["tracking_number"] == "9400100000"
+
+    stock = api.get("/inventory/MUG-E2E").json()
+    assert stock["levels"][0] == {"sku": "MUG-E2E", "warehouse_id": "nj", "on_hand": 10, "committed": 0,
+                                  "available": 10}
+    assert sorted(e["kind"] for e in stock["ledger"] if e.get("order_id") == order_id) == ["reserve", "ship"]
+
+    again = api.post(f"/orders/{order_id}/complete")
+    assert again.status_code == 409 and again.json()["error"]["code"] == "conflict"
+
+    # the stack logged one line per order event
+    log = "".join(local_stack["output"])
+    for event in ("created", "allocated", "stock_reserved", "paid", "tracking_added", "completed"):
+        assert f"{order_id} {event}" in " ".join(log.split())
+
+    # orderflow trace finds this stack through its state file and prints the states
+    trace = subprocess.run([sys.executable, "-m", "orderflow.cli", "trace", order_id, "--state-dir",
+                            str(local_stack["state_dir"])], capture_output=True, text=True, timeout=60,
+                           env=local_stack["env"])
+    assert trace.returncode == 0, trace.stderr
+    for state in ("Allocate", "ReduceInventory", "RouteFulfillment", "WaitForSelfShipment", "Complete"):
+        assert f"▶ {state}" in trace.stdout
+    assert "execution SUCCEEDED" in trace.stdout
+
+
+def test_auth_is_required_except_for_health(local_stack):
+    assert httpx.get(f"{local_stack['url']}/health").json()["status"] == "ok"
+    refused = httpx.get(f"{local_stack['url']}/warehouses")
+    assert refused.status_code == 401 and refused.json()["error"]["code"] == "unauthorized"
+    wrong = httpx.get(f"{local_stack['url']}/warehouses", headers={"Authorization": "Bearer nope"})
+    assert wrong.status_code == 401
+
+
+@pytest.mark.parametrize("body, status, field", [
+    ('{"lines": [', 422, "body"),
+    ({"lines": [], "shipping_address": ADDRESS}, 422, "body.lines"),
+    ({"lines": [{"sku": "X", "quantity": -1, "unit_price": "1"}], "shipping_address": ADDRESS}, 422,
+     "body.lines.0.quantity"),
+    ('{"lines": [{"sku": "X", "quantity": 1, "unit_price": 1e400}], "shipping_address": ' + json.dumps(ADDRESS)
+     + "}", 422, "body.lines.0.unit_price"),
+    ({"lines": [{"sku": "X", "quantity": 1, "unit_price": "12.345678"}], "shipping_address": ADDRESS}, 422,
+     "body.lines.0.unit_price"),
+    ({"lines": [{"sku": "X", "quantity": 1, "unit_price": "1"}], "shipping_address": {**ADDRESS, "country": "USA"}},
+     422, "body.shipping_address.country"),
+    ({"lines": [{"sku": "NOT-STOCKED", "quantity": 1, "unit_price": "1"}], "shipping_address": ADDRESS}, 422,
+     "lines"),
+    ([1, 2], 422, "body"),
+])
+def test_bad_orders_get_a_4xx_naming_the_field(api, body, status, field):
+    if isinstance(body, str):
+        resp = api.post("/orders", content=body, headers={"Content-Type": "application/json"})
+    else:
+        resp = api.post("/orders", json=body)
+    assert resp.status_code == status, resp.text
+    error = resp.json()["error"]
+    assert field in (error["message"] + str(error["details"]))
+
+
+def test_other_mistakes_are_4xx_too(api):
+    assert api.get("/orders/ord_does_not_exist").status_code == 404
+    assert api.get("/no/such/route").status_code == 404
+    assert api.get("/orders", params={"status": "shipped-ish"}).status_code == 422
+    assert api.put("/inventory/SKU/no-such-warehouse", json={"on_hand": 1}).status_code == 404
+    assert api.put("/inventory/SKU/nj", json={"on_hand": -5}).status_code == 422
+    assert api.post("/warehouses", json={"warehouse_id": "x", "name": "X", "kind": "moon"}).status_code == 422
+    assert api.post("/orders/ord_missing/tracking", json={"carrier": "UPS", "tracking_number": "1Z1"}).status_code \
+        in (404, 422)
+    assert api.get("/inventory/NEVER-STOCKED").status_code == 404
+
+
+def test_ctrl_c_stops_the_stack_cleanly(local_stack):
+    proc = local_stack["proc"]
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=20) == 0
+    assert "stopped." in "".join(local_stack["output"])
+    assert not (local_stack["state_dir"] / "local.json").exists()
