@@ -66,6 +66,8 @@ class LocalStack:
     token: str | None = None
     state_dir: Path = field(default_factory=lambda: Path(".orderflow"))
     serve_api: bool = True
+    #: How much faster than real time the local schedules run (EventBridge Scheduler's stand-in).
+    schedule_speedup: float = 1.0
 
     def __post_init__(self) -> None:
         self.token = self.token or os.environ.get("ORDERFLOW_API_TOKEN") or secrets.token_urlsafe(24)
@@ -73,6 +75,8 @@ class LocalStack:
         self._moto: Any = None
         self._api: Any = None
         self.state_machine_arn = ""
+        self.scheduler: Any = None
+        self.pollers: list[Any] = []
 
     @property
     def endpoint(self) -> str:
@@ -142,8 +146,25 @@ class LocalStack:
             api_handler = importlib.import_module(FUNCTIONS["api"]).lambda_handler
             self._api = ApiFront(self.host, self.api_port, self.token or "", api_handler)
             self._api.start()
+        from orderflow.local.scheduler import LocalScheduler
+
+        self.scheduler = LocalScheduler(speedup=self.schedule_speedup)
+        self.scheduler.start()
         self._write_state_file()
         return self
+
+    def add_poller(self, queue_url: str, handler_module: str, **options: Any) -> Any:
+        """Feed a queue to a handler the way Lambda's event source mapping would."""
+        from orderflow.local.lambda_binding import LocalLambdaContext
+        from orderflow.local.queues import QueuePoller
+
+        handler = importlib.import_module(handler_module).lambda_handler
+        name = handler_module.split(".")[1]
+        poller = QueuePoller(queue_url, handler, context_factory=lambda: LocalLambdaContext(function_name(name)),
+                             **options)
+        poller.start()
+        self.pollers.append(poller)
+        return poller
 
     def _create_resources(self) -> None:
         from orderflow.adapters.aws import client
@@ -170,6 +191,12 @@ class LocalStack:
         path.chmod(0o600)
 
     def stop(self) -> None:
+        for poller in self.pollers:
+            poller.stop()
+        self.pollers.clear()
+        if self.scheduler:
+            self.scheduler.stop()
+            self.scheduler = None
         if self._api:
             self._api.stop()
             self._api = None
