@@ -7,6 +7,7 @@ Storage failures become domain errors here (throttling and transaction conflicts
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from decimal import Decimal
@@ -212,24 +213,29 @@ class InventoryRepository:
         return {sku for sku, levels in self.levels_for(skus).items() if levels}
 
     def set_on_hand(self, sku: str, warehouse_id: str, on_hand: int, reason: str = "count") -> StockLevel:
-        """Set the counted quantity; ``committed`` stays, ``available`` follows."""
+        """Set the counted quantity; ``committed`` stays, ``available`` follows. The level and its
+        ledger entry are written in one transaction."""
         now = utcnow()
         with storage_errors():
-            resp = client("dynamodb").update_item(
-                TableName=self.table,
-                Key={"sku": {"S": sku}, "warehouse_id": {"S": warehouse_id}},
-                UpdateExpression="SET on_hand = :n, #c = if_not_exists(#c, :zero), "
-                                 "available = :n - if_not_exists(#c, :zero), updated_at = :now",
-                ExpressionAttributeNames={"#c": "committed"},
-                ExpressionAttributeValues={":n": {"N": str(on_hand)}, ":zero": {"N": "0"}, ":now": {"S": now}},
-                ReturnValues="ALL_NEW",
-            )
-            level = StockLevel.model_validate(from_item(resp["Attributes"]))
-            client("dynamodb").put_item(TableName=self.ledger, Item=to_item({
-                "entry_id": f"set#{sku}#{warehouse_id}#{now}", "sku": sku, "warehouse_id": warehouse_id,
-                "kind": "set_on_hand", "on_hand": on_hand, "reason": reason, "at": now,
-            }))
-        return level
+            client("dynamodb").transact_write_items(TransactItems=[
+                {"Update": {
+                    "TableName": self.table,
+                    "Key": {"sku": {"S": sku}, "warehouse_id": {"S": warehouse_id}},
+                    "UpdateExpression": "SET on_hand = :n, #c = if_not_exists(#c, :zero), "
+                                        "available = :n - if_not_exists(#c, :zero), updated_at = :now",
+                    "ExpressionAttributeNames": {"#c": "committed"},
+                    "ExpressionAttributeValues": {":n": {"N": str(on_hand)}, ":zero": {"N": "0"},
+                                                  ":now": {"S": now}},
+                }},
+                {"Put": {"TableName": self.ledger, "Item": to_item({
+                    "entry_id": f"set#{sku}#{warehouse_id}#{now}#{secrets.token_hex(4)}", "sku": sku,
+                    "warehouse_id": warehouse_id, "kind": "set_on_hand", "on_hand": on_hand, "reason": reason,
+                    "at": now,
+                })}},
+            ])
+            resp = client("dynamodb").get_item(TableName=self.table, ConsistentRead=True,
+                                               Key={"sku": {"S": sku}, "warehouse_id": {"S": warehouse_id}})
+        return StockLevel.model_validate(from_item(resp["Item"]))
 
     def ledger_for(self, sku: str, limit: int = 20) -> list[dict[str, Any]]:
         with storage_errors():

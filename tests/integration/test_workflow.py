@@ -186,3 +186,20 @@ def test_trace_reads_the_execution_history(stack, ports, uid, address):
     for state in ("Allocate", "ReduceInventory", "RouteFulfillment", "WaitForSelfShipment"):
         assert f"▶ {state}" in text
     assert "waiting for the shipment" in text
+
+
+def test_orders_racing_for_the_last_units_never_oversell(stack, ports, uid, address):
+    from concurrent.futures import ThreadPoolExecutor
+
+    sku = f"SKU-{uid}"
+    add_warehouse(ports, f"w-{uid}")
+    ports.inventory.set_on_hand(sku, f"w-{uid}", 5)
+    with ThreadPoolExecutor(6) as pool:
+        orders = list(pool.map(lambda _: service.create_order(make_order([(sku, 1)], address), ports)[0],
+                               range(12)))
+    final = [wait_for(ports, o.order_id, OrderStatus.PAID, OrderStatus.NEEDS_ATTENTION) for o in orders]
+    paid = [o for o in final if o.status == OrderStatus.PAID]
+    level = ports.inventory.levels(sku)[0]
+    assert len(paid) == 5
+    assert (level.on_hand, level.committed, level.available) == (5, 5, 0)
+    assert len([e for e in ledger_entries(ports, sku) if e["kind"] == "reserve"]) == 5
