@@ -47,6 +47,13 @@ class UnsupportedFulfillmentRoute(BusinessError):
     code = "unsupported_fulfillment_route"
 
 
+class OrderCancelled(OrderflowError):
+    """The order was cancelled while its workflow ran: the workflow ends in its ``Cancelled`` state."""
+
+    http_status = 409
+    code = "order_cancelled"
+
+
 class NotFound(OrderflowError):
     http_status = 404
     code = "not_found"

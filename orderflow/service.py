@@ -10,7 +10,7 @@ from pydantic import Field, StringConstraints
 from orderflow.errors import Conflict, UnknownSku, ValidationFailed
 from orderflow.models import SHIPPABLE_STATUSES, Model, NewOrder, Order, OrderStatus, ShipmentStatus, utcnow
 from orderflow.ports import Ports
-from orderflow.workflow.steps import shipped_output
+from orderflow.workflow.steps import shipped_output, stock_key
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +88,54 @@ def add_tracking(order_id: str, tracking: TrackingIn, ports: Ports) -> Order:
     for token, output in tokens:
         ports.workflow.resume(token, output)
     return order
+
+
+#: Orders that can still be cancelled here: nothing has left a warehouse or gone to a fulfiller.
+CANCELLABLE = frozenset({OrderStatus.NEW, OrderStatus.AWAITING_STOCK, OrderStatus.PAID, OrderStatus.NEEDS_ATTENTION})
+
+
+def cancel_order(order_id: str, ports: Ports, *, reason: str = "cancelled by the seller") -> Order:
+    """Cancel before shipping: end the workflow and release committed stock, exactly once.
+
+    Cancelling again is harmless: the order stays cancelled and the ledger refuses a second release.
+    """
+    def cancel(order: Order) -> bool:
+        if order.status == OrderStatus.CANCELLED:
+            return False
+        if order.status not in CANCELLABLE:
+            raise Conflict(f"order {order_id} is {order.status.value}; only orders that have not shipped or "
+                           "gone to a fulfiller can be cancelled", status=order.status.value)
+        order.status = OrderStatus.CANCELLED
+        for shipment in order.shipments:
+            shipment.status = ShipmentStatus.CANCELLED
+        order.record("cancelled", reason)
+        return True
+
+    order = ports.orders.update(order_id, cancel)
+    # A waiting shipment's task fails with OrderCancelled and the workflow ends in its Cancelled
+    # state; a step that is running right now sees the status and does the same.
+    for shipment in order.shipments:
+        if shipment.task_token:
+            ports.workflow.abandon(shipment.task_token, "OrderCancelled", reason)
+    return release_stock_of_cancelled(order, ports)
+
+
+def release_stock_of_cancelled(order: Order, ports: Ports) -> Order:
+    """Give back what a cancelled order had committed (a no-op for what was already given back)."""
+    if order.allocation is None:
+        return order
+    released = ports.inventory.release(stock_key(order), order.allocation.lines)
+    if not released:
+        return order
+
+    def note(o: Order) -> bool:
+        if any(e.type == "stock_released" for e in o.events):
+            return False
+        units = sum(line.quantity for line in order.allocation.lines) if order.allocation else 0
+        o.record("stock_released", f"{units} unit(s) back to available")
+        return True
+
+    return ports.orders.update(order.order_id, note)
 
 
 def complete_manually(order_id: str, ports: Ports) -> Order:

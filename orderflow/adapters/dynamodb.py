@@ -247,7 +247,10 @@ class InventoryRepository:
 
     # -- changes made by the workflow, each exactly once --------------------------------------
 
-    # ``key`` is the idempotency prefix of the change: the order id and the allocation plan number.
+    # ``key`` is the idempotency prefix of a change: the order id and the allocation plan number.
+    # Each line's change is written with a ledger item ``{key}#{line}#{warehouse}#{step}`` in the same
+    # transaction, so a replay finds the ledger item and changes nothing. Shipping and releasing
+    # need the line's reservation and exclude each other, so a unit can never be both.
 
     def reserve(self, key: str, lines: list[AllocatedLine]) -> bool:
         """Commit stock for an order's allocation. Returns False if it was already done."""
@@ -255,21 +258,33 @@ class InventoryRepository:
 
     def ship(self, key: str, lines: list[AllocatedLine]) -> bool:
         """Stock has left the building: on_hand and committed go down together."""
-        return self._apply(key, lines, "ship", d_on_hand=-1, d_committed=-1, guard="#c >= :q")
+        return self._apply(key, lines, "ship", d_on_hand=-1, d_committed=-1, guard="#c >= :q",
+                           requires="reserve", excludes="release")
 
     def release(self, key: str, lines: list[AllocatedLine]) -> bool:
-        """Give committed stock back (cancel, or undo a partial reservation)."""
-        return self._apply(key, lines, "release", d_on_hand=0, d_committed=-1, guard="#c >= :q")
+        """Give committed stock back (cancel, or undo a reservation). Lines never reserved, or
+        already shipped, are skipped."""
+        return self._apply(key, lines, "release", d_on_hand=0, d_committed=-1, guard="#c >= :q",
+                           requires="reserve", excludes="ship", skip_unmet=True)
 
-    def _apply(self, key: str, lines: list[AllocatedLine], step: str, *, d_on_hand: int,
-               d_committed: int, guard: str) -> bool:
+    def _ledger_key(self, key: str, line: AllocatedLine, step: str) -> dict[str, Any]:
+        return {"entry_id": {"S": f"{key}#{line.line_no}#{line.warehouse_id}#{step}"}}
+
+    def _apply(self, key: str, lines: list[AllocatedLine], step: str, *, d_on_hand: int, d_committed: int,
+               guard: str, requires: str | None = None, excludes: str | None = None,
+               skip_unmet: bool = False) -> bool:
         order_id = key.split("#", 1)[0]
         now = utcnow()
-        chunk_size = TRANSACTION_LIMIT // 2  # one stock update + one ledger put per line
+        per_line = 2 + (requires is not None) + (excludes is not None)
+        chunk_size = TRANSACTION_LIMIT // per_line
         applied_any = False
         done: list[AllocatedLine] = []
-        for start in range(0, len(lines), chunk_size):
-            chunk = lines[start:start + chunk_size]
+        pending = list(lines)
+        if skip_unmet and requires:
+            pending = [ln for ln in pending if self._ledger_exists(key, ln, requires)
+                       and not (excludes and self._ledger_exists(key, ln, excludes))]
+        for start in range(0, len(pending), chunk_size):
+            chunk = pending[start:start + chunk_size]
             items: list[dict[str, Any]] = []
             for line in chunk:
                 q = line.quantity
@@ -296,6 +311,14 @@ class InventoryRepository:
                     }),
                     "ConditionExpression": "attribute_not_exists(entry_id)",
                 }})
+                if requires:
+                    items.append({"ConditionCheck": {
+                        "TableName": self.ledger, "Key": self._ledger_key(key, line, requires),
+                        "ConditionExpression": "attribute_exists(entry_id)"}})
+                if excludes:
+                    items.append({"ConditionCheck": {
+                        "TableName": self.ledger, "Key": self._ledger_key(key, line, excludes),
+                        "ConditionExpression": "attribute_not_exists(entry_id)"}})
             try:
                 with storage_errors():
                     client("dynamodb").transact_write_items(TransactItems=items)
@@ -305,15 +328,21 @@ class InventoryRepository:
                 if err.response["Error"]["Code"] != "TransactionCanceledException":
                     raise
                 codes = _cancellation_codes(err)
-                ledger_codes = codes[1::2]
-                stock_codes = codes[0::2]
-                if codes and all(c == "ConditionalCheckFailed" for c in ledger_codes):
+                rows = [codes[i:i + per_line] for i in range(0, len(codes), per_line)]
+                if rows and all(row[1] == "ConditionalCheckFailed" for row in rows):
                     log.info("stock %s for order %s already applied", step, order_id)
                     done.extend(chunk)
                     continue
-                if "ConditionalCheckFailed" in stock_codes:
-                    short = [f"{ln.sku}@{ln.warehouse_id}" for ln, c in zip(chunk, stock_codes, strict=False)
-                             if c == "ConditionalCheckFailed"]
+                unmet = [f"{ln.sku}@{ln.warehouse_id}" for ln, row in zip(chunk, rows, strict=False)
+                         if "ConditionalCheckFailed" in row[2:]]
+                if unmet:
+                    done_as = {"ship": "shipped", "release": "released"}.get(excludes or "", "")
+                    raise Conflict(f"cannot {step} for order {order_id}: {', '.join(unmet)} is not reserved"
+                                   + (f" or was already {done_as}" if excludes else ""),
+                                   order_id=order_id, lines=unmet) from err
+                short = [f"{ln.sku}@{ln.warehouse_id}" for ln, row in zip(chunk, rows, strict=False)
+                         if row and row[0] == "ConditionalCheckFailed"]
+                if short:
                     if done and step == "reserve":
                         self.release(key, done)
                     raise InsufficientStock(
@@ -324,6 +353,12 @@ class InventoryRepository:
                     raise TransientError(f"stock {step} for order {order_id} conflicted; retry") from err
                 raise Conflict(f"stock {step} for order {order_id} was refused: {codes}") from err
         return applied_any
+
+    def _ledger_exists(self, key: str, line: AllocatedLine, step: str) -> bool:
+        with storage_errors():
+            resp = client("dynamodb").get_item(TableName=self.ledger, Key=self._ledger_key(key, line, step),
+                                               ConsistentRead=True)
+        return "Item" in resp
 
 
 class SettingsRepository:

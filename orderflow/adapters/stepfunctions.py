@@ -37,6 +37,21 @@ class WorkflowGateway:
                 raise TransientError("Step Functions is busy; retry") from err
             raise
 
+    def execution_arn(self, order_id: str) -> str:
+        if not self.state_machine_arn:
+            raise RuntimeError("ORDERFLOW_STATE_MACHINE_ARN is not set")
+        return f"{self.state_machine_arn.replace(':stateMachine:', ':execution:')}:{order_id}"
+
+    def abandon(self, task_token: str, error: str, cause: str) -> bool:
+        """Tell a waiting task it will never be resumed (a cancelled order's shipment)."""
+        try:
+            client("stepfunctions").send_task_failure(taskToken=task_token, error=error, cause=cause[:32768])
+            return True
+        except ClientError as err:
+            if err.response["Error"]["Code"] in {"TaskDoesNotExist", "TaskTimedOut", "InvalidToken"}:
+                return False
+            raise
+
     def resume(self, task_token: str, output: dict[str, Any]) -> bool:
         """Hand a waiting execution its result. False if the wait is over (already resumed, timed out)."""
         try:

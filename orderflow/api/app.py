@@ -160,6 +160,16 @@ def add_tracking(order_id: Annotated[str, Path(max_length=80)], tracking: servic
     return _json(202, order.public())
 
 
+class CancelIn(Model):
+    reason: Annotated[str, Field(min_length=1, max_length=500)] = "cancelled by the seller"
+
+
+@app.post("/orders/<order_id>/cancel")
+def cancel(order_id: Annotated[str, Path(max_length=80)], body: CancelIn | None = None):
+    order = service.cancel_order(order_id, ports(), reason=(body or CancelIn()).reason)
+    return order.public()
+
+
 @app.post("/orders/<order_id>/complete")
 def complete(order_id: Annotated[str, Path(max_length=80)]):
     order = service.complete_manually(order_id, ports())

@@ -137,6 +137,9 @@ class LocalStack:
             lambda_binding.bind(function_name(name), handler)
 
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        # moto's interpreter logs every failed state with its whole parse tree; the execution
+        # history (orderflow trace) tells the same story readably.
+        logging.getLogger("moto.stepfunctions").setLevel(logging.CRITICAL)
         self._moto = ThreadedMotoServer(ip_address=self.host, port=self.moto_port, verbose=False)
         self._moto.start()
         self._create_resources()

@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from orderflow.errors import InsufficientStock, UnsupportedFulfillmentRoute
+from orderflow.errors import InsufficientStock, OrderCancelled, UnsupportedFulfillmentRoute
 from orderflow.models import (
     METHOD_BY_KIND,
     FulfillmentMethod,
@@ -38,11 +38,19 @@ class AwaitShipmentInput(StepInput):
     task_token: str
 
 
+def _live(order: Order) -> Order:
+    """Steps stop here for a cancelled order: the workflow catches OrderCancelled and ends."""
+    if order.status == OrderStatus.CANCELLED:
+        raise OrderCancelled(f"order {order.order_id} was cancelled", order_id=order.order_id)
+    return order
+
+
 def _has_event(order: Order, event_type: str) -> bool:
     return any(e.type == event_type for e in order.events)
 
 
-def _stock_key(order: Order) -> str:
+def stock_key(order: Order) -> str:
+    """The idempotency prefix of the order's stock changes: order id and allocation plan."""
     plan = order.allocation.plan_no if order.allocation else 0
     return f"{order.order_id}#p{plan}"
 
@@ -55,14 +63,14 @@ def _allocation_summary(order: Order) -> dict[str, Any]:
 
 def allocate_order(order_id: str, ports: Ports) -> dict[str, Any]:
     """Decide which warehouse(s) ship the order and record why."""
-    order = ports.orders.get(order_id)
+    order = _live(ports.orders.get(order_id))
     if order.allocation is not None:
         return _allocation_summary(order)
     stock = ports.inventory.levels_for(line.sku for line in order.lines)
     allocation = allocate(order.lines, ports.settings.warehouses(), stock)
 
     def change(o: Order) -> bool:
-        if o.allocation is not None:
+        if o.allocation is not None or o.status == OrderStatus.CANCELLED:
             return False
         o.allocation = allocation
         o.record("allocated", f"{allocation.rule_set} chose {', '.join(allocation.warehouses())}")
@@ -73,11 +81,11 @@ def allocate_order(order_id: str, ports: Ports) -> dict[str, Any]:
 
 def reduce_inventory(order_id: str, ports: Ports) -> dict[str, Any]:
     """Commit the allocated stock, exactly once; if stock moved since allocation, allocate again."""
-    order = ports.orders.get(order_id)
+    order = _live(ports.orders.get(order_id))
     if not _has_event(order, "stock_reserved"):
         assert order.allocation is not None, "reduce_inventory runs after allocate"
         try:
-            ports.inventory.reserve(_stock_key(order), order.allocation.lines)
+            ports.inventory.reserve(stock_key(order), order.allocation.lines)
         except InsufficientStock as short:
             why = short.message
             stock = ports.inventory.levels_for(line.sku for line in order.lines)
@@ -90,22 +98,28 @@ def reduce_inventory(order_id: str, ports: Ports) -> dict[str, Any]:
 
             order = ports.orders.update(order_id, reallocate)
             assert order.allocation is not None
-            ports.inventory.reserve(_stock_key(order), order.allocation.lines)
+            ports.inventory.reserve(stock_key(order), order.allocation.lines)
 
         def reserved(o: Order) -> bool:
-            if _has_event(o, "stock_reserved"):
+            if _has_event(o, "stock_reserved") or o.status == OrderStatus.CANCELLED:
                 return False
             units = sum(line.quantity for line in o.allocation.lines) if o.allocation else 0
             o.record("stock_reserved", f"{units} unit(s) committed")
             return True
 
         order = ports.orders.update(order_id, reserved)
+        if order.status == OrderStatus.CANCELLED:
+            # cancelled while we were reserving: give the stock straight back
+            from orderflow.service import release_stock_of_cancelled
+
+            release_stock_of_cancelled(order, ports)
+            _live(order)
     return {"order_id": order_id, "reserved": True, "plan_no": order.allocation.plan_no if order.allocation else 0}
 
 
 def route_fulfillment(order_id: str, ports: Ports) -> dict[str, Any]:
     """One shipment per allocated warehouse, each with the route its warehouse kind takes."""
-    order = ports.orders.get(order_id)
+    order = _live(ports.orders.get(order_id))
     if not order.shipments:
         assert order.allocation is not None, "route_fulfillment runs after allocate"
         kinds = {w.warehouse_id: w.kind for w in ports.settings.warehouses()}
@@ -122,7 +136,7 @@ def route_fulfillment(order_id: str, ports: Ports) -> dict[str, Any]:
             ))
 
         def routed(o: Order) -> bool:
-            if o.shipments:
+            if o.shipments or o.status == OrderStatus.CANCELLED:
                 return False
             o.shipments = shipments
             o.record("routed", ", ".join(f"{s.shipment_id}: {s.method.value} from {s.warehouse_id}"
@@ -142,6 +156,7 @@ def await_shipment(step: AwaitShipmentInput, ports: Ports) -> dict[str, Any]:
     """
 
     def waiting(o: Order) -> None:
+        _live(o)
         shipment = o.shipment(step.shipment_id)
         shipment.task_token = step.task_token
         if shipment.status == ShipmentStatus.PENDING:
@@ -164,10 +179,10 @@ def shipped_output(shipment: Shipment) -> dict[str, Any]:
 
 def complete_order(order_id: str, ports: Ports) -> dict[str, Any]:
     """Every shipment has left: take the shipped units off the shelf (once) and complete the order."""
-    order = ports.orders.get(order_id)
+    order = _live(ports.orders.get(order_id))
     shipped = [line for s in order.shipments if s.status == ShipmentStatus.SHIPPED for line in s.lines]
     if shipped:
-        ports.inventory.ship(_stock_key(order), shipped)
+        ports.inventory.ship(stock_key(order), shipped)
 
     def completed(o: Order) -> bool:
         if o.status == OrderStatus.COMPLETED:

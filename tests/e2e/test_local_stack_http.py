@@ -118,6 +118,22 @@ def test_an_order_from_post_to_completed_with_stock_down_once(api, local_stack):
     assert "execution SUCCEEDED" in trace.stdout
 
 
+def test_cancel_twice_releases_stock_once(api):
+    api.post("/warehouses", json={"warehouse_id": "cx", "name": "Cancel test", "priority": 99})
+    api.put("/inventory/CANCEL-E2E/cx", json={"on_hand": 4})
+    order_id = api.post("/orders", json={"lines": [{"sku": "CANCEL-E2E", "quantity": 3, "unit_price": "1.00"}],
+                                         "shipping_address": ADDRESS}).json()["order_id"]
+    wait_status(api, order_id, "paid")
+    first = api.post(f"/orders/{order_id}/cancel", json={"reason": "customer asked"})
+    second = api.post(f"/orders/{order_id}/cancel")
+    assert first.status_code == second.status_code == 200
+    assert first.json()["status"] == second.json()["status"] == "cancelled"
+    level = api.get("/inventory/CANCEL-E2E").json()["levels"][0]
+    assert (level["on_hand"], level["committed"], level["available"]) == (4, 0, 4)
+    assert api.post(f"/orders/{order_id}/tracking", json={"carrier": "UPS", "tracking_number": "1Z1"}).status_code \
+        == 409
+
+
 def test_auth_is_required_except_for_health(local_stack):
     assert httpx.get(f"{local_stack['url']}/health").json()["status"] == "ok"
     refused = httpx.get(f"{local_stack['url']}/warehouses")

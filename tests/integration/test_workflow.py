@@ -203,3 +203,51 @@ def test_orders_racing_for_the_last_units_never_oversell(stack, ports, uid, addr
     assert len(paid) == 5
     assert (level.on_hand, level.committed, level.available) == (5, 5, 0)
     assert len([e for e in ledger_entries(ports, sku) if e["kind"] == "reserve"]) == 5
+
+
+def test_cancel_stops_the_workflow_and_releases_stock_exactly_once(stack, ports, uid, address):
+    sku = f"SKU-{uid}"
+    add_warehouse(ports, f"w-{uid}")
+    ports.inventory.set_on_hand(sku, f"w-{uid}", 5)
+    order, _ = service.create_order(make_order([(sku, 2)], address), ports)
+    wait_for(ports, order.order_id, OrderStatus.PAID)
+
+    cancelled = service.cancel_order(order.order_id, ports, reason="customer changed their mind")
+    again = service.cancel_order(order.order_id, ports, reason="clicked twice")
+    assert cancelled.status == again.status == OrderStatus.CANCELLED
+    desc = execution_status(stack, order.order_id)
+    assert (desc["status"], desc.get("error")) == ("FAILED", "OrderCancelled")
+    level = ports.inventory.levels(sku)[0]
+    assert (level.on_hand, level.committed, level.available) == (5, 0, 5)
+    assert sorted(e["kind"] for e in ledger_entries(ports, sku)) == ["release", "reserve"]
+    types = [e.type for e in ports.orders.get(order.order_id).events]
+    assert types.count("cancelled") == 1 and types.count("stock_released") == 1
+
+
+def test_a_completed_order_cannot_be_cancelled(stack, ports, uid, address):
+    from orderflow.errors import Conflict
+
+    sku = f"SKU-{uid}"
+    add_warehouse(ports, f"w-{uid}")
+    ports.inventory.set_on_hand(sku, f"w-{uid}", 5)
+    order, _ = service.create_order(make_order([(sku, 1)], address), ports)
+    wait_for(ports, order.order_id, OrderStatus.PAID)
+    service.complete_manually(order.order_id, ports)
+    wait_for(ports, order.order_id, OrderStatus.COMPLETED)
+    with pytest.raises(Conflict):
+        service.cancel_order(order.order_id, ports)
+    level = ports.inventory.levels(sku)[0]
+    assert (level.on_hand, level.committed) == (4, 0)
+
+
+def test_the_workflow_of_a_cancelled_order_ends_cancelled_and_leaves_its_status(stack, ports, uid, address):
+    order, _ = ports.orders.create(Order.from_new(make_order([(f"GHOST-{uid}", 1)], address)))
+
+    def cancel(o):
+        o.status = OrderStatus.CANCELLED
+
+    ports.orders.update(order.order_id, cancel)
+    ports.workflow.start(order.order_id)
+    desc = execution_status(stack, order.order_id)
+    assert (desc["status"], desc.get("error")) == ("FAILED", "OrderCancelled")
+    assert ports.orders.get(order.order_id).status == OrderStatus.CANCELLED

@@ -20,12 +20,16 @@ def test_placeholders_are_exactly_the_functions_and_tables_we_fill():
     assert asl.placeholders(asl.read()) == set(asl.FUNCTION_PLACEHOLDERS) | set(asl.TABLE_PLACEHOLDERS)
 
 
-def test_every_business_error_is_caught_into_needs_attention():
-    for name, state in all_states():
-        if state["Type"] in {"Task", "Map"} and "Catch" in state:
-            caught = state["Catch"][0]["ErrorEquals"]
-            assert sorted(caught) == BUSINESS_ERROR_NAMES, name
-            assert state["Catch"][-1]["ErrorEquals"] == ["States.ALL"], name
+def test_every_step_ends_cancelled_orders_and_catches_business_errors_into_needs_attention():
+    steps = [(n, s) for n, s in all_states() if s["Type"] in {"Task", "Map"} and n != "RecordNeedsAttention"]
+    assert len(steps) >= 5
+    for name, state in steps:
+        if state["Type"] == "Task" and state["Resource"].endswith("waitForTaskToken"):
+            continue  # inside the Map: the Map's own Catch handles what its branches raise
+        catchers = [(c["ErrorEquals"], c["Next"]) for c in state["Catch"]]
+        assert catchers[0] == (["OrderCancelled"], "Cancelled"), name
+        assert (sorted(catchers[1][0]), catchers[1][1]) == (BUSINESS_ERROR_NAMES, "ExplainBusinessError"), name
+        assert catchers[-1] == (["States.ALL"], "ExplainUnexpectedError"), name
 
 
 def test_every_lambda_task_retries_transient_errors_with_backoff():

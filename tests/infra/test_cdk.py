@@ -1,0 +1,371 @@
+"""The CDK app, synthesized once in-process (offline), checked against the definitions it is built from."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aws_cdk import Acknowledgment, App, Stack, Validations
+from aws_cdk import aws_sqs as sqs
+from aws_cdk.assertions import Template
+
+from infra import CODE_DIR, FUNCTION_NAMES, LAMBDA_PYTHON_VERSION, LAYER_DIR, build_assets, handler_for, nag
+from infra.constructs import workflow
+from infra.constructs.functions import FUNCTION_SPECS, STATE_MACHINE_ARN_ENV
+from infra.stack import OrderflowStack, build_app
+from orderflow import asl
+from orderflow.tables import TABLES
+
+XRAY_ACTIONS = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+#: What the state machine's role may do on "*": vended logs delivery and X-Ray (no resource-level support).
+WORKFLOW_STAR_ACTIONS = XRAY_ACTIONS | {
+    "xray:GetSamplingRules",
+    "xray:GetSamplingTargets",
+    "logs:CreateLogDelivery",
+    "logs:GetLogDelivery",
+    "logs:UpdateLogDelivery",
+    "logs:DeleteLogDelivery",
+    "logs:ListLogDeliveries",
+    "logs:PutResourcePolicy",
+    "logs:DescribeResourcePolicies",
+    "logs:DescribeLogGroups",
+}
+
+
+@dataclass
+class Synth:
+    app: App
+    stack: OrderflowStack
+    outdir: Path
+    template: Template
+    resources: dict[str, dict[str, Any]]
+    outputs: dict[str, Any]
+
+    def lid(self, construct) -> str:  # noqa: ANN001 - an L2 construct or a CfnResource
+        """The logical id of an L2 construct's resource (or of a CfnResource)."""
+        element = getattr(construct.node, "default_child", None) or construct
+        return self.stack.resolve(self.stack.get_logical_id(element))
+
+    def of_type(self, cfn_type: str) -> dict[str, dict[str, Any]]:
+        return {k: r for k, r in self.resources.items() if r["Type"] == cfn_type}
+
+    def statements(self, role_lid: str) -> list[dict[str, Any]]:
+        """Every policy statement attached to the role (its inline policies and AWS::IAM::Policy)."""
+        found: list[dict[str, Any]] = []
+        role = self.resources[role_lid]["Properties"]
+        for policy in role.get("Policies", []):
+            found += policy["PolicyDocument"]["Statement"]
+        for policy in self.of_type("AWS::IAM::Policy").values():
+            if {"Ref": role_lid} in policy["Properties"].get("Roles", []):
+                found += policy["Properties"]["PolicyDocument"]["Statement"]
+        return found
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+@pytest.fixture(scope="module")
+def synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
+    if not (CODE_DIR.is_dir() and (LAYER_DIR / "python").is_dir()):
+        build_assets.main([])  # `make test` builds first; this is for a bare `pytest tests/infra`
+    outdir = tmp_path_factory.mktemp("cdk.out")
+    app, stack = build_app(outdir=str(outdir))
+    try:
+        app.synth()  # runs cdk-nag; under pytest CDK raises with the whole report on any finding
+    except RuntimeError as err:
+        pytest.fail(f"synth failed:\n{err}")
+    template = Template.from_stack(stack)
+    data = template.to_json()
+    return Synth(app, stack, outdir, template, data["Resources"], data.get("Outputs", {}))
+
+
+# -- assets ------------------------------------------------------------------------------------
+
+
+def test_build_code_copies_only_python(tmp_path: Path) -> None:
+    count = build_assets.build_code(tmp_path / "code")
+    files = [p for p in (tmp_path / "code").rglob("*") if p.is_file()]
+    assert len(files) == count > 0
+    assert all(p.suffix == ".py" and "__pycache__" not in p.parts for p in files)
+    for name in FUNCTION_NAMES:
+        handler = tmp_path / "code" / "functions" / name / "handler.py"
+        assert "def lambda_handler(" in handler.read_text(), handler
+    assert (tmp_path / "code" / "orderflow" / "__init__.py").exists()
+
+
+def test_layer_is_built_for_the_function_runtime(synth: Synth) -> None:
+    compiled = list((LAYER_DIR / "python").glob("pydantic_core/_pydantic_core.cpython-*.so"))
+    assert compiled, "pydantic-core's compiled module is missing from the layer"
+    tag = "cpython-" + LAMBDA_PYTHON_VERSION.replace(".", "")
+    assert all(tag in p.name and "x86_64" in p.name for p in compiled), [p.name for p in compiled]
+
+
+# -- functions ---------------------------------------------------------------------------------
+
+
+def test_six_functions_with_handlers_tracing_and_runtime(synth: Synth) -> None:
+    functions = synth.of_type("AWS::Lambda::Function")
+    assert len(functions) == 6
+    assert {f["Properties"]["Handler"] for f in functions.values()} == {
+        handler_for(n) for n in FUNCTION_NAMES
+    }
+    layers = synth.of_type("AWS::Lambda::LayerVersion")
+    assert len(layers) == 1
+    for function in functions.values():
+        props = function["Properties"]
+        assert props["TracingConfig"] == {"Mode": "Active"}
+        assert props["Runtime"] == f"python{LAMBDA_PYTHON_VERSION}"
+        assert props["Architectures"] == ["x86_64"]
+        assert props["Layers"] == [{"Ref": next(iter(layers))}]
+        env = props["Environment"]["Variables"]
+        assert env["POWERTOOLS_SERVICE_NAME"] == "orderflow"
+        assert env["POWERTOOLS_LOG_LEVEL"] == "INFO"
+        log_group = props["LoggingConfig"]["LogGroup"]["Ref"]
+        assert synth.resources[log_group]["Properties"]["RetentionInDays"] > 0
+
+
+def test_each_function_gets_its_tables_and_only_its_grants(synth: Synth) -> None:
+    sm_arn = synth.stack.resolve(synth.stack.state_machine_arn)
+    executions_arn = synth.stack.resolve(workflow.executions_arn(synth.stack, synth.stack.state_machine_name))
+    assert executions_arn["Fn::Join"][1][-1] == f":execution:{synth.stack.state_machine_name}:*"
+    table_lids = {key: synth.lid(t) for key, t in synth.stack.data.tables.items()}
+    key_of = {lid: key for key, lid in table_lids.items()}
+    for spec in FUNCTION_SPECS:
+        props = synth.resources[synth.lid(synth.stack.functions.functions[spec.name])]["Properties"]
+        env = props["Environment"]["Variables"]
+        assert {k for k in env if k.endswith("_TABLE")} == {synth.stack.data.env_var(k) for k in spec.tables}
+        for key in spec.tables:
+            assert env[synth.stack.data.env_var(key)] == {"Ref": table_lids[key]}
+        if spec.needs_state_machine_arn:
+            assert env[STATE_MACHINE_ARN_ENV] == sm_arn
+        else:
+            assert STATE_MACHINE_ARN_ENV not in env
+
+        reads: set[str] = set()
+        writes: set[str] = set()
+        states: set[str] = set()
+        executions: set[str] = set()
+        for statement in synth.statements(props["Role"]["Fn::GetAtt"][0]):
+            actions = set(_list(statement["Action"]))
+            for resource in _list(statement["Resource"]):
+                table = (
+                    key_of.get(resource.get("Fn::GetAtt", [None])[0]) if isinstance(resource, dict) else None
+                )
+                if table and "dynamodb:GetItem" in actions:
+                    reads.add(table)
+                if table and "dynamodb:PutItem" in actions:
+                    writes.add(table)
+                if resource == sm_arn:
+                    states |= actions
+                if resource == executions_arn:
+                    executions |= actions
+        assert reads == set(spec.tables), spec.name
+        assert writes == set(spec.writes), spec.name
+        assert states == set(spec.states_actions), spec.name
+        assert executions == set(spec.execution_actions), spec.name
+
+
+def test_roles_have_no_wildcard_actions_and_no_managed_policies(synth: Synth) -> None:
+    function_roles = {synth.lid(role) for role in synth.stack.functions.roles.values()}
+    workflow_role = synth.resources[synth.lid(synth.stack.workflow.state_machine)]["Properties"]["RoleArn"]
+    workflow_role_lid = workflow_role["Fn::GetAtt"][0]
+    assert len(function_roles) == 6
+    for role_lid in [*function_roles, workflow_role_lid]:
+        assert "ManagedPolicyArns" not in synth.resources[role_lid]["Properties"], role_lid
+        statements = synth.statements(role_lid)
+        assert statements, role_lid
+        for statement in statements:
+            assert statement["Effect"] == "Allow"
+            actions = set(_list(statement["Action"]))
+            assert not {a for a in actions if "*" in a}, (role_lid, actions)  # no "*", no "dynamodb:*"
+            if "*" in _list(statement["Resource"]):
+                allowed = XRAY_ACTIONS if role_lid in function_roles else WORKFLOW_STAR_ACTIONS
+                assert actions <= allowed, (role_lid, actions - allowed)
+
+
+# -- tables ------------------------------------------------------------------------------------
+
+
+def test_tables_are_built_from_orderflow_tables(synth: Synth) -> None:
+    assert len(synth.of_type("AWS::DynamoDB::Table")) == len(TABLES) == 4
+
+    def by_name(items: list[dict]) -> dict[str, dict]:
+        return {i.get("IndexName") or i["AttributeName"]: i for i in items}
+
+    for definition in TABLES:
+        resource = synth.resources[synth.lid(synth.stack.data.tables[definition.key])]
+        props = resource["Properties"]
+        expected = definition.create_table_kwargs("unused")
+        assert props["KeySchema"] == expected["KeySchema"]
+        assert by_name(props["AttributeDefinitions"]) == by_name(expected["AttributeDefinitions"])
+        assert by_name(props.get("GlobalSecondaryIndexes", [])) == by_name(
+            expected.get("GlobalSecondaryIndexes", [])
+        )
+        assert props["BillingMode"] == "PAY_PER_REQUEST"
+        assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+        assert props["SSESpecification"] == {"SSEEnabled": True}  # AWS managed key
+        if definition.key in ("orders", "ledger"):
+            assert resource["DeletionPolicy"] == resource["UpdateReplacePolicy"] == "Retain"
+
+
+# -- workflow ----------------------------------------------------------------------------------
+
+
+def test_state_machine_fills_exactly_the_asl_placeholders(synth: Synth) -> None:
+    machines = synth.of_type("AWS::StepFunctions::StateMachine")
+    assert len(machines) == 1
+    props = next(iter(machines.values()))["Properties"]
+    substitutions = props["DefinitionSubstitutions"]
+    assert set(substitutions) == asl.placeholders(asl.read())
+    for placeholder, name in asl.FUNCTION_PLACEHOLDERS.items():
+        function_lid = synth.lid(synth.stack.functions.functions[name])
+        assert substitutions[placeholder] == {"Fn::GetAtt": [function_lid, "Arn"]}
+    for placeholder, key in asl.TABLE_PLACEHOLDERS.items():
+        assert substitutions[placeholder] == {"Ref": synth.lid(synth.stack.data.tables[key])}
+
+    assert props["StateMachineType"] == "STANDARD"
+    assert props["StateMachineName"] == synth.stack.state_machine_name
+    assert props["TracingConfiguration"] == {"Enabled": True}
+    assert props["LoggingConfiguration"]["Level"] == "ALL"
+    assert props["LoggingConfiguration"]["IncludeExecutionData"] is True
+    # The definition shipped is the ASL file itself (as an asset or inline).
+    if "DefinitionS3Location" in props:
+        key = props["DefinitionS3Location"]["Key"]
+        shipped = (synth.outdir / f"asset.{key}").read_text()
+    else:
+        shipped = props["DefinitionString"]
+    assert json.loads(shipped) == json.loads(asl.read())
+    json.loads(asl.substitute(shipped, dict.fromkeys(substitutions, "x")))
+
+
+def test_state_machine_role_invokes_the_workflow_functions_and_updates_orders(synth: Synth) -> None:
+    props = next(iter(synth.of_type("AWS::StepFunctions::StateMachine").values()))["Properties"]
+    invoke: list[Any] = []
+    update: list[Any] = []
+    for statement in synth.statements(props["RoleArn"]["Fn::GetAtt"][0]):
+        actions = _list(statement["Action"])
+        if "lambda:InvokeFunction" in actions:
+            invoke += _list(statement["Resource"])
+        if "dynamodb:UpdateItem" in actions:
+            update += _list(statement["Resource"])
+    workflow_functions = set(asl.FUNCTION_PLACEHOLDERS.values())
+    arns = [
+        {"Fn::GetAtt": [synth.lid(synth.stack.functions.functions[n]), "Arn"]} for n in workflow_functions
+    ]
+    assert sorted(map(json.dumps, invoke)) == sorted(
+        map(json.dumps, arns + [{"Fn::Join": ["", [arn, ":*"]]} for arn in arns])
+    )
+    assert update == [{"Fn::GetAtt": [synth.lid(synth.stack.data.tables["orders"]), "Arn"]}]
+
+
+def test_functions_get_the_state_machine_arn_without_a_dependency_cycle(synth: Synth) -> None:
+    """The functions carry the state machine's ARN as a string; the state machine references them."""
+    graph: dict[str, set[str]] = {}
+
+    def refs(value: Any) -> set[str]:
+        if isinstance(value, dict):
+            found = set()
+            if "Ref" in value and value["Ref"] in synth.resources:
+                found.add(value["Ref"])
+            if "Fn::GetAtt" in value:
+                found.add(value["Fn::GetAtt"][0])
+            for item in value.values():
+                found |= refs(item)
+            return found
+        if isinstance(value, list):
+            return set().union(*map(refs, value)) if value else set()
+        return set()
+
+    for lid, resource in synth.resources.items():
+        graph[lid] = refs(resource.get("Properties", {})) | set(_list(resource.get("DependsOn", [])))
+    state, cycle = {}, []
+
+    def visit(node: str, path: list[str]) -> None:
+        state[node] = "open"
+        for nxt in graph.get(node, ()):
+            if state.get(nxt) == "open":
+                cycle.append(path + [nxt])
+            elif nxt not in state:
+                visit(nxt, path + [nxt])
+        state[node] = "done"
+
+    for lid in graph:
+        if lid not in state:
+            visit(lid, [lid])
+    assert not cycle, cycle
+    sm_arn = synth.stack.resolve(synth.stack.state_machine_arn)
+    assert sm_arn["Fn::Join"][1][-1] == f":stateMachine:{synth.stack.state_machine_name}"
+
+
+# -- API -----------------------------------------------------------------------------------------
+
+
+def test_rest_api_requires_iam_auth_on_every_method(synth: Synth) -> None:
+    assert len(synth.of_type("AWS::ApiGateway::RestApi")) == 1
+    validators = synth.of_type("AWS::ApiGateway::RequestValidator")
+    assert len(validators) == 1
+    api_function = synth.lid(synth.stack.functions.functions["api"])
+    methods = synth.of_type("AWS::ApiGateway::Method")
+    assert len(methods) == 2  # ANY / and ANY /{proxy+}
+    for method in methods.values():
+        props = method["Properties"]
+        assert props["AuthorizationType"] == "AWS_IAM"
+        assert props["RequestValidatorId"] == {"Ref": next(iter(validators))}
+        assert props["Integration"]["Type"] == "AWS_PROXY"
+        assert api_function in json.dumps(props["Integration"]["Uri"])
+    (stage,) = synth.of_type("AWS::ApiGateway::Stage").values()
+    assert stage["Properties"]["TracingEnabled"] is True
+    assert "DestinationArn" in stage["Properties"]["AccessLogSetting"]
+    (settings,) = stage["Properties"]["MethodSettings"]
+    assert settings["LoggingLevel"] in ("ERROR", "INFO")
+    assert settings["DataTraceEnabled"] is False
+
+
+def test_outputs(synth: Synth) -> None:
+    wanted = {"ApiUrl", "StateMachineArn"} | {f"{t.key.capitalize()}TableName" for t in TABLES}
+    assert wanted <= set(synth.outputs)
+
+
+# -- cdk-nag -------------------------------------------------------------------------------------
+
+#: Every acknowledged finding. A new one must be added here on purpose, with its reason in the code.
+EXPECTED_ACKNOWLEDGMENTS = {
+    "AwsSolutions-IAM5[Resource::*]",
+    "AwsSolutions-COG4",
+    "AwsSolutions-APIG3",
+    "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]",
+}
+FUNCTION_VERSIONS_ACK = re.compile(r"AwsSolutions-IAM5\[Resource::<Functions\w+Function\w+\.Arn>:\*\]")
+EXECUTIONS_ACK = re.compile(
+    r"AwsSolutions-IAM5\[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:"
+    r"execution:orderflow-\w+-order-workflow:\*\]"
+)
+
+
+def test_cdk_nag_has_no_unacknowledged_findings(synth: Synth) -> None:
+    assert nag.unacknowledged(synth.app) == []
+    acknowledged = nag.acknowledged(synth.app)
+    ids = {rule for _, rule, _ in acknowledged}
+    patterned = {i for i in ids if FUNCTION_VERSIONS_ACK.fullmatch(i) or EXECUTIONS_ACK.fullmatch(i)}
+    assert ids - patterned == EXPECTED_ACKNOWLEDGMENTS
+    assert len({i for i in patterned if FUNCTION_VERSIONS_ACK.fullmatch(i)}) == len(asl.FUNCTION_PLACEHOLDERS)
+    executions_acks = [path for path, rule, _ in acknowledged if EXECUTIONS_ACK.fullmatch(rule)]
+    assert len(executions_acks) == sum(1 for spec in FUNCTION_SPECS if spec.execution_actions)
+    for path, rule, reason in acknowledged:
+        assert len(reason) >= 80, (path, rule, reason)
+
+
+def test_an_unacknowledged_finding_fails_synth(tmp_path: Path) -> None:
+    app = App(outdir=str(tmp_path))
+    stack = Stack(app, "Probe")
+    queue = sqs.Queue(stack, "Queue", enforce_ssl=False)  # AwsSolutions-SQS3 (no DLQ), SQS4 (no TLS)
+    Validations.of(queue).acknowledge(Acknowledgment(id="AwsSolutions-SQS3", reason="probe: acknowledged"))
+    nag.add_checks(app)
+    assert [f.rule for f in nag.unacknowledged(app)] == ["AwsSolutions-SQS4"]
+    with pytest.raises(RuntimeError, match="ValidationFailed"):
+        app.synth()
