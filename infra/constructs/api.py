@@ -1,0 +1,92 @@
+"""The HTTP API: API Gateway REST, every method AWS_IAM-authorized, proxied to the ``api`` function.
+
+Routing and body validation happen in the function (Powertools ``APIGatewayRestResolver`` with pydantic);
+API Gateway adds SigV4 authentication, a request validator, access logs, execution logs and X-Ray.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from infra.constructs.functions import LOG_RETENTION
+from infra.nag import acknowledge
+
+
+class Api(Construct):
+    def __init__(
+        self, scope: Construct, construct_id: str, *, handler: lambda_.IFunction, stage_name: str
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.access_logs = logs.LogGroup(self, "AccessLogs", retention=LOG_RETENTION)
+        self.rest_api = apigw.RestApi(
+            self,
+            "RestApi",
+            description="orderflow HTTP API (SigV4 / AWS_IAM)",
+            endpoint_types=[apigw.EndpointType.REGIONAL],
+            # Also the default for anything added later: no method without SigV4.
+            default_method_options=apigw.MethodOptions(authorization_type=apigw.AuthorizationType.IAM),
+            # Access and execution logging need the account's API Gateway CloudWatch role; this creates it.
+            cloud_watch_role=True,
+            deploy_options=apigw.StageOptions(
+                stage_name=stage_name,
+                tracing_enabled=True,
+                metrics_enabled=True,
+                logging_level=apigw.MethodLoggingLevel.ERROR,
+                data_trace_enabled=False,  # request bodies carry addresses: never in execution logs
+                access_log_destination=apigw.LogGroupLogDestination(self.access_logs),
+                access_log_format=apigw.AccessLogFormat.json_with_standard_fields(
+                    caller=True,
+                    http_method=True,
+                    ip=True,
+                    protocol=True,
+                    request_time=True,
+                    resource_path=True,
+                    response_length=True,
+                    status=True,
+                    user=True,
+                ),
+            ),
+        )
+        self.validator = self.rest_api.add_request_validator(
+            "RequestValidator",
+            validate_request_parameters=True,
+            validate_request_body=True,
+        )
+        integration = apigw.LambdaIntegration(handler)
+        # `/` and `/{proxy+}`, any verb: the function routes. Methods are added one by one (not through a
+        # resource's default method options, which did not carry the validator over to `{proxy+}`).
+        proxy = self.rest_api.root.add_proxy(any_method=False)
+        for resource in (self.rest_api.root, proxy):
+            resource.add_method(
+                "ANY",
+                integration,
+                authorization_type=apigw.AuthorizationType.IAM,
+                request_validator=self.validator,
+            )
+
+        acknowledge(
+            self.rest_api,
+            "AwsSolutions-COG4",
+            "The API is authenticated with AWS_IAM (SigV4) on every method, the contract's auth on AWS; "
+            "there is no Cognito user pool to authorize against.",
+        )
+        acknowledge(
+            self.rest_api,
+            "AwsSolutions-APIG3",
+            "WAF is a seller-optional add-on (cost per web ACL and per request); with AWS_IAM auth on every "
+            "method, unsigned requests are refused before they reach the function.",
+        )
+        acknowledge(
+            self.rest_api,
+            "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]",
+            "The account-level API Gateway CloudWatch role (needed for the access and execution logs "
+            "AwsSolutions-APIG1/APIG6 ask for) uses the AWS managed policy API Gateway documents for it; it "
+            "is assumable only by apigateway.amazonaws.com and shared by every API in the account and region.",
+        )
+
+    @property
+    def url(self) -> str:
+        return self.rest_api.url

@@ -1,0 +1,72 @@
+"""The orderflow stack: wires the data, functions, workflow and API constructs together."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from aws_cdk import App, CfnOutput, Stack
+from constructs import Construct
+
+from infra import CODE_DIR, LAYER_DIR, ROOT, nag
+from infra.constructs import Api, Data, Functions, Workflow
+from infra.constructs.workflow import state_machine_arn
+
+
+class OrderflowStack(Stack):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        stage: str = "dev",
+        code_dir: Path = CODE_DIR,
+        layer_dir: Path = LAYER_DIR,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(
+            scope, construct_id, description=f"orderflow sales-order backend ({stage})", **kwargs
+        )
+        self.stage = stage
+        self.data = Data(self, "Data")
+        # Named up front so its ARN can be handed to the functions before it exists (see workflow.py).
+        self.state_machine_name = f"{self.stack_name}-order-workflow"
+        self.state_machine_arn = state_machine_arn(self, self.state_machine_name)
+        self.functions = Functions(
+            self,
+            "Functions",
+            data=self.data,
+            state_machine_arn=self.state_machine_arn,
+            code_dir=code_dir,
+            layer_dir=layer_dir,
+        )
+        self.workflow = Workflow(
+            self, "Workflow", name=self.state_machine_name, functions=self.functions, data=self.data
+        )
+        self.api = Api(self, "Api", handler=self.functions.functions["api"], stage_name=stage)
+
+        CfnOutput(self, "ApiUrl", value=self.api.url, description="API Gateway stage URL (SigV4 / AWS_IAM)")
+        CfnOutput(self, "StateMachineArn", value=self.workflow.state_machine.state_machine_arn)
+        for key, table in self.data.tables.items():
+            CfnOutput(
+                self,
+                f"{key.capitalize()}TableName",
+                value=table.table_name,
+                description=f"env {self.data.env_var(key)}",
+            )
+
+
+def cdk_json_context() -> dict[str, Any]:
+    """``cdk.json``'s context (feature flags, default stage), so ``python app.py`` synthesizes what
+    ``cdk synth`` does. Given as the App's default context: the CDK CLI's own context still wins."""
+    return json.loads((ROOT / "cdk.json").read_text()).get("context", {})
+
+
+def build_app(outdir: str | None = None, context: dict[str, Any] | None = None) -> tuple[App, OrderflowStack]:
+    """The App with its one stack (``orderflow-<stage>``, stage from context, default ``dev``) and cdk-nag."""
+    app = App(context={**cdk_json_context(), **(context or {})}, outdir=outdir)
+    stage = str(app.node.try_get_context("stage") or "dev")
+    stack = OrderflowStack(app, f"orderflow-{stage}", stage=stage)
+    nag.add_checks(app)
+    return app, stack
