@@ -1,6 +1,6 @@
 """Build the Lambda assets CDK packages, without Docker: ``python -m infra.build_assets``.
 
-- ``.build/code/``: our own code, the ``orderflow`` and ``functions`` packages (``*.py`` only).
+- ``.build/code/``: our own code, the ``orderflow`` and ``functions`` packages (``*.py`` and data ``*.json``).
 - ``.build/layer/python/``: the runtime dependencies of ``requirements/lambda.txt``, installed with pip's
   cross-platform flags for the Lambda runtime (Python ``LAMBDA_PYTHON_VERSION`` on x86_64). Skipped when
   ``.build/layer.stamp`` shows the same requirements, constraints and target as the last install.
@@ -30,12 +30,13 @@ def _say(message: str) -> None:
 
 
 def build_code(dest: Path = CODE_DIR) -> int:
-    """Copy the ``*.py`` files of our packages into ``dest`` (recreated). Returns the number of files."""
+    """Copy our packages' code and data (``*.py``, ``*.json``) into ``dest`` (recreated). Returns the
+    number of files."""
     if dest.exists():
         shutil.rmtree(dest)
     count = 0
     for package in PACKAGES:
-        for src in sorted((ROOT / package).rglob("*.py")):
+        for src in sorted(p for pattern in ("*.py", "*.json") for p in (ROOT / package).rglob(pattern)):
             rel = src.relative_to(ROOT)
             if "__pycache__" in rel.parts:
                 continue

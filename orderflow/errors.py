@@ -47,6 +47,13 @@ class UnsupportedFulfillmentRoute(BusinessError):
     code = "unsupported_fulfillment_route"
 
 
+class StockMoved(OrderflowError):
+    """The plan's stock was taken before it could be reserved: the workflow plans again."""
+
+    http_status = 409
+    code = "stock_moved"
+
+
 class OrderCancelled(OrderflowError):
     """The order was cancelled while its workflow ran: the workflow ends in its ``Cancelled`` state."""
 

@@ -10,7 +10,7 @@ import time
 from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -42,6 +42,12 @@ def new_id(prefix: str) -> str:
 
 class Model(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class Document(Model):
+    """A settings-table document; ``_version`` is the stored version it was read at (optimistic lock)."""
+
+    _version: int = PrivateAttr(default=0)
 
 
 class Stored(BaseModel):
@@ -140,7 +146,8 @@ class Warehouse(Model):
     name: ShortText
     kind: WarehouseKind = WarehouseKind.OWN
     priority: Annotated[int, Field(ge=0, le=10_000)] = Field(100, description="Lower ships first")
-    address: Address | None = None
+    address: Address | None = Field(None, description="Where it ships from; the closest-warehouse rule needs it")
+    shipping_cost: Money | None = Field(None, description="Typical cost of one shipment from here (cost rule)")
 
 
 class StockLevel(Stored):
@@ -162,6 +169,12 @@ class AllocatedLine(Model):
     warehouse_id: Identifier
 
 
+class BackorderedLine(Model):
+    line_no: int
+    sku: Sku
+    quantity: int
+
+
 class CandidateNote(Model):
     """What one rule decided about one warehouse, and why."""
 
@@ -179,8 +192,15 @@ class Allocation(Model):
     #: stock ledger's idempotency keys, so a new plan's reservations never collide with an old one's.
     plan_no: int = 1
     lines: list[AllocatedLine]
+    #: What no warehouse could take now: it waits for stock (a purchase order) and a later plan.
+    backordered: list[BackorderedLine] = []
     candidates: list[CandidateNote] = []
+    summary: str = ""
     decided_at: str = Field(default_factory=utcnow)
+    #: planned (not reserved yet), reserved (stock committed), waiting (nothing taken: the order waits
+    #: for stock), superseded (stock moved before it could be reserved; a newer plan replaced it).
+    status: Literal["planned", "reserved", "waiting", "superseded"] = "planned"
+    reserved_at: str | None = None
 
     def warehouses(self) -> list[str]:
         seen: list[str] = []
@@ -201,6 +221,7 @@ class Shipment(Model):
     shipment_id: str
     warehouse_id: str
     method: FulfillmentMethod
+    plan_no: int = 1
     status: ShipmentStatus = ShipmentStatus.PENDING
     lines: list[AllocatedLine]
     carrier: str | None = None
@@ -227,10 +248,17 @@ class Order(Stored):
     customer: Customer | None = None
     shipping_address: Address
     lines: list[OrderLine]
-    allocation: Allocation | None = None
+    #: Every allocation plan, oldest first; a backorder or a re-allocation adds one.
+    allocations: list[Allocation] = []
     shipments: list[Shipment] = []
     events: list[OrderEvent] = []
     attention_reason: str | None = None
+    #: Why an imported order is stored but not started (unpaid on its channel); cleared when it is paid.
+    hold_reason: str | None = None
+    #: The channel's own JSON of an imported order that could not be read (kept for the person fixing it).
+    channel_payload: str | None = None
+    #: Task token of the execution waiting for stock (status awaiting_stock). Never shown by the API.
+    stock_wait_token: str | None = None
     version: int = 0
     #: How many events the stored copy has; events past it are new and get logged when saved.
     _stored_events: int = PrivateAttr(default=0)
@@ -270,6 +298,25 @@ class Order(Stored):
         self.updated_at = event.at
         return event
 
+    @property
+    def allocation(self) -> Allocation | None:
+        """The latest plan."""
+        return self.allocations[-1] if self.allocations else None
+
+    def outstanding(self) -> list[OrderLine]:
+        """Quantities not covered by any plan's allocated lines yet (what a new plan must place)."""
+        placed: dict[int, int] = {}
+        for plan in self.allocations:
+            if plan.status == "reserved":
+                for line in plan.lines:
+                    placed[line.line_no] = placed.get(line.line_no, 0) + line.quantity
+        out = []
+        for line in self.lines:
+            left = line.quantity - placed.get(line.line_no, 0)
+            if left > 0:
+                out.append(line.model_copy(update={"quantity": left}))
+        return out
+
     def shipment(self, shipment_id: str) -> Shipment:
         for shipment in self.shipments:
             if shipment.shipment_id == shipment_id:
@@ -280,5 +327,5 @@ class Order(Stored):
 
     def public(self) -> dict[str, Any]:
         """The order as the API shows it: no task tokens, no storage version."""
-        return self.model_dump(mode="json", exclude={"version": True,
+        return self.model_dump(mode="json", exclude={"version": True, "stock_wait_token": True,
                                                      "shipments": {"__all__": {"task_token"}}})

@@ -10,6 +10,7 @@ from functools import cache
 
 from orderflow.adapters.dynamodb import InventoryRepository, OrderRepository, SettingsRepository
 from orderflow.adapters.stepfunctions import WorkflowGateway
+from orderflow.purchasing import Purchasing
 
 
 @dataclass
@@ -18,9 +19,11 @@ class Ports:
     inventory: InventoryRepository
     settings: SettingsRepository
     workflow: WorkflowGateway
+    purchasing: Purchasing
 
 
 @cache
 def default_ports() -> Ports:
-    return Ports(orders=OrderRepository(), inventory=InventoryRepository(), settings=SettingsRepository(),
-                 workflow=WorkflowGateway())
+    settings, inventory = SettingsRepository(), InventoryRepository()
+    return Ports(orders=OrderRepository(), inventory=inventory, settings=settings, workflow=WorkflowGateway(),
+                 purchasing=Purchasing(settings, inventory))

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from pydantic import Field, StringConstraints
 
-from orderflow.errors import Conflict, UnknownSku, ValidationFailed
+from orderflow.errors import Conflict, OrderflowError, UnknownSku, ValidationFailed
 from orderflow.models import SHIPPABLE_STATUSES, Model, NewOrder, Order, OrderStatus, ShipmentStatus, utcnow
 from orderflow.ports import Ports
 from orderflow.workflow.steps import shipped_output, stock_key
@@ -77,7 +77,7 @@ def add_tracking(order_id: str, tracking: TrackingIn, ports: Ports) -> Order:
         shipment.status = ShipmentStatus.SHIPPED
         shipment.shipped_at = utcnow()
         order.record("tracking_added", f"{shipment.shipment_id}: {tracking.carrier} {tracking.tracking_number}")
-        if any(s.status != ShipmentStatus.SHIPPED for s in order.shipments):
+        if any(s.status != ShipmentStatus.SHIPPED for s in order.shipments) or order.outstanding():
             if order.status != OrderStatus.PARTIALLY_SHIPPED:
                 order.status = OrderStatus.PARTIALLY_SHIPPED
                 order.record("partially_shipped")
@@ -112,30 +112,74 @@ def cancel_order(order_id: str, ports: Ports, *, reason: str = "cancelled by the
         return True
 
     order = ports.orders.update(order_id, cancel)
-    # A waiting shipment's task fails with OrderCancelled and the workflow ends in its Cancelled
-    # state; a step that is running right now sees the status and does the same.
-    for shipment in order.shipments:
-        if shipment.task_token:
-            ports.workflow.abandon(shipment.task_token, "OrderCancelled", reason)
+    # A waiting task fails with OrderCancelled and the workflow ends in its Cancelled state; a step
+    # that is running right now sees the status and does the same.
+    tokens = [s.task_token for s in order.shipments if s.task_token] + [order.stock_wait_token or ""]
+    for token in filter(None, tokens):
+        ports.workflow.abandon(token, "OrderCancelled", reason)
     return release_stock_of_cancelled(order, ports)
 
 
 def release_stock_of_cancelled(order: Order, ports: Ports) -> Order:
     """Give back what a cancelled order had committed (a no-op for what was already given back)."""
-    if order.allocation is None:
-        return order
-    released = ports.inventory.release(stock_key(order), order.allocation.lines)
+    released = False
+    for plan in order.allocations:
+        if plan.status == "reserved":
+            released |= ports.inventory.release(stock_key(order.order_id, plan.plan_no), plan.lines)
     if not released:
         return order
 
     def note(o: Order) -> bool:
         if any(e.type == "stock_released" for e in o.events):
             return False
-        units = sum(line.quantity for line in order.allocation.lines) if order.allocation else 0
+        units = sum(line.quantity for p in o.allocations if p.status == "reserved" for line in p.lines)
         o.record("stock_released", f"{units} unit(s) back to available")
         return True
 
     return ports.orders.update(order.order_id, note)
+
+
+def release_waiting_orders(ports: Ports) -> list[str]:
+    """After stock arrived: resume the orders waiting for stock, oldest first, as far as it goes.
+
+    Each waiting order is planned against the stock left after the older ones it released, so the
+    oldest orders get the units; an order that still cannot be served stays waiting.
+    """
+    from orderflow.rules.allocation import allocate
+    from orderflow.workflow.steps import take_stock_wait_token
+
+    waiting: list[Order] = []
+    cursor = None
+    while True:
+        batch, cursor = ports.orders.list_by_status(OrderStatus.AWAITING_STOCK, limit=100, cursor=cursor,
+                                                    oldest_first=True)
+        waiting.extend(batch)
+        if not cursor:
+            break
+    if not waiting:
+        return []
+    policy = ports.settings.allocation_policy()
+    warehouses = ports.settings.warehouses()
+    levels = ports.inventory.levels_for(line.sku for o in waiting for line in o.outstanding())
+    released = []
+    for order in waiting:
+        if not order.stock_wait_token:
+            continue  # its execution is not waiting yet; it checks the stock itself when it gets there
+        outstanding = order.outstanding()
+        try:
+            plan = allocate(outstanding, warehouses, levels, policy=policy, channel=order.channel,
+                            ship_to=order.shipping_address)
+        except OrderflowError:
+            continue
+        if not plan.lines or (plan.backordered and policy.backorder == "hold"):
+            continue
+        for line in plan.lines:  # the units this order will take are no longer there for the next one
+            for level in levels[line.sku]:
+                if level.warehouse_id == line.warehouse_id:
+                    level.committed += line.quantity
+        if take_stock_wait_token(order.order_id, ports, resume=True):
+            released.append(order.order_id)
+    return released
 
 
 def complete_manually(order_id: str, ports: Ports) -> Order:

@@ -11,16 +11,19 @@ import secrets
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from orderflow.adapters.aws import client
 from orderflow.errors import Conflict, InsufficientStock, NotFound, TransientError
-from orderflow.models import AllocatedLine, Order, OrderStatus, StockLevel, Warehouse, utcnow
+from orderflow.models import AllocatedLine, Document, Order, OrderStatus, StockLevel, Warehouse, utcnow
 from orderflow.observability import log_order_events
+from orderflow.rules.allocation import AllocationPolicy
 from orderflow.settings import Settings, get_settings
+
+M = TypeVar("M", bound=Document)
 
 log = logging.getLogger(__name__)
 
@@ -169,14 +172,14 @@ class OrderRepository:
                     raise
         raise AssertionError("unreachable")
 
-    def list_by_status(self, status: OrderStatus, limit: int = 50,
-                       cursor: dict | None = None) -> tuple[list[Order], dict | None]:
+    def list_by_status(self, status: OrderStatus, limit: int = 50, cursor: dict | None = None,
+                       oldest_first: bool = False) -> tuple[list[Order], dict | None]:
         kwargs: dict[str, Any] = {
             "TableName": self.table, "IndexName": "by_status",
             "KeyConditionExpression": "#s = :s",
             "ExpressionAttributeNames": {"#s": "status"},
             "ExpressionAttributeValues": {":s": {"S": status.value}},
-            "ScanIndexForward": False, "Limit": limit,
+            "ScanIndexForward": oldest_first, "Limit": limit,
         }
         if cursor:
             kwargs["ExclusiveStartKey"] = cursor
@@ -236,6 +239,46 @@ class InventoryRepository:
             resp = client("dynamodb").get_item(TableName=self.table, ConsistentRead=True,
                                                Key={"sku": {"S": sku}, "warehouse_id": {"S": warehouse_id}})
         return StockLevel.model_validate(from_item(resp["Item"]))
+
+    def change_on_hand(self, entry_id: str, sku: str, warehouse_id: str, delta: int, *, kind: str,
+                       reason: str) -> bool:
+        """Add (receipt) or remove (adjustment) units, once per ``entry_id``. Units promised to orders
+        cannot be removed this way. Returns False if this entry was applied before."""
+        now = utcnow()
+        update: dict[str, Any] = {
+            "TableName": self.table,
+            "Key": {"sku": {"S": sku}, "warehouse_id": {"S": warehouse_id}},
+            "UpdateExpression": "SET on_hand = if_not_exists(on_hand, :zero) + :d, "
+                                "#c = if_not_exists(#c, :zero), "
+                                "available = if_not_exists(available, :zero) + :d, updated_at = :now",
+            "ExpressionAttributeNames": {"#c": "committed"},
+            "ExpressionAttributeValues": {":d": {"N": str(delta)}, ":zero": {"N": "0"}, ":now": {"S": now}},
+        }
+        if delta < 0:
+            update["ConditionExpression"] = "available >= :need"
+            update["ExpressionAttributeValues"][":need"] = {"N": str(-delta)}
+        items = [
+            {"Update": update},
+            {"Put": {"TableName": self.ledger, "ConditionExpression": "attribute_not_exists(entry_id)",
+                     "Item": to_item({"entry_id": entry_id, "sku": sku, "warehouse_id": warehouse_id, "kind": kind,
+                                      "on_hand_change": delta, "committed_change": 0, "reason": reason,
+                                      "at": now})}},
+        ]
+        try:
+            with storage_errors():
+                client("dynamodb").transact_write_items(TransactItems=items)
+        except ClientError as err:
+            if err.response["Error"]["Code"] != "TransactionCanceledException":
+                raise
+            codes = _cancellation_codes(err)
+            if len(codes) > 1 and codes[1] == "ConditionalCheckFailed":
+                return False
+            if codes and codes[0] == "ConditionalCheckFailed":
+                raise Conflict(f"cannot take {-delta} x {sku} out of {warehouse_id}: fewer are available "
+                               "(units promised to orders stay); count the shelf with PUT instead",
+                               field="delta") from err
+            raise
+        return True
 
     def ledger_for(self, sku: str, limit: int = 20) -> list[dict[str, Any]]:
         with storage_errors():
@@ -362,10 +405,79 @@ class InventoryRepository:
 
 
 class SettingsRepository:
-    """Seller configuration: warehouses now; channels, suppliers and carriers later."""
+    """Seller configuration and small documents (warehouses, the allocation policy, reorder rules,
+    purchase orders), one partition per kind (``entity``)."""
 
     def __init__(self, settings: Settings | None = None) -> None:
         self.table = (settings or get_settings()).settings_table
+
+    # -- documents: any pydantic model, optimistic locking on ``version`` -----------------------
+
+    def get_doc(self, entity: str, doc_id: str, model: type[M]) -> M | None:
+        with storage_errors():
+            resp = client("dynamodb").get_item(TableName=self.table, ConsistentRead=True,
+                                               Key={"entity": {"S": entity}, "id": {"S": doc_id}})
+        if "Item" not in resp:
+            return None
+        data = from_item(resp["Item"])
+        version = data.pop("version", 0)
+        data.pop("entity"), data.pop("id")
+        doc = model.model_validate(data)
+        doc._version = version
+        return doc
+
+    def put_doc(self, entity: str, doc_id: str, doc: Document, *, new: bool = False) -> None:
+        """Write a document; ``new`` refuses to overwrite one, otherwise it must be unchanged since read."""
+        expected = doc._version
+        item = to_item({"entity": entity, "id": doc_id, **doc.model_dump(mode="json"), "version": expected + 1})
+        if new:
+            cond: dict[str, Any] = {"ConditionExpression": "attribute_not_exists(id)"}
+        else:
+            cond = {"ConditionExpression": "attribute_not_exists(id) OR #v = :v",
+                    "ExpressionAttributeNames": {"#v": "version"},
+                    "ExpressionAttributeValues": {":v": {"N": str(expected)}}}
+        try:
+            with storage_errors():
+                client("dynamodb").put_item(TableName=self.table, Item=item, **cond)
+        except ClientError as err:
+            if err.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                if new:
+                    raise Conflict(f"{entity} {doc_id} already exists", id=doc_id) from err
+                raise ConcurrentUpdate(f"{entity} {doc_id} changed while it was being updated") from err
+            raise
+        doc._version = expected + 1
+
+    def list_docs(self, entity: str, model: type[M]) -> list[M]:
+        items: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {"TableName": self.table, "KeyConditionExpression": "entity = :e",
+                                  "ExpressionAttributeValues": {":e": {"S": entity}}}
+        with storage_errors():
+            while True:
+                resp = client("dynamodb").query(**kwargs)
+                items.extend(resp.get("Items", []))
+                if "LastEvaluatedKey" not in resp:
+                    break
+                kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+        out = []
+        for item in items:
+            data = from_item(item)
+            version = data.pop("version", 0)
+            data.pop("entity"), data.pop("id")
+            doc = model.model_validate(data)
+            doc._version = version
+            out.append(doc)
+        return out
+
+    def allocation_policy(self) -> AllocationPolicy:
+        return self.get_doc("policy", "allocation", AllocationPolicy) or AllocationPolicy()
+
+    def put_allocation_policy(self, policy: AllocationPolicy) -> AllocationPolicy:
+        current = self.get_doc("policy", "allocation", AllocationPolicy)
+        policy = policy.model_copy(update={"version": (current.version + 1) if current else policy.version})
+        if current is not None:
+            policy._version = current._version
+        self.put_doc("policy", "allocation", policy)
+        return policy
 
     def put_warehouse(self, warehouse: Warehouse) -> Warehouse:
         data = warehouse.model_dump(mode="json")

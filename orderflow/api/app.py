@@ -112,6 +112,7 @@ def set_stock(sku: Annotated[Sku, Path()], warehouse_id: Annotated[Identifier, P
     p = ports()
     p.settings.warehouse(warehouse_id)  # 404 for a warehouse that does not exist
     level = p.inventory.set_on_hand(sku, warehouse_id, stock.on_hand, stock.reason)
+    service.release_waiting_orders(p)  # a count may bring stock that waiting orders need
     return level.model_dump(mode="json")
 
 
@@ -175,6 +176,11 @@ def complete(order_id: Annotated[str, Path(max_length=80)]):
     order = service.complete_manually(order_id, ports())
     return _json(202, order.public())
 
+
+
+from orderflow.api.stock import router as stock_router  # noqa: E402 - routes need `app` defined first
+
+app.include_router(stock_router)
 
 
 def resolve(event: dict, context: Any) -> dict:

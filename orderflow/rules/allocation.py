@@ -1,45 +1,280 @@
-"""Warehouse assignment.
+"""Warehouse assignment: a ranked list of rules, configurable per seller, that explains itself.
 
-This rule set is the simplest correct one: the first warehouse, by priority (then id), whose
-available stock covers every line ships the whole order. Each candidate is recorded with the
-reason it was kept or dropped, so ``GET /orders/{id}`` can explain the decision.
+Rules (``AllocationPolicy.rules``, in the seller's order):
+
+- ``pinned``: a channel or a SKU pinned to warehouses (Amazon orders to the FBA warehouse; a SKU only a
+  dropship supplier carries) keeps only those warehouses for the lines it covers;
+- ``stock``: a warehouse takes a line only if its available stock covers it (always applied);
+- ``fewest_shipments``: one warehouse for the whole order when one can; otherwise the smallest split
+  found greedily (the warehouse covering the most remaining lines first); a single line is split
+  across warehouses only when ``allow_line_split`` is on;
+- ``closest``, ``priority``, ``cost``: rank the warehouses that are left: distance to the ship-to
+  address (``orderflow.rules.geo``), the seller's priority (lower first), the shipment cost; their
+  order in the list is their weight. The warehouse id breaks the last tie, so a decision is
+  deterministic.
+
+What no plan can place is backordered; ``backorder`` says whether the rest ships meanwhile
+(``ship_available``) or the whole order waits (``hold``). Every warehouse gets a note per rule that
+kept or dropped it, with the reason, so ``GET /orders/{id}`` can explain the decision.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import Field, model_validator
 
 from orderflow.errors import NoWarehouseCanAllocate, UnknownSku
-from orderflow.models import AllocatedLine, Allocation, CandidateNote, OrderLine, StockLevel, Warehouse
+from orderflow.models import (
+    Address,
+    AllocatedLine,
+    Allocation,
+    BackorderedLine,
+    CandidateNote,
+    Document,
+    Identifier,
+    Model,
+    OrderLine,
+    Sku,
+    StockLevel,
+    Warehouse,
+)
+from orderflow.rules import geo
 
-RULE_SET = "first-warehouse-by-priority/1"
+
+class Rule(StrEnum):
+    PINNED = "pinned"
+    STOCK = "stock"
+    FEWEST_SHIPMENTS = "fewest_shipments"
+    CLOSEST = "closest"
+    PRIORITY = "priority"
+    COST = "cost"
 
 
-def allocate(lines: Sequence[OrderLine], warehouses: Sequence[Warehouse],
-             stock: Mapping[str, Sequence[StockLevel]]) -> Allocation:
-    """Pick one warehouse for the whole order, or raise with the reason none can take it."""
+RANKERS = (Rule.CLOSEST, Rule.PRIORITY, Rule.COST)
+
+
+class Pin(Model):
+    """Route a channel's orders, or a SKU, to one of these warehouses only."""
+
+    warehouse_ids: list[Identifier] = Field(min_length=1)
+    channel: Identifier | None = None
+    sku: Sku | None = None
+
+    @model_validator(mode="after")
+    def _one_target(self) -> Pin:
+        if (self.channel is None) == (self.sku is None):
+            raise ValueError("a pin names either a channel or a sku")
+        return self
+
+
+class AllocationPolicy(Document):
+    version: int = Field(1, ge=1)
+    rules: list[Rule] = [Rule.PINNED, Rule.STOCK, Rule.FEWEST_SHIPMENTS, Rule.CLOSEST, Rule.PRIORITY]
+    allow_line_split: bool = False
+    backorder: Literal["hold", "ship_available"] = "hold"
+    pins: list[Pin] = []
+
+    @model_validator(mode="after")
+    def _sane(self) -> AllocationPolicy:
+        if Rule.STOCK not in self.rules:
+            raise ValueError("the stock rule cannot be turned off: it is what stops overselling")
+        if len(set(self.rules)) != len(self.rules):
+            raise ValueError("each rule may appear once")
+        return self
+
+    def name(self) -> str:
+        return f"policy/{self.version}: " + " > ".join(r.value for r in self.rules)
+
+
+class _Context:
+    def __init__(self, warehouses: Sequence[Warehouse], policy: AllocationPolicy, ship_to: Address | None) -> None:
+        self.by_id = {w.warehouse_id: w for w in warehouses}
+        self.policy = policy
+        where = geo.locate(ship_to.country, ship_to.postal_code) if ship_to else None
+        self.distance: dict[str, float | None] = {}
+        for w in warehouses:
+            here = geo.locate(w.address.country, w.address.postal_code) if w.address else None
+            self.distance[w.warehouse_id] = geo.distance_km(where, here)
+        self.rankers = [r for r in policy.rules if r in RANKERS]
+
+    def rank_value(self, rule: Rule, warehouse_id: str) -> float:
+        w = self.by_id[warehouse_id]
+        if rule == Rule.CLOSEST:
+            d = self.distance[warehouse_id]
+            return float("inf") if d is None else round(d, 1)
+        if rule == Rule.PRIORITY:
+            return float(w.priority)
+        return float("inf") if w.shipping_cost is None else float(w.shipping_cost)
+
+    def key(self, warehouse_id: str) -> tuple:
+        return (*(self.rank_value(r, warehouse_id) for r in self.rankers), warehouse_id)
+
+    def describe(self, rule: Rule, warehouse_id: str) -> str:
+        value = self.rank_value(rule, warehouse_id)
+        if rule == Rule.CLOSEST:
+            return "distance unknown" if value == float("inf") else f"{value:.0f} km away"
+        if rule == Rule.PRIORITY:
+            return f"priority {value:.0f}"
+        return "no cost set" if value == float("inf") else f"costs {value:.2f} per shipment"
+
+    def why_better(self, winner: str, other: str) -> tuple[Rule | None, str]:
+        """The first ranking rule that tells the two apart, and how."""
+        for rule in self.rankers:
+            a, b = self.rank_value(rule, winner), self.rank_value(rule, other)
+            if a != b:
+                return rule, f"{self.describe(rule, other)}; {winner} is {self.describe(rule, winner)}"
+        return None, f"tied with {winner} on every rule; {winner} comes first by id"
+
+
+def allocate(lines: Sequence[OrderLine], warehouses: Sequence[Warehouse], stock: Mapping[str, Sequence[StockLevel]],
+             *, policy: AllocationPolicy | None = None, channel: str | None = None,
+             ship_to: Address | None = None, plan_no: int = 1) -> Allocation:
+    """Plan which warehouse ships which quantity of each line; what cannot be placed is backordered."""
+    policy = policy or AllocationPolicy()
     unknown = sorted({line.sku for line in lines if not stock.get(line.sku)})
     if unknown:
         raise UnknownSku(f"unknown SKU(s): {', '.join(unknown)} (no warehouse stocks them)", skus=unknown)
-
-    needed: dict[str, int] = {}
-    for line in lines:
-        needed[line.sku] = needed.get(line.sku, 0) + line.quantity
+    ctx = _Context(warehouses, policy, ship_to)
+    notes: list[CandidateNote] = []
     available = {(lvl.sku, lvl.warehouse_id): lvl.available for levels in stock.values() for lvl in levels}
 
-    notes: list[CandidateNote] = []
-    for warehouse in sorted(warehouses, key=lambda w: (w.priority, w.warehouse_id)):
-        short = [f"{sku} needs {qty}, has {available.get((sku, warehouse.warehouse_id), 0)}"
-                 for sku, qty in needed.items() if available.get((sku, warehouse.warehouse_id), 0) < qty]
-        if short:
-            notes.append(CandidateNote(warehouse_id=warehouse.warehouse_id, rule="stock", kept=False,
-                                       reason="; ".join(short)))
-            continue
-        notes.append(CandidateNote(warehouse_id=warehouse.warehouse_id, rule="stock", kept=True,
-                                   reason=f"holds every line; priority {warehouse.priority} is the first that does"))
-        plan = [AllocatedLine(line_no=line.line_no, sku=line.sku, quantity=line.quantity,
-                              warehouse_id=warehouse.warehouse_id) for line in lines]
-        return Allocation(rule_set=RULE_SET, lines=plan, candidates=notes)
+    # pinned: which warehouses may take each line
+    eligible = {line.line_no: set(ctx.by_id) for line in lines}
+    if Rule.PINNED in policy.rules:
+        for pin in policy.pins:
+            missing = [w for w in pin.warehouse_ids if w not in ctx.by_id]
+            if missing:
+                raise NoWarehouseCanAllocate(f"pinned warehouse(s) {', '.join(missing)} do not exist",
+                                             warehouses=missing)
+            hit = [ln for ln in lines if (pin.channel and pin.channel == channel) or (pin.sku and pin.sku == ln.sku)]
+            for line in hit:
+                eligible[line.line_no] &= set(pin.warehouse_ids)
+            if hit:
+                target = f"channel {pin.channel}" if pin.channel else f"SKU {pin.sku}"
+                for wid in sorted(set(ctx.by_id) - set(pin.warehouse_ids)):
+                    notes.append(CandidateNote(warehouse_id=wid, rule=Rule.PINNED, kept=False,
+                                               reason=f"{target} is pinned to {', '.join(pin.warehouse_ids)}"))
 
-    reasons = "; ".join(f"{n.warehouse_id}: {n.reason}" for n in notes) or "no warehouses are set up"
-    raise NoWarehouseCanAllocate(f"no single warehouse holds every line ({reasons})", candidates=len(notes))
+    def can_take(wid: str, line: OrderLine, qty: int, taken: Mapping[tuple[str, str], int]) -> bool:
+        return wid in eligible[line.line_no] and available.get((line.sku, wid), 0) - taken.get((line.sku, wid), 0) >= qty
+
+    plan: list[AllocatedLine] = []
+    taken: dict[tuple[str, str], int] = {}
+    ordered = sorted(ctx.by_id, key=ctx.key)
+
+    def assign(wid: str, line: OrderLine, qty: int) -> None:
+        plan.append(AllocatedLine(line_no=line.line_no, sku=line.sku, quantity=qty, warehouse_id=wid))
+        taken[(line.sku, wid)] = taken.get((line.sku, wid), 0) + qty
+
+    remaining = list(lines)
+    if Rule.FEWEST_SHIPMENTS in policy.rules:
+        # one warehouse for everything, if any can
+        whole = []
+        for wid in ordered:
+            probe: dict[tuple[str, str], int] = {}
+            short = []
+            for line in lines:
+                if not can_take(wid, line, line.quantity, probe):
+                    if wid in eligible[line.line_no]:
+                        has = available.get((line.sku, wid), 0) - probe.get((line.sku, wid), 0)
+                        short.append(f"{line.sku} needs {line.quantity}, has {max(has, 0)}")
+                    else:
+                        short.append(f"may not ship {line.sku} (pinned elsewhere)")
+                else:
+                    probe[(line.sku, wid)] = probe.get((line.sku, wid), 0) + line.quantity
+            if short:
+                notes.append(CandidateNote(warehouse_id=wid, rule=Rule.STOCK, kept=False, reason="; ".join(short)))
+            else:
+                whole.append(wid)
+                notes.append(CandidateNote(warehouse_id=wid, rule=Rule.STOCK, kept=True, reason="holds every line"))
+        if whole:
+            best = whole[0]
+            for other in whole[1:]:
+                rule, why = ctx.why_better(best, other)
+                notes.append(CandidateNote(warehouse_id=other, rule=rule or Rule.PRIORITY, kept=False, reason=why))
+            notes.append(CandidateNote(warehouse_id=best, rule=Rule.FEWEST_SHIPMENTS, kept=True,
+                                       reason="ships the whole order in one shipment"
+                                       + (f"; {', '.join(ctx.describe(r, best) for r in ctx.rankers)}"
+                                          if ctx.rankers else "")))
+            for line in lines:
+                assign(best, line, line.quantity)
+            remaining = []
+        else:
+            # the smallest split, greedily: the warehouse covering the most remaining lines first
+            while remaining:
+                best_wid, best_cover = None, []
+                for wid in ordered:
+                    probe = dict(taken)
+                    cover = []
+                    for line in remaining:
+                        if can_take(wid, line, line.quantity, probe):
+                            probe[(line.sku, wid)] = probe.get((line.sku, wid), 0) + line.quantity
+                            cover.append(line)
+                    if len(cover) > len(best_cover):
+                        best_wid, best_cover = wid, cover
+                if best_wid is None:
+                    break
+                for line in best_cover:
+                    assign(best_wid, line, line.quantity)
+                notes.append(CandidateNote(
+                    warehouse_id=best_wid, rule=Rule.FEWEST_SHIPMENTS, kept=True,
+                    reason=f"covers line(s) {', '.join(str(ln.line_no) for ln in best_cover)}: the most of what "
+                           "was left, so the split stays small"))
+                remaining = [ln for ln in remaining if ln not in best_cover]
+    else:
+        still = []
+        for line in remaining:
+            wid = next((w for w in ordered if can_take(w, line, line.quantity, taken)), None)
+            if wid is None:
+                still.append(line)
+                continue
+            assign(wid, line, line.quantity)
+            notes.append(CandidateNote(warehouse_id=wid, rule=ctx.rankers[0] if ctx.rankers else Rule.STOCK, kept=True,
+                                       reason=f"best-ranked warehouse with stock for line {line.line_no}"))
+        remaining = still
+
+    backordered: list[BackorderedLine] = []
+    for line in remaining:
+        left = line.quantity
+        if policy.allow_line_split:
+            for wid in ordered:
+                if left == 0:
+                    break
+                if wid not in eligible[line.line_no]:
+                    continue
+                free = available.get((line.sku, wid), 0) - taken.get((line.sku, wid), 0)
+                if free > 0:
+                    qty = min(free, left)
+                    assign(wid, line, qty)
+                    left -= qty
+                    notes.append(CandidateNote(warehouse_id=wid, rule=Rule.STOCK, kept=True,
+                                               reason=f"line {line.line_no} split: {qty} of {line.quantity} "
+                                                      f"{line.sku} from here"))
+        if left:
+            backordered.append(BackorderedLine(line_no=line.line_no, sku=line.sku, quantity=left))
+
+    shipments = sorted({p.warehouse_id for p in plan})
+    if not plan:
+        summary = "nothing can ship now: " + ", ".join(f"{b.quantity} x {b.sku}" for b in backordered)
+    else:
+        summary = f"{len(shipments)} shipment(s) from {', '.join(shipments)}"
+        if backordered:
+            summary += "; backordered " + ", ".join(f"{b.quantity} x {b.sku}" for b in backordered)
+    return Allocation(rule_set=policy.name(), plan_no=plan_no, lines=plan, backordered=backordered,
+                      candidates=notes, summary=summary)
+
+
+def first_with_stock(lines: Sequence[OrderLine], warehouses: Sequence[Warehouse],
+                     stock: Mapping[str, Sequence[StockLevel]]) -> str | None:
+    """The simplest rule (the benchmark's baseline): the first warehouse, by id, holding every line."""
+    need: dict[str, int] = {}
+    for line in lines:
+        need[line.sku] = need.get(line.sku, 0) + line.quantity
+    available = {(lvl.sku, lvl.warehouse_id): lvl.available for levels in stock.values() for lvl in levels}
+    for w in sorted(warehouses, key=lambda w: w.warehouse_id):
+        if all(available.get((sku, w.warehouse_id), 0) >= qty for sku, qty in need.items()):
+            return w.warehouse_id
+    return None

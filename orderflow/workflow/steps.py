@@ -3,17 +3,23 @@
 Step Functions retries a step with the same input, and a second execution may replay one, so every
 step is idempotent: it looks at what the order already records before it acts, and stock changes
 go through the ledger's idempotency keys.
+
+An order is placed by one or more allocation plans. A plan that cannot place everything backorders
+the rest: with the ``hold`` policy nothing is reserved and the order waits for stock
+(``awaiting_stock``); with ``ship_available`` what is there ships and a later plan places the rest.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from pydantic import BaseModel
 
-from orderflow.errors import InsufficientStock, OrderCancelled, UnsupportedFulfillmentRoute
+from orderflow.errors import InsufficientStock, OrderCancelled, StockMoved, UnsupportedFulfillmentRoute
 from orderflow.models import (
     METHOD_BY_KIND,
+    Allocation,
     FulfillmentMethod,
     Order,
     OrderStatus,
@@ -24,6 +30,8 @@ from orderflow.models import (
 from orderflow.ports import Ports
 from orderflow.rules.allocation import allocate
 
+log = logging.getLogger(__name__)
+
 #: Routes this release can fulfil; the state machine has a branch for each.
 SUPPORTED_METHODS = {FulfillmentMethod.SELF_SHIP}
 
@@ -33,9 +41,12 @@ class StepInput(BaseModel):
     execution_id: str | None = None
 
 
-class AwaitShipmentInput(StepInput):
-    shipment_id: str
+class AwaitInput(StepInput):
     task_token: str
+
+
+class AwaitShipmentInput(AwaitInput):
+    shipment_id: str
 
 
 def _live(order: Order) -> Order:
@@ -45,66 +56,117 @@ def _live(order: Order) -> Order:
     return order
 
 
-def _has_event(order: Order, event_type: str) -> bool:
-    return any(e.type == event_type for e in order.events)
+def stock_key(order_id: str, plan_no: int) -> str:
+    """The idempotency prefix of one plan's stock changes."""
+    return f"{order_id}#p{plan_no}"
 
 
-def stock_key(order: Order) -> str:
-    """The idempotency prefix of the order's stock changes: order id and allocation plan."""
-    plan = order.allocation.plan_no if order.allocation else 0
-    return f"{order.order_id}#p{plan}"
+def plan_for(order: Order, ports: Ports, plan_no: int) -> Allocation:
+    """Run the seller's rules over what the order still needs and the stock there is now."""
+    outstanding = order.outstanding()
+    stock = ports.inventory.levels_for(line.sku for line in outstanding)
+    return allocate(outstanding, ports.settings.warehouses(), stock, policy=ports.settings.allocation_policy(),
+                    channel=order.channel, ship_to=order.shipping_address, plan_no=plan_no)
 
 
-def _allocation_summary(order: Order) -> dict[str, Any]:
-    assert order.allocation is not None
-    return {"order_id": order.order_id, "rule_set": order.allocation.rule_set,
-            "plan_no": order.allocation.plan_no, "warehouses": order.allocation.warehouses()}
+def _allocation_result(order: Order) -> dict[str, Any]:
+    plan = order.allocation
+    assert plan is not None
+    return {"order_id": order.order_id, "plan_no": plan.plan_no, "summary": plan.summary,
+            "wait_for_stock": plan.status == "waiting", "backordered": bool(plan.backordered)}
 
 
 def allocate_order(order_id: str, ports: Ports) -> dict[str, Any]:
-    """Decide which warehouse(s) ship the order and record why."""
+    """Decide which warehouse(s) ship what the order still needs, and record why."""
     order = _live(ports.orders.get(order_id))
-    if order.allocation is not None:
-        return _allocation_summary(order)
-    stock = ports.inventory.levels_for(line.sku for line in order.lines)
-    allocation = allocate(order.lines, ports.settings.warehouses(), stock)
+    if order.allocation is not None and order.allocation.status == "planned":
+        return _allocation_result(order)  # a retry: the plan stands
+    plan_no = len(order.allocations) + 1
+    plan = plan_for(order, ports, plan_no)
+    hold = ports.settings.allocation_policy().backorder == "hold"
+    if plan.backordered and (hold or not plan.lines):
+        plan.status = "waiting"
 
-    def change(o: Order) -> bool:
-        if o.allocation is not None or o.status == OrderStatus.CANCELLED:
-            return False
-        o.allocation = allocation
-        o.record("allocated", f"{allocation.rule_set} chose {', '.join(allocation.warehouses())}")
+    def record(o: Order) -> bool:
+        _live(o)
+        if len(o.allocations) >= plan_no:
+            return False  # another attempt recorded this round already
+        o.allocations.append(plan)
+        if plan.status == "waiting":
+            o.status = OrderStatus.AWAITING_STOCK
+            o.record("awaiting_stock", f"plan {plan_no}: {plan.summary}")
+        else:
+            o.record("allocated", f"plan {plan_no} ({plan.rule_set}): {plan.summary}")
         return True
 
-    return _allocation_summary(ports.orders.update(order_id, change))
+    order = ports.orders.update(order_id, record)
+    if order.allocation and order.allocation.backordered:
+        ports.purchasing.draft_for_backorders(order)
+    return _allocation_result(order)
+
+
+def await_stock(step: AwaitInput, ports: Ports) -> dict[str, Any]:
+    """Keep the token of the execution waiting for stock; a purchase-order receipt resumes it.
+
+    Stock that arrived between the plan and now resumes it right away.
+    """
+
+    def waiting(o: Order) -> None:
+        _live(o)
+        o.stock_wait_token = step.task_token
+
+    order = ports.orders.update(step.order_id, waiting)
+    probe = plan_for(order, ports, len(order.allocations) + 1)
+    if probe.lines and not probe.backordered:
+        take_stock_wait_token(order.order_id, ports, resume=True)
+    return {"order_id": step.order_id, "waiting": True}
+
+
+def take_stock_wait_token(order_id: str, ports: Ports, *, resume: bool) -> bool:
+    """Clear the order's stock-wait token and, if asked, resume its execution (once)."""
+    taken: list[str] = []
+
+    def take(o: Order) -> bool:
+        if not o.stock_wait_token:
+            return False
+        taken.append(o.stock_wait_token)
+        o.stock_wait_token = None
+        o.record("stock_arrived", "allocating again")
+        return True
+
+    ports.orders.update(order_id, take)
+    if taken and resume:
+        return ports.workflow.resume(taken[-1], {"order_id": order_id, "resumed_at": utcnow()})
+    return bool(taken)
 
 
 def reduce_inventory(order_id: str, ports: Ports) -> dict[str, Any]:
-    """Commit the allocated stock, exactly once; if stock moved since allocation, allocate again."""
+    """Commit the planned stock, exactly once. If stock moved since the plan, the workflow plans again."""
     order = _live(ports.orders.get(order_id))
-    if not _has_event(order, "stock_reserved"):
-        assert order.allocation is not None, "reduce_inventory runs after allocate"
+    plan = order.allocation
+    assert plan is not None, "reduce_inventory runs after allocate"
+    if plan.status == "planned":
         try:
-            ports.inventory.reserve(stock_key(order), order.allocation.lines)
+            ports.inventory.reserve(stock_key(order_id, plan.plan_no), plan.lines)
         except InsufficientStock as short:
             why = short.message
-            stock = ports.inventory.levels_for(line.sku for line in order.lines)
-            plan = allocate(order.lines, ports.settings.warehouses(), stock)
-            plan.plan_no = order.allocation.plan_no + 1
 
-            def reallocate(o: Order) -> None:
-                o.allocation = plan
-                o.record("reallocated", f"{why}; plan {plan.plan_no} chose {', '.join(plan.warehouses())}")
+            def supersede(o: Order) -> None:
+                if o.allocation and o.allocation.plan_no == plan.plan_no and o.allocation.status == "planned":
+                    o.allocation.status = "superseded"
+                    o.record("stock_moved", f"plan {plan.plan_no}: {why}; planning again")
 
-            order = ports.orders.update(order_id, reallocate)
-            assert order.allocation is not None
-            ports.inventory.reserve(stock_key(order), order.allocation.lines)
+            ports.orders.update(order_id, supersede)
+            raise StockMoved(why, order_id=order_id) from short
 
         def reserved(o: Order) -> bool:
-            if _has_event(o, "stock_reserved") or o.status == OrderStatus.CANCELLED:
+            current = o.allocation
+            if current is None or current.plan_no != plan.plan_no or current.status != "planned":
                 return False
-            units = sum(line.quantity for line in o.allocation.lines) if o.allocation else 0
-            o.record("stock_reserved", f"{units} unit(s) committed")
+            current.status = "reserved"
+            current.reserved_at = utcnow()
+            units = sum(line.quantity for line in current.lines)
+            o.record("stock_reserved", f"plan {plan.plan_no}: {units} unit(s) committed")
             return True
 
         order = ports.orders.update(order_id, reserved)
@@ -114,39 +176,41 @@ def reduce_inventory(order_id: str, ports: Ports) -> dict[str, Any]:
 
             release_stock_of_cancelled(order, ports)
             _live(order)
-    return {"order_id": order_id, "reserved": True, "plan_no": order.allocation.plan_no if order.allocation else 0}
+    return {"order_id": order_id, "plan_no": plan.plan_no, "reserved": True}
 
 
 def route_fulfillment(order_id: str, ports: Ports) -> dict[str, Any]:
-    """One shipment per allocated warehouse, each with the route its warehouse kind takes."""
+    """One shipment per warehouse of the latest plan, each with the route its warehouse kind takes."""
     order = _live(ports.orders.get(order_id))
-    if not order.shipments:
-        assert order.allocation is not None, "route_fulfillment runs after allocate"
+    plan = order.allocation
+    assert plan is not None and plan.status == "reserved", "route_fulfillment runs after reduce_inventory"
+    if not any(s.plan_no == plan.plan_no for s in order.shipments):
         kinds = {w.warehouse_id: w.kind for w in ports.settings.warehouses()}
         shipments = []
-        for n, warehouse_id in enumerate(order.allocation.warehouses(), start=1):
+        for n, warehouse_id in enumerate(plan.warehouses(), start=len(order.shipments) + 1):
             method = METHOD_BY_KIND[kinds[warehouse_id]]
             if method not in SUPPORTED_METHODS:
                 raise UnsupportedFulfillmentRoute(
                     f"warehouse {warehouse_id} is a {kinds[warehouse_id].value} warehouse; "
                     f"route {method.value} is not available in this release", warehouse_id=warehouse_id)
             shipments.append(Shipment(
-                shipment_id=f"{order_id}-{n}", warehouse_id=warehouse_id, method=method,
-                lines=[line for line in order.allocation.lines if line.warehouse_id == warehouse_id],
+                shipment_id=f"{order_id}-{n}", warehouse_id=warehouse_id, method=method, plan_no=plan.plan_no,
+                lines=[line for line in plan.lines if line.warehouse_id == warehouse_id],
             ))
 
         def routed(o: Order) -> bool:
-            if o.shipments or o.status == OrderStatus.CANCELLED:
+            _live(o)
+            if any(s.plan_no == plan.plan_no for s in o.shipments):
                 return False
-            o.shipments = shipments
+            o.shipments.extend(shipments)
             o.record("routed", ", ".join(f"{s.shipment_id}: {s.method.value} from {s.warehouse_id}"
                                          for s in shipments))
             return True
 
         order = ports.orders.update(order_id, routed)
-    return {"order_id": order_id, "shipments": [
+    return {"order_id": order_id, "backordered": bool(plan.backordered), "shipments": [
         {"shipment_id": s.shipment_id, "method": s.method.value, "warehouse_id": s.warehouse_id}
-        for s in order.shipments]}
+        for s in order.shipments if s.plan_no == plan.plan_no]}
 
 
 def await_shipment(step: AwaitShipmentInput, ports: Ports) -> dict[str, Any]:
@@ -161,7 +225,7 @@ def await_shipment(step: AwaitShipmentInput, ports: Ports) -> dict[str, Any]:
         shipment.task_token = step.task_token
         if shipment.status == ShipmentStatus.PENDING:
             shipment.status = ShipmentStatus.AWAITING_TRACKING
-        if o.status == OrderStatus.NEW:
+        if o.status in (OrderStatus.NEW, OrderStatus.AWAITING_STOCK):
             o.status = OrderStatus.PAID
             o.record("paid", f"ready to ship: {shipment.shipment_id} from {shipment.warehouse_id}")
 
@@ -180,9 +244,12 @@ def shipped_output(shipment: Shipment) -> dict[str, Any]:
 def complete_order(order_id: str, ports: Ports) -> dict[str, Any]:
     """Every shipment has left: take the shipped units off the shelf (once) and complete the order."""
     order = _live(ports.orders.get(order_id))
-    shipped = [line for s in order.shipments if s.status == ShipmentStatus.SHIPPED for line in s.lines]
-    if shipped:
-        ports.inventory.ship(stock_key(order), shipped)
+    by_plan: dict[int, list] = {}
+    for shipment in order.shipments:
+        if shipment.status == ShipmentStatus.SHIPPED:
+            by_plan.setdefault(shipment.plan_no, []).extend(shipment.lines)
+    for plan_no, lines in sorted(by_plan.items()):
+        ports.inventory.ship(stock_key(order_id, plan_no), lines)
 
     def completed(o: Order) -> bool:
         if o.status == OrderStatus.COMPLETED:
@@ -191,7 +258,6 @@ def complete_order(order_id: str, ports: Ports) -> dict[str, Any]:
         tracking = [f"{s.carrier or 'manual'} {s.tracking_number}" if s.tracking_number else "no tracking"
                     for s in o.shipments]
         o.record("completed", "; ".join(tracking) or None)
-        o.updated_at = utcnow()
         return True
 
     order = ports.orders.update(order_id, completed)

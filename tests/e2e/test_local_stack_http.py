@@ -3,75 +3,16 @@
 from __future__ import annotations
 
 import json
-import os
-import queue
 import signal
 import subprocess
 import sys
-import threading
-import time
 
 import httpx
 import pytest
 
-from orderflow.local.stack import free_port
+from tests.e2e.conftest import ADDRESS, start_stack, wait_status
 
 pytestmark = pytest.mark.e2e
-TOKEN = "e2e-token"
-
-
-@pytest.fixture(scope="module")
-def local_stack(tmp_path_factory):
-    state_dir = tmp_path_factory.mktemp("state")
-    port, moto_port = free_port(), free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "ORDERFLOW_", "MOTO_"))}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "orderflow.cli", "local", "--port", str(port), "--moto-port", str(moto_port),
-         "--token", TOKEN, "--no-seed", "--state-dir", str(state_dir)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
-    lines: queue.Queue[str] = queue.Queue()
-    output: list[str] = []
-
-    def pump():
-        for line in proc.stdout:
-            output.append(line)
-            lines.put(line)
-
-    threading.Thread(target=pump, daemon=True).start()
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            line = lines.get(timeout=max(0.1, deadline - time.monotonic()))
-        except queue.Empty:
-            proc.kill()
-            pytest.fail("local stack did not start: " + "".join(output))
-        if "Press Ctrl-C" in line:
-            break
-    yield {"proc": proc, "url": f"http://127.0.0.1:{port}", "state_dir": state_dir, "output": output,
-           "env": env}
-    if proc.poll() is None:
-        proc.kill()
-
-
-@pytest.fixture(scope="module")
-def api(local_stack):
-    with httpx.Client(base_url=local_stack["url"], headers={"Authorization": f"Bearer {TOKEN}"},
-                      timeout=10) as client:
-        yield client
-
-
-ADDRESS = {"name": "Grace Hopper", "line1": "1 Navy Way", "city": "Arlington", "region": "VA",
-           "postal_code": "22202", "country": "US"}
-
-
-def wait_status(api, order_id, status, timeout=30):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        order = api.get(f"/orders/{order_id}").json()
-        if order["status"] == status:
-            return order
-        time.sleep(0.1)
-    raise AssertionError(f"{order_id} stayed {order['status']}: {order.get('attention_reason')}")
 
 
 def test_an_order_from_post_to_completed_with_stock_down_once(api, local_stack):
@@ -85,7 +26,8 @@ def test_an_order_from_post_to_completed_with_stock_down_once(api, local_stack):
     assert created.json()["total"] == "25.00"
 
     paid = wait_status(api, order_id, "paid")
-    assert paid["allocation"]["lines"][0]["warehouse_id"] == "nj"
+    assert paid["allocations"][-1]["lines"][0]["warehouse_id"] == "nj"
+    assert paid["allocations"][-1]["candidates"]  # the decision explains itself
     assert "task_token" not in paid["shipments"][0]
     listed = api.get("/orders", params={"status": "paid"}).json()["orders"]
     assert order_id in [o["order_id"] for o in listed]
@@ -179,9 +121,10 @@ def test_other_mistakes_are_4xx_too(api):
     assert api.get("/inventory/NEVER-STOCKED").status_code == 404
 
 
-def test_ctrl_c_stops_the_stack_cleanly(local_stack):
-    proc = local_stack["proc"]
+def test_ctrl_c_stops_the_stack_cleanly(tmp_path):
+    own = start_stack(tmp_path)
+    proc = own["proc"]
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=20) == 0
-    assert "stopped." in "".join(local_stack["output"])
-    assert not (local_stack["state_dir"] / "local.json").exists()
+    assert "stopped." in "".join(own["output"])
+    assert not (own["state_dir"] / "local.json").exists()

@@ -14,7 +14,6 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk.assertions import Template
 
 from infra import CODE_DIR, FUNCTION_NAMES, LAMBDA_PYTHON_VERSION, LAYER_DIR, build_assets, handler_for, nag
-from infra.constructs import workflow
 from infra.constructs.functions import FUNCTION_SPECS, STATE_MACHINE_ARN_ENV
 from infra.stack import OrderflowStack, build_app
 from orderflow import asl
@@ -87,11 +86,12 @@ def synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
 # -- assets ------------------------------------------------------------------------------------
 
 
-def test_build_code_copies_only_python(tmp_path: Path) -> None:
+def test_build_code_copies_only_code_and_its_data(tmp_path: Path) -> None:
     count = build_assets.build_code(tmp_path / "code")
     files = [p for p in (tmp_path / "code").rglob("*") if p.is_file()]
     assert len(files) == count > 0
-    assert all(p.suffix == ".py" and "__pycache__" not in p.parts for p in files)
+    assert all(p.suffix in {".py", ".json"} and "__pycache__" not in p.parts for p in files)
+    assert (tmp_path / "code" / "orderflow" / "rules" / "data" / "us_zip3.json").exists()  # the geo rule's data
     for name in FUNCTION_NAMES:
         handler = tmp_path / "code" / "functions" / name / "handler.py"
         assert "def lambda_handler(" in handler.read_text(), handler
@@ -131,8 +131,6 @@ def test_six_functions_with_handlers_tracing_and_runtime(synth: Synth) -> None:
 
 def test_each_function_gets_its_tables_and_only_its_grants(synth: Synth) -> None:
     sm_arn = synth.stack.resolve(synth.stack.state_machine_arn)
-    executions_arn = synth.stack.resolve(workflow.executions_arn(synth.stack, synth.stack.state_machine_name))
-    assert executions_arn["Fn::Join"][1][-1] == f":execution:{synth.stack.state_machine_name}:*"
     table_lids = {key: synth.lid(t) for key, t in synth.stack.data.tables.items()}
     key_of = {lid: key for key, lid in table_lids.items()}
     for spec in FUNCTION_SPECS:
@@ -149,7 +147,6 @@ def test_each_function_gets_its_tables_and_only_its_grants(synth: Synth) -> None
         reads: set[str] = set()
         writes: set[str] = set()
         states: set[str] = set()
-        executions: set[str] = set()
         for statement in synth.statements(props["Role"]["Fn::GetAtt"][0]):
             actions = set(_list(statement["Action"]))
             for resource in _list(statement["Resource"]):
@@ -162,12 +159,9 @@ def test_each_function_gets_its_tables_and_only_its_grants(synth: Synth) -> None
                     writes.add(table)
                 if resource == sm_arn:
                     states |= actions
-                if resource == executions_arn:
-                    executions |= actions
         assert reads == set(spec.tables), spec.name
         assert writes == set(spec.writes), spec.name
         assert states == set(spec.states_actions), spec.name
-        assert executions == set(spec.execution_actions), spec.name
 
 
 def test_roles_have_no_wildcard_actions_and_no_managed_policies(synth: Synth) -> None:
@@ -341,21 +335,15 @@ EXPECTED_ACKNOWLEDGMENTS = {
     "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]",
 }
 FUNCTION_VERSIONS_ACK = re.compile(r"AwsSolutions-IAM5\[Resource::<Functions\w+Function\w+\.Arn>:\*\]")
-EXECUTIONS_ACK = re.compile(
-    r"AwsSolutions-IAM5\[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:"
-    r"execution:orderflow-\w+-order-workflow:\*\]"
-)
 
 
 def test_cdk_nag_has_no_unacknowledged_findings(synth: Synth) -> None:
     assert nag.unacknowledged(synth.app) == []
     acknowledged = nag.acknowledged(synth.app)
     ids = {rule for _, rule, _ in acknowledged}
-    patterned = {i for i in ids if FUNCTION_VERSIONS_ACK.fullmatch(i) or EXECUTIONS_ACK.fullmatch(i)}
-    assert ids - patterned == EXPECTED_ACKNOWLEDGMENTS
-    assert len({i for i in patterned if FUNCTION_VERSIONS_ACK.fullmatch(i)}) == len(asl.FUNCTION_PLACEHOLDERS)
-    executions_acks = [path for path, rule, _ in acknowledged if EXECUTIONS_ACK.fullmatch(rule)]
-    assert len(executions_acks) == sum(1 for spec in FUNCTION_SPECS if spec.execution_actions)
+    versions = {i for i in ids if FUNCTION_VERSIONS_ACK.fullmatch(i)}
+    assert ids - versions == EXPECTED_ACKNOWLEDGMENTS
+    assert len(versions) == len(asl.FUNCTION_PLACEHOLDERS)
     for path, rule, reason in acknowledged:
         assert len(reason) >= 80, (path, rule, reason)
 

@@ -66,14 +66,37 @@ def test_unknown_sku_lands_in_needs_attention_with_the_reason(stack, ports, uid,
     assert desc.get("error") == "UnknownSku"
 
 
-def test_no_warehouse_with_enough_stock_needs_attention(stack, ports, uid, address):
+def test_short_stock_waits_for_a_purchase_order_that_releases_it(stack, ports, uid, address):
+    from orderflow.purchasing import PurchaseOrderStatus, ReceiptIn, ReorderRule
+
     sku = f"SKU-{uid}"
     add_warehouse(ports, f"w-{uid}")
     ports.inventory.set_on_hand(sku, f"w-{uid}", 1)
+    ports.purchasing.put_rule(ReorderRule(sku=sku, supplier=f"acme-{uid}", warehouse_id=f"w-{uid}", multiple=6))
     order, _ = service.create_order(make_order([(sku, 2)], address), ports)
-    stuck = wait_for(ports, order.order_id, OrderStatus.NEEDS_ATTENTION)
-    assert "needs 2, has 1" in stuck.attention_reason
-    assert ledger_entries(ports, sku) == []  # nothing was taken
+    waiting = wait_for(ports, order.order_id, OrderStatus.AWAITING_STOCK)
+    assert waiting.allocation.status == "waiting"
+    assert [(b.sku, b.quantity) for b in waiting.allocation.backordered] == [(sku, 2)]  # lines are not split
+    assert ledger_entries(ports, sku) == []  # nothing was taken while it waits
+
+    # the shortfall was drafted onto the supplier's purchase order, rounded to the pack size
+    drafts = [po for po in ports.purchasing.list() if po.supplier == f"acme-{uid}"]
+    assert len(drafts) == 1 and drafts[0].status == PurchaseOrderStatus.DRAFT
+    assert [(ln.sku, ln.quantity) for ln in drafts[0].lines] == [(sku, 6)]
+    po = ports.purchasing.submit(drafts[0].po_id)
+    deadline = __import__("time").monotonic() + 20
+    while not ports.orders.get(order.order_id).stock_wait_token:
+        assert __import__("time").monotonic() < deadline
+        __import__("time").sleep(0.05)
+    po, _ = ports.purchasing.receive(po.po_id, ReceiptIn(lines=[{"sku": sku, "quantity": 6}], receipt_id="r1"))
+    assert service.release_waiting_orders(ports) == [order.order_id]
+    paid = wait_for(ports, order.order_id, OrderStatus.PAID)
+    assert [p.status for p in paid.allocations] == ["waiting", "reserved"]
+    level = ports.inventory.levels(sku)[0]
+    assert (level.on_hand, level.committed) == (7, 2)
+    # the same receipt again changes nothing
+    again, new = ports.purchasing.receive(po.po_id, ReceiptIn(lines=[{"sku": sku, "quantity": 6}], receipt_id="r1"))
+    assert new is False and ports.inventory.levels(sku)[0].on_hand == 7
 
 
 @pytest.fixture
@@ -197,10 +220,11 @@ def test_orders_racing_for_the_last_units_never_oversell(stack, ports, uid, addr
     with ThreadPoolExecutor(6) as pool:
         orders = list(pool.map(lambda _: service.create_order(make_order([(sku, 1)], address), ports)[0],
                                range(12)))
-    final = [wait_for(ports, o.order_id, OrderStatus.PAID, OrderStatus.NEEDS_ATTENTION) for o in orders]
+    final = [wait_for(ports, o.order_id, OrderStatus.PAID, OrderStatus.AWAITING_STOCK) for o in orders]
     paid = [o for o in final if o.status == OrderStatus.PAID]
     level = ports.inventory.levels(sku)[0]
     assert len(paid) == 5
+    assert all(o.status == OrderStatus.AWAITING_STOCK for o in final if o not in paid)
     assert (level.on_hand, level.committed, level.available) == (5, 5, 0)
     assert len([e for e in ledger_entries(ports, sku) if e["kind"] == "reserve"]) == 5
 
