@@ -42,8 +42,9 @@ build: install ## build the Lambda assets (.build/code and .build/layer) for CDK
 synth: build ## synthesize the CDK app offline into cdk.out, with cdk-nag checks
 	CDK_OUTDIR=cdk.out $(BIN)/python app.py
 
-bench: install ## local-stack throughput: orders/s to `paid`, beside a no-op workflow of the same shape
+bench: install ## benchmarks: local-stack orders/s to `paid` vs a no-op workflow; allocation decisions/s; a race
 	$(BIN)/python -m benchmarks.local_stack
+	$(BIN)/python -m benchmarks.allocation --race 200:50
 
 clean:
 	rm -rf .build cdk.out .pytest_cache .orderflow

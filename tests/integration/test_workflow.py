@@ -275,3 +275,18 @@ def test_the_workflow_of_a_cancelled_order_ends_cancelled_and_leaves_its_status(
     desc = execution_status(stack, order.order_id)
     assert (desc["status"], desc.get("error")) == ("FAILED", "OrderCancelled")
     assert ports.orders.get(order.order_id).status == OrderStatus.CANCELLED
+
+
+def test_an_order_larger_than_one_dynamodb_transaction_reserves_and_ships_every_line_once(stack, ports, uid,
+                                                                                        address):
+    skus = [f"BULK-{uid}-{i:02d}" for i in range(60)]  # 60 lines: more than one 100-item transaction
+    add_warehouse(ports, f"w-{uid}")
+    for sku in skus:
+        ports.inventory.set_on_hand(sku, f"w-{uid}", 3)
+    order, _ = service.create_order(make_order([(sku, 2) for sku in skus], address), ports)
+    wait_for(ports, order.order_id, OrderStatus.PAID)
+    assert all(ports.inventory.levels(sku)[0].committed == 2 for sku in skus)
+    service.complete_manually(order.order_id, ports)
+    wait_for(ports, order.order_id, OrderStatus.COMPLETED)
+    levels = [ports.inventory.levels(sku)[0] for sku in skus]
+    assert all((lv.on_hand, lv.committed) == (1, 0) for lv in levels)
