@@ -10,7 +10,7 @@ from aws_cdk import App, CfnOutput, Stack
 from constructs import Construct
 
 from infra import CODE_DIR, LAYER_DIR, ROOT, nag
-from infra.constructs import Api, Data, Functions, Workflow
+from infra.constructs import Api, Data, Functions, Queues, Workflow
 from infra.constructs.workflow import state_machine_arn
 
 
@@ -30,6 +30,7 @@ class OrderflowStack(Stack):
         )
         self.stage = stage
         self.data = Data(self, "Data")
+        self.queues = Queues(self, "Queues")
         # Named up front so its ARN can be handed to the functions before it exists (see workflow.py).
         self.state_machine_name = f"{self.stack_name}-order-workflow"
         self.state_machine_arn = state_machine_arn(self, self.state_machine_name)
@@ -42,7 +43,8 @@ class OrderflowStack(Stack):
             layer_dir=layer_dir,
         )
         self.workflow = Workflow(
-            self, "Workflow", name=self.state_machine_name, functions=self.functions, data=self.data
+            self, "Workflow", name=self.state_machine_name, functions=self.functions, data=self.data,
+            queues=self.queues,
         )
         self.api = Api(self, "Api", handler=self.functions.functions["api"], stage_name=stage)
 

@@ -18,6 +18,8 @@ FUNCTION_PLACEHOLDERS = {
     "CompleteFunctionArn": "complete",
 }
 TABLE_PLACEHOLDERS = {"OrdersTableName": "orders"}
+#: Queue-backed placeholders and the queue each names (SQS .waitForTaskToken forwarding).
+QUEUE_PLACEHOLDERS = {"SupplierQueueUrl": "supplier-orders", "FbaQueueUrl": "fba-orders"}  # orderflow.queues
 
 
 def read(path: Path = ORDER_WORKFLOW) -> str:

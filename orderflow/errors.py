@@ -61,6 +61,12 @@ class OrderCancelled(OrderflowError):
     code = "order_cancelled"
 
 
+class FulfillerSlaExpired(BusinessError):
+    """A supplier, 3PL or FBA did not confirm the shipment within the seller's SLA."""
+
+    code = "fulfiller_sla_expired"
+
+
 class NotFound(OrderflowError):
     http_status = 404
     code = "not_found"

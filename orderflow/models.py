@@ -148,6 +148,9 @@ class Warehouse(Model):
     priority: Annotated[int, Field(ge=0, le=10_000)] = Field(100, description="Lower ships first")
     address: Address | None = Field(None, description="Where it ships from; the closest-warehouse rule needs it")
     shipping_cost: Money | None = Field(None, description="Typical cost of one shipment from here (cost rule)")
+    sla_hours: Annotated[Decimal, Field(gt=0, le=24 * 90, decimal_places=6)] = Field(
+        Decimal(72), description="For a supplier, 3PL or FBA: how many hours it may take to confirm a shipment before "
+                        "the order needs attention")
 
 
 class StockLevel(Stored):
@@ -213,8 +216,35 @@ class Allocation(Model):
 class ShipmentStatus(StrEnum):
     PENDING = "pending"
     AWAITING_TRACKING = "awaiting_tracking"
+    FORWARDED = "forwarded"
     SHIPPED = "shipped"
     CANCELLED = "cancelled"
+
+
+class ShipmentLabel(Model):
+    """A label bought for a shipment through a carrier account (``POST /orders/{id}/labels``).
+
+    ``purchasing`` is the claim taken before the carrier is called (one purchase per shipment at a
+    time); ``failed`` keeps the carrier's shipment id so the next attempt can finish that purchase
+    instead of buying a second label.
+    """
+
+    status: Literal["purchasing", "purchased", "failed"]
+    carrier_id: str
+    format: Literal["pdf", "zpl"] = "pdf"
+    claim_id: str
+    claimed_at: int = Field(description="Epoch seconds; a purchase claim older than its lease may be taken over")
+    idempotency_key: str | None = None
+    carrier: str | None = None
+    service: str | None = None
+    tracking_number: str | None = None
+    cost: Money | None = None
+    currency: str | None = None
+    provider_shipment_id: str | None = None
+    storage_key: str | None = None
+    download_path: str | None = None
+    purchased_at: str | None = None
+    error: str | None = None
 
 
 class Shipment(Model):
@@ -227,8 +257,12 @@ class Shipment(Model):
     carrier: str | None = None
     tracking_number: str | None = None
     shipped_at: str | None = None
+    #: Where the fulfiller has it: the supplier's order file name, the FBA fulfillment order id.
+    fulfiller_ref: str | None = None
     #: The Step Functions task token of the execution waiting on this shipment. Never shown by the API.
     task_token: str | None = None
+    #: The label bought through an integrated carrier, if any (orderflow.carriers).
+    label: ShipmentLabel | None = None
 
 
 class OrderEvent(Model):

@@ -3,6 +3,7 @@
 from infra.constructs.api import Api
 from infra.constructs.data import Data
 from infra.constructs.functions import FUNCTION_SPECS, Functions, FunctionSpec
+from infra.constructs.queues import Queues
 from infra.constructs.workflow import Workflow
 
-__all__ = ["FUNCTION_SPECS", "Api", "Data", "FunctionSpec", "Functions", "Workflow"]
+__all__ = ["FUNCTION_SPECS", "Api", "Data", "FunctionSpec", "Functions", "Queues", "Workflow"]

@@ -16,6 +16,7 @@ from constructs import Construct
 
 from infra.constructs.data import Data
 from infra.constructs.functions import LOG_RETENTION, Functions
+from infra.constructs.queues import Queues
 from infra.nag import acknowledge, wildcard_resource
 from orderflow import asl
 
@@ -30,10 +31,11 @@ def state_machine_arn(scope: Construct, name: str) -> str:
     )
 
 
-def definition_substitutions(functions: Functions, data: Data) -> dict[str, str]:
+def definition_substitutions(functions: Functions, data: Data, queues: Queues) -> dict[str, str]:
     """Placeholder -> value; every placeholder in the ASL file has exactly one value (checked here)."""
     values = {placeholder: functions.arn(name) for placeholder, name in asl.FUNCTION_PLACEHOLDERS.items()}
     values |= {placeholder: data.table_name(key) for placeholder, key in asl.TABLE_PLACEHOLDERS.items()}
+    values |= {placeholder: queues.url(key) for placeholder, key in asl.QUEUE_PLACEHOLDERS.items()}
     wanted = asl.placeholders(asl.read())
     if missing := wanted - values.keys():
         raise ValueError(f"{asl.ORDER_WORKFLOW.name}: no value for placeholder(s) {sorted(missing)}")
@@ -44,7 +46,7 @@ def definition_substitutions(functions: Functions, data: Data) -> dict[str, str]
 
 class Workflow(Construct):
     def __init__(
-        self, scope: Construct, construct_id: str, *, name: str, functions: Functions, data: Data
+        self, scope: Construct, construct_id: str, *, name: str, functions: Functions, data: Data, queues: Queues
     ) -> None:
         super().__init__(scope, construct_id)
         role = iam.Role(
@@ -69,6 +71,10 @@ class Workflow(Construct):
             )
         )
 
+        # ForwardToSupplier / ForwardToFba: sqs:sendMessage.waitForTaskToken on the forwarding queues.
+        for key in asl.QUEUE_PLACEHOLDERS.values():
+            queues.queues[key].grant_send_messages(role)
+
         # Under /aws/vendedlogs/ so Step Functions need not add each log group to the account's
         # (size-limited) CloudWatch Logs resource policy.
         self.log_group = logs.LogGroup(
@@ -80,7 +86,7 @@ class Workflow(Construct):
             state_machine_name=name,
             state_machine_type=sfn.StateMachineType.STANDARD,
             definition_body=sfn.DefinitionBody.from_file(str(asl.ORDER_WORKFLOW)),
-            definition_substitutions=definition_substitutions(functions, data),
+            definition_substitutions=definition_substitutions(functions, data, queues),
             role=role,
             logs=sfn.LogOptions(
                 destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=True

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from orderflow import asl
+from orderflow.queues import QUEUES
 from orderflow.tables import TABLES
 
 log = logging.getLogger(__name__)
@@ -77,6 +78,7 @@ class LocalStack:
         self.state_machine_arn = ""
         self.scheduler: Any = None
         self.pollers: list[Any] = []
+        self.queue_urls: dict[str, str] = {}
 
     @property
     def endpoint(self) -> str:
@@ -102,6 +104,9 @@ class LocalStack:
         }
         for table in TABLES:
             env[table.env_var] = table_name(table.key)
+        for queue in QUEUES:
+            if queue.key in self.queue_urls:
+                env[queue.env_var] = self.queue_urls[queue.key]
         return env
 
     # -- life cycle ------------------------------------------------------------------------------
@@ -175,8 +180,19 @@ class LocalStack:
         ddb = client("dynamodb")
         for table in TABLES:
             ddb.create_table(**table.create_table_kwargs(table_name(table.key)))
+        sqs = client("sqs")
+        for queue in QUEUES:
+            dlq_url = sqs.create_queue(QueueName=table_name(queue.dlq_key()))["QueueUrl"]
+            dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+            self.queue_urls[queue.key] = sqs.create_queue(QueueName=table_name(queue.key), Attributes={
+                "VisibilityTimeout": str(queue.visibility_timeout),
+                "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(queue.max_receives)}),
+            })["QueueUrl"]
+            self.queue_urls[queue.dlq_key()] = dlq_url
+        os.environ.update(self.environment())
         values = {placeholder: function_arn(fn) for placeholder, fn in asl.FUNCTION_PLACEHOLDERS.items()}
         values.update({placeholder: table_name(key) for placeholder, key in asl.TABLE_PLACEHOLDERS.items()})
+        values.update({placeholder: self.queue_urls[key] for placeholder, key in asl.QUEUE_PLACEHOLDERS.items()})
         client("stepfunctions").create_state_machine(
             name=f"{PREFIX}-order-workflow",
             definition=asl.substitute(asl.read(), values),

@@ -32,8 +32,8 @@ from orderflow.rules.allocation import allocate
 
 log = logging.getLogger(__name__)
 
-#: Routes this release can fulfil; the state machine has a branch for each.
-SUPPORTED_METHODS = {FulfillmentMethod.SELF_SHIP}
+#: Routes the state machine has a branch for.
+SUPPORTED_METHODS = set(FulfillmentMethod)
 
 
 class StepInput(BaseModel):
@@ -184,8 +184,9 @@ def route_fulfillment(order_id: str, ports: Ports) -> dict[str, Any]:
     order = _live(ports.orders.get(order_id))
     plan = order.allocation
     assert plan is not None and plan.status == "reserved", "route_fulfillment runs after reduce_inventory"
+    warehouses = {w.warehouse_id: w for w in ports.settings.warehouses()}
     if not any(s.plan_no == plan.plan_no for s in order.shipments):
-        kinds = {w.warehouse_id: w.kind for w in ports.settings.warehouses()}
+        kinds = {wid: w.kind for wid, w in warehouses.items()}
         shipments = []
         for n, warehouse_id in enumerate(plan.warehouses(), start=len(order.shipments) + 1):
             method = METHOD_BY_KIND[kinds[warehouse_id]]
@@ -208,8 +209,10 @@ def route_fulfillment(order_id: str, ports: Ports) -> dict[str, Any]:
             return True
 
         order = ports.orders.update(order_id, routed)
+    sla = {wid: max(1, int(w.sla_hours * 3600)) for wid, w in warehouses.items()}
     return {"order_id": order_id, "backordered": bool(plan.backordered), "shipments": [
-        {"shipment_id": s.shipment_id, "method": s.method.value, "warehouse_id": s.warehouse_id}
+        {"shipment_id": s.shipment_id, "method": s.method.value, "warehouse_id": s.warehouse_id,
+         "sla_seconds": sla.get(s.warehouse_id, 72 * 3600)}
         for s in order.shipments if s.plan_no == plan.plan_no]}
 
 

@@ -333,6 +333,7 @@ EXPECTED_ACKNOWLEDGMENTS = {
     "AwsSolutions-COG4",
     "AwsSolutions-APIG3",
     "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]",
+    "AwsSolutions-SQS3",  # on the dead-letter queues themselves
 }
 FUNCTION_VERSIONS_ACK = re.compile(r"AwsSolutions-IAM5\[Resource::<Functions\w+Function\w+\.Arn>:\*\]")
 
@@ -357,3 +358,16 @@ def test_an_unacknowledged_finding_fails_synth(tmp_path: Path) -> None:
     assert [f.rule for f in nag.unacknowledged(app)] == ["AwsSolutions-SQS4"]
     with pytest.raises(RuntimeError, match="ValidationFailed"):
         app.synth()
+
+
+def test_every_queue_has_a_dead_letter_queue_and_the_workflow_may_send_to_it(synth: Synth) -> None:
+    from orderflow.queues import QUEUES
+
+    queues = synth.template.find_resources("AWS::SQS::Queue")
+    with_dlq = [q for q in queues.values() if "RedrivePolicy" in q["Properties"]]
+    assert len(with_dlq) == len(QUEUES) and len(queues) == 2 * len(QUEUES)
+    for q in with_dlq:
+        assert q["Properties"]["RedrivePolicy"]["maxReceiveCount"] in {queue.max_receives for queue in QUEUES}
+    substitutions = next(iter(synth.template.find_resources("AWS::StepFunctions::StateMachine").values()))[
+        "Properties"]["DefinitionSubstitutions"]
+    assert set(asl.QUEUE_PLACEHOLDERS) <= set(substitutions)

@@ -33,9 +33,9 @@ def uid() -> str:
     return uuid.uuid4().hex[:8]
 
 
-def add_warehouse(ports, warehouse_id: str, priority: int = 10, kind: str = "own") -> Warehouse:
+def add_warehouse(ports, warehouse_id: str, priority: int = 10, kind: str = "own", **extra) -> Warehouse:
     return ports.settings.put_warehouse(Warehouse(warehouse_id=warehouse_id, name=warehouse_id,
-                                                  priority=priority, kind=kind))
+                                                  priority=priority, kind=kind, **extra))
 
 
 def make_order(lines: list[tuple[str, int]], address: dict, **extra) -> NewOrder:

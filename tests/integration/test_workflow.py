@@ -290,3 +290,47 @@ def test_an_order_larger_than_one_dynamodb_transaction_reserves_and_ships_every_
     wait_for(ports, order.order_id, OrderStatus.COMPLETED)
     levels = [ports.inventory.levels(sku)[0] for sku in skus]
     assert all((lv.on_hand, lv.committed) == (1, 0) for lv in levels)
+
+
+def test_a_dropship_shipment_is_forwarded_through_its_queue_and_tracking_resumes_it(stack, ports, uid, address):
+    from orderflow.fulfillment import ForwardMessage, accept_forwarded
+    from orderflow.local.queues import QueuePoller
+
+    sku = f"SKU-{uid}"
+    add_warehouse(ports, f"sup-{uid}", kind="dropship")
+    ports.inventory.set_on_hand(sku, f"sup-{uid}", 5)
+    received = []
+
+    def forwarder(event, context):  # stands in for the supplier forwarder: accept what arrives
+        for record in event["Records"]:
+            message = ForwardMessage.model_validate_json(record["body"])
+            if message.order_id == order.order_id:
+                received.append(message)
+                accept_forwarded(message, f"ORD_{message.shipment_id}.csv", ports)
+        return {"batchItemFailures": []}
+
+    order, _ = service.create_order(make_order([(sku, 2)], address), ports)
+    poller = QueuePoller(stack.queue_urls["supplier-orders"], forwarder, wait_seconds=0)
+    deadline = __import__("time").monotonic() + 20
+    while not received and __import__("time").monotonic() < deadline:
+        poller.poll_once()
+    assert [m.method for m in received] == ["dropship"]
+    forwarded = wait_for(ports, order.order_id, OrderStatus.IN_FULFILLMENT)
+    assert forwarded.shipments[0].status == ShipmentStatus.FORWARDED
+    assert forwarded.shipments[0].fulfiller_ref.startswith("ORD_")
+
+    service.add_tracking(order.order_id, service.TrackingIn(carrier="FedEx", tracking_number="7712345678"), ports)
+    done = wait_for(ports, order.order_id, OrderStatus.COMPLETED)
+    assert [e.type for e in done.events if e.type in ("forwarded", "tracking_added", "completed")] == [
+        "forwarded", "tracking_added", "completed"]
+    assert ports.inventory.levels(sku)[0].on_hand == 3
+
+
+def test_a_supplier_that_never_confirms_within_its_sla_needs_attention(stack, ports, uid, address):
+    sku = f"SKU-{uid}"
+    add_warehouse(ports, f"slow-{uid}", kind="3pl", sla_hours=0.0008)  # about 3 seconds
+    ports.inventory.set_on_hand(sku, f"slow-{uid}", 5)
+    order, _ = service.create_order(make_order([(sku, 1)], address), ports)
+    stuck = wait_for(ports, order.order_id, OrderStatus.NEEDS_ATTENTION)
+    assert stuck.attention_reason == "the supplier or 3PL did not confirm the shipment within the SLA"
+    assert execution_status(stack, order.order_id)["error"] == "FulfillerSlaExpired"

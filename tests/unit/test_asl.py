@@ -17,21 +17,35 @@ def all_states(states=None):
 
 
 def test_placeholders_are_exactly_the_functions_and_tables_we_fill():
-    assert asl.placeholders(asl.read()) == set(asl.FUNCTION_PLACEHOLDERS) | set(asl.TABLE_PLACEHOLDERS)
+    assert asl.placeholders(asl.read()) == (set(asl.FUNCTION_PLACEHOLDERS) | set(asl.TABLE_PLACEHOLDERS)
+                                            | set(asl.QUEUE_PLACEHOLDERS))
 
 
 def test_every_step_ends_cancelled_orders_and_catches_business_errors_into_needs_attention():
-    steps = [(n, s) for n, s in all_states() if s["Type"] in {"Task", "Map"} and n != "RecordNeedsAttention"]
+    steps = [(n, s) for n, s in DEFINITION["States"].items()
+             if s["Type"] in {"Task", "Map"} and n != "RecordNeedsAttention"]
     assert len(steps) >= 6
-    for name, state in steps:
-        if name == "WaitForSelfShipment":
-            continue  # inside the Map: the Map's own Catch handles what its branches raise
+    for name, state in steps:  # (inside the Map, the Map's own Catch handles what its branches raise)
         catchers = {tuple(sorted(c["ErrorEquals"])): c["Next"] for c in state["Catch"]}
         assert state["Catch"][0]["ErrorEquals"] == ["OrderCancelled"], name
         assert catchers[("OrderCancelled",)] == "Cancelled", name
         assert state["Catch"][-1]["ErrorEquals"] == ["States.ALL"], name
         if name != "WaitForStock":
             assert catchers[tuple(BUSINESS_ERROR_NAMES)] == "ExplainBusinessError", name
+
+
+def test_forwarded_shipments_wait_for_the_fulfillers_sla_then_need_attention():
+    branch = DEFINITION["States"]["FulfillShipments"]["ItemProcessor"]["States"]
+    routes = {c.get("StringEquals") or "dropship|3pl": c["Next"] for c in branch["ChooseRoute"]["Choices"]}
+    assert routes == {"self_ship": "WaitForSelfShipment", "dropship|3pl": "ForwardToSupplier", "fba": "ForwardToFba"}
+    for name in ("ForwardToSupplier", "ForwardToFba"):
+        task = branch[name]
+        assert task["Resource"] == "arn:aws:states:::sqs:sendMessage.waitForTaskToken"
+        assert task["TimeoutSecondsPath"] == "$.shipment.sla_seconds"
+        missed = branch[task["Catch"][0]["Next"]]
+        assert task["Catch"][0]["ErrorEquals"] == ["States.Timeout"]
+        assert missed["Type"] == "Fail" and missed["Error"] in BUSINESS_ERROR_NAMES
+        assert json.loads(missed["Cause"])["errorMessage"]  # ExplainBusinessError reads it as the reason
 
 
 def test_stock_that_moved_is_planned_again():
