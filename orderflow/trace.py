@@ -42,12 +42,14 @@ def find_state_machine(sfn: Any) -> str:
     return matches[0]
 
 
-def execution_arn(state_machine_arn: str, order_id: str) -> str:
-    return f"{state_machine_arn.replace(':stateMachine:', ':execution:')}:{order_id}"
+def execution_arn(state_machine_arn: str, order_id: str, attempt: int = 1) -> str:
+    from orderflow.adapters.stepfunctions import execution_name
+
+    return f"{state_machine_arn.replace(':stateMachine:', ':execution:')}:{execution_name(order_id, attempt)}"
 
 
-def fetch(sfn: Any, state_machine_arn: str, order_id: str) -> tuple[dict, list[dict]]:
-    arn = execution_arn(state_machine_arn, order_id)
+def fetch(sfn: Any, state_machine_arn: str, order_id: str, attempt: int = 1) -> tuple[dict, list[dict]]:
+    arn = execution_arn(state_machine_arn, order_id, attempt)
     try:
         execution = sfn.describe_execution(executionArn=arn)
     except sfn.exceptions.ExecutionDoesNotExist as err:
@@ -56,6 +58,18 @@ def fetch(sfn: Any, state_machine_arn: str, order_id: str) -> tuple[dict, list[d
     for page in sfn.get_paginator("get_execution_history").paginate(executionArn=arn):
         events.extend(page["events"])
     return execution, events
+
+
+def fetch_all(sfn: Any, state_machine_arn: str, order_id: str) -> list[tuple[dict, list[dict]]]:
+    """Every execution of the order: the first, then each redrive (``-r2``, ``-r3``...)."""
+    runs = [fetch(sfn, state_machine_arn, order_id)]
+    attempt = 2
+    while True:
+        try:
+            runs.append(fetch(sfn, state_machine_arn, order_id, attempt))
+        except NotFound:
+            return runs
+        attempt += 1
 
 
 def _details(event: dict) -> dict:

@@ -15,17 +15,24 @@ from orderflow.settings import Settings, get_settings
 log = logging.getLogger(__name__)
 
 
+def execution_name(order_id: str, attempt: int = 1) -> str:
+    """The order's first execution is named after it; a redrive runs ``<order id>-r2``, ``-r3``..."""
+    return order_id if attempt <= 1 else f"{order_id}-r{attempt}"
+
+
 class WorkflowGateway:
     def __init__(self, settings: Settings | None = None) -> None:
         self.state_machine_arn = (settings or get_settings()).state_machine_arn
 
-    def start(self, order_id: str) -> str | None:
-        """Start the order's execution; a second start for the same order is a no-op."""
+    def start(self, order_id: str, attempt: int = 1) -> str | None:
+        """Start the order's execution (named after it; a redrive adds ``-r<attempt>``); starting the
+        same one again is a no-op."""
         if not self.state_machine_arn:
             raise RuntimeError("ORDERFLOW_STATE_MACHINE_ARN is not set")
         try:
             resp = client("stepfunctions").start_execution(
-                stateMachineArn=self.state_machine_arn, name=order_id, input=json.dumps({"order_id": order_id})
+                stateMachineArn=self.state_machine_arn, name=execution_name(order_id, attempt),
+                input=json.dumps({"order_id": order_id}),
             )
             return resp["executionArn"]
         except ClientError as err:
@@ -37,10 +44,20 @@ class WorkflowGateway:
                 raise TransientError("Step Functions is busy; retry") from err
             raise
 
-    def execution_arn(self, order_id: str) -> str:
+    def execution_arn(self, order_id: str, attempt: int = 1) -> str:
         if not self.state_machine_arn:
             raise RuntimeError("ORDERFLOW_STATE_MACHINE_ARN is not set")
-        return f"{self.state_machine_arn.replace(':stateMachine:', ':execution:')}:{order_id}"
+        return f"{self.state_machine_arn.replace(':stateMachine:', ':execution:')}:{execution_name(order_id, attempt)}"
+
+    def status(self, order_id: str, attempt: int = 1) -> str | None:
+        """RUNNING, SUCCEEDED, FAILED, TIMED_OUT, ABORTED; None if it was never started."""
+        try:
+            return client("stepfunctions").describe_execution(
+                executionArn=self.execution_arn(order_id, attempt))["status"]
+        except ClientError as err:
+            if err.response["Error"]["Code"] == "ExecutionDoesNotExist":
+                return None
+            raise
 
     def abandon(self, task_token: str, error: str, cause: str) -> bool:
         """Tell a waiting task it will never be resumed (a cancelled order's shipment)."""

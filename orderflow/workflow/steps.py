@@ -79,8 +79,8 @@ def _allocation_result(order: Order) -> dict[str, Any]:
 def allocate_order(order_id: str, ports: Ports) -> dict[str, Any]:
     """Decide which warehouse(s) ship what the order still needs, and record why."""
     order = _live(ports.orders.get(order_id))
-    if order.allocation is not None and order.allocation.status == "planned":
-        return _allocation_result(order)  # a retry: the plan stands
+    if order.allocation is not None and (order.allocation.status == "planned" or not order.outstanding()):
+        return _allocation_result(order)  # a retry, or a redrive of an order already placed: the plan stands
     plan_no = len(order.allocations) + 1
     plan = plan_for(order, ports, plan_no)
     hold = ports.settings.allocation_policy().backorder == "hold"

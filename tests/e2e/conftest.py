@@ -38,8 +38,10 @@ def start_stack(state_dir, *extra: str) -> dict:
     deadline = time.monotonic() + 60
     while True:
         try:
-            line = lines.get(timeout=max(0.1, deadline - time.monotonic()))
+            line = lines.get(timeout=0.5)
         except queue.Empty:
+            if proc.poll() is None and time.monotonic() < deadline:
+                continue
             proc.kill()
             pytest.fail("local stack did not start: " + "".join(output))
         if "Press Ctrl-C" in line:
