@@ -44,6 +44,8 @@ synth: build ## synthesize the CDK app offline into cdk.out, with cdk-nag checks
 
 bench: install ## benchmarks: local-stack orders/s to `paid` vs a no-op workflow; allocation decisions/s; a race
 	$(BIN)/python -m benchmarks.local_stack
+	$(BIN)/python -m benchmarks.end_to_end
+	$(BIN)/python -m benchmarks.cold_start
 	$(BIN)/python -m benchmarks.allocation --race 200:50
 
 clean:
