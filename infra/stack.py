@@ -11,7 +11,7 @@ from constructs import Construct
 
 from infra import CODE_DIR, LAYER_DIR, ROOT, nag
 from infra.constructs import Api, Data, Functions, Queues, Workflow
-from infra.constructs.workflow import state_machine_arn
+from infra.constructs.workflow import executions_arn, state_machine_arn
 
 
 class OrderflowStack(Stack):
@@ -38,7 +38,9 @@ class OrderflowStack(Stack):
             self,
             "Functions",
             data=self.data,
+            queues=self.queues,
             state_machine_arn=self.state_machine_arn,
+            executions_arn=executions_arn(self, self.state_machine_name),
             code_dir=code_dir,
             layer_dir=layer_dir,
         )

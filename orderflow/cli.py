@@ -1,6 +1,7 @@
 """The ``orderflow`` command: run the local stack, trace an order's workflow.
 
     orderflow local            start the embedded local stack (no AWS account needed)
+    orderflow import CHANNEL   import a channel's new orders now and report what happened
     orderflow trace ORDER_ID   print an order's execution history, state by state
 """
 
@@ -59,7 +60,7 @@ def cmd_local(args: argparse.Namespace) -> int:
     if args.log_format == "text":
         _use_text_logs(args.log_level)
     stack = LocalStack(host=args.host, api_port=args.port, moto_port=args.moto_port, token=args.token,
-                       state_dir=args.state_dir)
+                       state_dir=args.state_dir, schedule_speedup=args.speedup)
     started = time.monotonic()
     try:
         stack.start()
@@ -72,28 +73,138 @@ def cmd_local(args: argparse.Namespace) -> int:
         from orderflow.ports import default_ports
 
         seed(default_ports())
+    channels = None
+    if args.channels:
+        try:
+            channels = stack.start_channels(order_every=args.sandbox_order_every)
+        except Exception as err:  # noqa: BLE001 - say what failed, stop cleanly
+            stack.stop()
+            print(f"orderflow local: cannot start the sandbox channels: {err}", file=sys.stderr)
+            return 2
+    try:
+        suppliers = stack.start_suppliers(poll_every=args.tracking_poll_every, sandbox=args.seed)
+        if args.seed:
+            from orderflow.local.seed import seed_suppliers
+            from orderflow.ports import default_ports
+
+            seed_suppliers(default_ports(), suppliers)
+    except Exception as err:  # noqa: BLE001 - say what failed, stop cleanly
+        stack.stop()
+        print(f"orderflow local: cannot start the suppliers: {err}", file=sys.stderr)
+        return 2
+    try:
+        fba = stack.start_fba(poll_every=args.fba_poll_every, sandbox=args.seed)
+        if args.seed:
+            from orderflow.local.seed import seed_fba
+            from orderflow.ports import default_ports
+
+            seed_fba(default_ports(), stack, fba)
+    except Exception as err:  # noqa: BLE001 - say what failed, stop cleanly
+        stack.stop()
+        print(f"orderflow local: cannot start Amazon FBA: {err}", file=sys.stderr)
+        return 2
     print(f"orderflow local stack is up in {time.monotonic() - started:.1f}s", flush=True)
     print(f"  API:        {stack.api_url}")
     print(f"  token:      {stack.token}")
     print(f"  AWS (moto): {stack.endpoint}  (state machine {stack.state_machine_arn})")
+    if stack.sandbox_carrier:
+        print(f"  carrier:    sandbox (EasyPost API shape) at {stack.sandbox_carrier.url}; "
+              "POST /orders/ORDER_ID/labels buys a label (docs/carriers.md)")
     if args.seed:
         print("  sample data: warehouses east, west; SKUs TSHIRT-BLK-M, MUG-12OZ, POSTER-A2")
+    if channels is not None:
+        speed = f" (schedules run {args.speedup:g}x faster)" if args.speedup != 1 else ""
+        print(f"  channels:   sandbox shops, a new order every {args.sandbox_order_every:g}s each{speed}:")
+        for line in channels.describe():
+            print(f"              {line}")
+        print("              pushed quantities: GET <sandbox URL>/_sandbox/inventory; "
+              "import now: orderflow import CHANNEL_ID")
+    described = suppliers.describe()
+    print(f"  suppliers:  {described[0]}")
+    for line in described[1:]:
+        print(f"              sandbox {line}")
+    if args.seed:
+        print("              LAMP-DESK ships from acme-dropship, HOODIE-GRY-L from north-3pl (docs/suppliers.md)")
+    described = fba.describe()
+    print(f"  fba:        {described[0]}")
+    for line in described[1:]:
+        print(f"              {line}")
+    if args.seed:
+        print("              PHONE-CASE is only at Amazon; sandbox WooCommerce orders ship from FBA (docs/fba.md)")
     print("Try:")
     print(f"  export ORDERFLOW_API={stack.api_url} ORDERFLOW_TOKEN={stack.token}")
     print('  curl -s -H "Authorization: Bearer $ORDERFLOW_TOKEN" $ORDERFLOW_API/warehouses')
+    if args.seed:
+        print('  curl -s -H "Authorization: Bearer $ORDERFLOW_TOKEN" $ORDERFLOW_API/orders -d \'{"lines": [{"sku": '
+              '"LAMP-DESK", "quantity": 1, "unit_price": "39.00"}], "shipping_address": {"name": "Ada", "line1": '
+              '"1 Main St", "city": "Boston", "postal_code": "02110", "country": "US"}}\'   (dropship; '
+              'HOODIE-GRY-L: 3PL)')
     print("  orderflow trace ORDER_ID      (in this folder; it finds this stack by itself)")
-    print("Press Ctrl-C to stop.", flush=True)
-
     done = threading.Event()
+    # Ctrl-C and SIGTERM ask for a clean stop; a second Ctrl-C during the stop is ignored.
     signal.signal(signal.SIGTERM, lambda *_: done.set())
-    try:
-        while not done.wait(0.5):
-            pass
-    except KeyboardInterrupt:
+    signal.signal(signal.SIGINT, lambda *_: done.set())
+    print("Press Ctrl-C to stop.", flush=True)
+    while not done.wait(0.5):
         pass
     print("\nstopping…", flush=True)
     stack.stop()
     print("stopped.", flush=True)
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    if args.function_name:
+        from orderflow.adapters.aws import client
+
+        event = {"channel_id": args.channel_id, **({"max_pages": args.max_pages} if args.max_pages else {})}
+        try:
+            resp = client("lambda").invoke(FunctionName=args.function_name, Payload=json.dumps(event).encode())
+            report = json.loads(resp["Payload"].read() or b"null")
+        except Exception as err:  # noqa: BLE001 - no credentials, no function: say so plainly
+            print(f"orderflow import: cannot invoke {args.function_name}: {err}", file=sys.stderr)
+            return 2
+        if resp.get("FunctionError"):
+            print(f"orderflow import: {report.get('errorType')}: {report.get('errorMessage')}", file=sys.stderr)
+            return 1
+    else:
+        import httpx
+
+        info = {}
+        path = args.state_dir / "local.json"
+        if path.exists():
+            try:
+                info = json.loads(path.read_text())
+            except ValueError:
+                info = {}
+        api, token = args.api_url or info.get("api_url"), args.token or info.get("token")
+        if not api:
+            print("orderflow import: no local stack found (start one with `orderflow local`), and no --api-url "
+                  "or --function-name given", file=sys.stderr)
+            return 2
+        try:
+            resp = httpx.post(f"{api.rstrip('/')}/channels/{args.channel_id}/import", timeout=120,
+                              headers={"Authorization": f"Bearer {token}"} if token else {},
+                              params={"max_pages": args.max_pages} if args.max_pages else None)
+        except httpx.HTTPError as err:
+            print(f"orderflow import: cannot reach {api}: {err}", file=sys.stderr)
+            return 2
+        report = resp.json() if resp.headers.get("content-type", "").startswith("application/json") else {}
+        if resp.status_code != 200:
+            message = (report.get("error") or {}).get("message") if isinstance(report, dict) else None
+            print(f"orderflow import: {resp.status_code} {message or resp.text[:200]}", file=sys.stderr)
+            return 1
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    print(f"{report['channel_id']}: {report['new']} new, {report['updated']} updated, {report['skipped']} "
+          f"skipped, {report['failed']} failed ({report['pages']} page(s))")
+    for failure in report.get("failures", []):
+        print(f"  failed: {failure.get('external_id')} -> {failure.get('order_id')} needs attention: "
+              f"{failure.get('detail')}")
+    if report.get("stopped"):
+        more = "; the next run continues where this one stopped" if report.get("more") else ""
+        print(f"  stopped: {report['stopped']}: {report.get('message')}{more}")
     return 0
 
 
@@ -108,6 +219,8 @@ def _point_at_local_stack(state_dir: Path) -> dict | None:
     except (OSError, ValueError, KeyError):
         return None
     os.environ["AWS_ENDPOINT_URL"] = info["endpoint"]
+    for key, value in info.get("env", {}).items():
+        os.environ.setdefault(key, value)
     os.environ.setdefault("AWS_DEFAULT_REGION", info.get("region", "us-east-1"))
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local")
@@ -126,7 +239,7 @@ def cmd_trace(args: argparse.Namespace) -> int:
     try:
         arn = (args.state_machine_arn or os.environ.get("ORDERFLOW_STATE_MACHINE_ARN")
                or (local or {}).get("state_machine_arn") or trace.find_state_machine(sfn))
-        execution, events = trace.fetch(sfn, arn, args.order_id)
+        runs = trace.fetch_all(sfn, arn, args.order_id)
     except NotFound as err:
         print(f"orderflow trace: {err.message}", file=sys.stderr)
         return 1
@@ -134,9 +247,74 @@ def cmd_trace(args: argparse.Namespace) -> int:
         print(f"orderflow trace: cannot read the execution: {err}", file=sys.stderr)
         return 2
     if args.json:
-        print(json.dumps({"execution": execution, "events": events}, default=str, indent=2))
+        print(json.dumps([{"execution": ex, "events": ev} for ex, ev in runs], default=str, indent=2))
     else:
-        print("\n".join(trace.render(args.order_id, execution, events, width=args.width)))
+        print("\n\n".join("\n".join(trace.render(args.order_id, ex, ev, width=args.width)) for ex, ev in runs))
+    return 0
+
+
+def cmd_redrive(args: argparse.Namespace) -> int:
+    from orderflow import service
+    from orderflow.errors import OrderflowError
+    from orderflow.models import OrderStatus
+    from orderflow.ports import default_ports
+
+    if args.endpoint_url:
+        os.environ["AWS_ENDPOINT_URL"] = args.endpoint_url
+    _point_at_local_stack(args.state_dir)
+    ports = default_ports()
+    order_ids = list(args.order_ids)
+    if args.all_needing_attention:
+        cursor = None
+        while True:
+            batch, cursor = ports.orders.list_by_status(OrderStatus.NEEDS_ATTENTION, limit=100, cursor=cursor,
+                                                        oldest_first=True)
+            order_ids += [o.order_id for o in batch]
+            if not cursor:
+                break
+    if not order_ids:
+        print("orderflow redrive: no orders to redrive (give ORDER_IDs or --all-needing-attention)",
+              file=sys.stderr)
+        return 1
+    failed = 0
+    for order_id in order_ids:
+        try:
+            order = service.redrive_order(order_id, ports, reason=args.reason)
+            print(f"{order_id}: redriven (execution attempt {order.attempt})")
+        except OrderflowError as err:
+            failed += 1
+            print(f"{order_id}: not redriven: {err.message}", file=sys.stderr)
+    print(f"{len(order_ids) - failed} redriven, {failed} refused")
+    return 1 if failed else 0
+
+
+def cmd_reconcile(args: argparse.Namespace) -> int:
+    from orderflow import service
+    from orderflow.ports import default_ports
+
+    if args.endpoint_url:
+        os.environ["AWS_ENDPOINT_URL"] = args.endpoint_url
+    _point_at_local_stack(args.state_dir)
+    redriven = service.reconcile(default_ports(), older_than_seconds=args.older_than)
+    for order_id in redriven:
+        print(f"{order_id}: redriven")
+    print(f"{len(redriven)} order(s) redriven")
+    return 0
+
+
+def cmd_sync_stock(args: argparse.Namespace) -> int:
+    from orderflow.ports import default_ports
+    from orderflow.stock_sync import sync_all, sync_sku
+
+    if args.endpoint_url:
+        os.environ["AWS_ENDPOINT_URL"] = args.endpoint_url
+    _point_at_local_stack(args.state_dir)
+    ports = default_ports()
+    pushed = {sku: sync_sku(sku, ports, clear_marker=False) for sku in args.skus} if args.skus else sync_all(ports)
+    for sku, channels in pushed.items():
+        for channel_id, quantity in channels.items():
+            print(f"{sku}: {channel_id} <- {quantity}")
+    print(f"{sum(len(c) for c in pushed.values())} update(s) pushed; channels already up to date were skipped")
     return 0
 
 
@@ -166,7 +344,32 @@ def build_parser() -> argparse.ArgumentParser:
     local.add_argument("--log-format", choices=["text", "json"], default="text",
                        help="text: one line per order event (default); json: Powertools' JSON lines")
     local.add_argument("--log-level", default="INFO", help="log level (default INFO)")
+    local.add_argument("--no-channels", dest="channels", action="store_false",
+                       help="no sandbox Shopify/WooCommerce/Amazon channels and no channel import schedules")
+    local.add_argument("--sandbox-order-every", type=float, default=8.0, metavar="SECONDS",
+                       help="how often each sandbox shop gets a new order (default 8)")
+    local.add_argument("--speedup", type=float, default=1.0,
+                       help="run the local schedules (channel imports every minute...) this many times faster "
+                            "(default 1)")
+    local.add_argument("--tracking-poll-every", type=float, default=10.0, metavar="SECONDS",
+                       help="how often suppliers' SFTP tracking files are read (default 10; divided by --speedup)")
+    local.add_argument("--fba-poll-every", type=float, default=10.0, metavar="SECONDS",
+                       help="how often Amazon FBA is asked for tracking (default 10; divided by --speedup)")
     local.set_defaults(func=cmd_local)
+
+    imp = sub.add_parser(
+        "import", help="import a channel's new and changed orders now, and report what happened",
+        description="Run a channel's import now instead of waiting for its schedule, and print how many orders "
+                    "were new, updated, skipped and failed. Talks to the local stack started in this folder "
+                    "(through its API), or, with --function-name, invokes the import function on AWS.")
+    imp.add_argument("channel_id", help="the channel, e.g. sandbox-shopify")
+    imp.add_argument("--api-url", help="an orderflow API other than the local stack's")
+    imp.add_argument("--token", help="its bearer token (default: the local stack's)")
+    imp.add_argument("--function-name", help="invoke this import Lambda function (AWS) instead of an API")
+    imp.add_argument("--max-pages", type=int, default=None, help="stop after this many pages")
+    imp.add_argument("--json", action="store_true", help="print the report as JSON")
+    imp.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR, help=argparse.SUPPRESS)
+    imp.set_defaults(func=cmd_import)
 
     tr = sub.add_parser(
         "trace", help="print an order's workflow execution, state by state",
@@ -182,6 +385,42 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--json", action="store_true", help="print the raw execution and history as JSON")
     tr.add_argument("--width", type=int, default=110, help="cut summaries to this many characters")
     tr.set_defaults(func=cmd_trace)
+
+    rd = sub.add_parser(
+        "redrive", help="run the workflow of orders that need attention (or whose workflow stopped) again",
+        description="After the fault behind `needs_attention` is fixed (stock counted, SKU created, supplier back), "
+                    "start the order's workflow again: a new execution named <order id>-r<n> that carries on from "
+                    "what the order already records; no step is done twice. Works against the local stack (found "
+                    "through .orderflow/local.json) or AWS (boto3's configuration and ORDERFLOW_*_TABLE / "
+                    "ORDERFLOW_STATE_MACHINE_ARN from the stack outputs).")
+    rd.add_argument("order_ids", nargs="*", metavar="ORDER_ID", help="orders to redrive")
+    rd.add_argument("--all-needing-attention", action="store_true", help="every order in needs_attention, oldest first")
+    rd.add_argument("--reason", default="redriven from the command line", help="recorded on each order's events")
+    rd.add_argument("--endpoint-url", help="an AWS endpoint other than boto3's default")
+    rd.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR, help=argparse.SUPPRESS)
+    rd.set_defaults(func=cmd_redrive)
+
+    rc = sub.add_parser(
+        "reconcile", help="redrive every order whose workflow should be running but is not",
+        description="Find orders in new/awaiting_stock/paid/in_fulfillment/partially_shipped whose execution is "
+                    "not running (a lost start, a crash, a killed local stack) and redrive them. The local "
+                    "stack and the AWS schedule run this every 5 minutes.")
+    rc.add_argument("--older-than", type=float, default=300,
+                    help="leave orders changed in the last N seconds alone (default 300)")
+    rc.add_argument("--endpoint-url", help="an AWS endpoint other than boto3's default")
+    rc.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR, help=argparse.SUPPRESS)
+    rc.set_defaults(func=cmd_reconcile)
+
+    ss = sub.add_parser(
+        "sync-stock", help="push available quantities to the channels with stock auto-sync now",
+        description="Push each SKU's available quantity (summed over the warehouses that feed the channel) to "
+                    "every channel with auto_sync_stock, skipping channels that already have that quantity. "
+                    "Stock changes do this by themselves within seconds; this is the catch-up the hourly "
+                    "schedule runs.")
+    ss.add_argument("skus", nargs="*", metavar="SKU", help="only these SKUs (default: every stocked SKU)")
+    ss.add_argument("--endpoint-url", help="an AWS endpoint other than boto3's default")
+    ss.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR, help=argparse.SUPPRESS)
+    ss.set_defaults(func=cmd_sync_stock)
     return parser
 
 

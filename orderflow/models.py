@@ -256,6 +256,9 @@ class Shipment(Model):
     lines: list[AllocatedLine]
     carrier: str | None = None
     tracking_number: str | None = None
+    #: Every tracking number of the shipment when it left in several parcels (a supplier's tracking file
+    #: may list several); ``tracking_number`` is the first.
+    tracking_numbers: list[str] = []
     shipped_at: str | None = None
     #: Where the fulfiller has it: the supplier's order file name, the FBA fulfillment order id.
     fulfiller_ref: str | None = None
@@ -293,6 +296,8 @@ class Order(Stored):
     channel_payload: str | None = None
     #: Task token of the execution waiting for stock (status awaiting_stock). Never shown by the API.
     stock_wait_token: str | None = None
+    #: Which execution runs the order: 1 is the one named after it; a redrive starts ``-r2``, ``-r3``...
+    attempt: int = 1
     version: int = 0
     #: How many events the stored copy has; events past it are new and get logged when saved.
     _stored_events: int = PrivateAttr(default=0)

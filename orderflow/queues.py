@@ -15,6 +15,10 @@ class Queue:
     max_receives: int = 5
     #: The Lambda (functions/<consumer>/) that consumes it.
     consumer: str = ""
+    #: FIFO: messages of one group (e.g. one SKU) are handled one at a time, in order.
+    fifo: bool = False
+    #: Every message waits this long before it can be received (coalescing window).
+    delay_seconds: int = 0
 
     @property
     def env_var(self) -> str:
@@ -23,8 +27,17 @@ class Queue:
     def dlq_key(self) -> str:
         return f"{self.key}-dlq"
 
+    def queue_name(self, prefix: str) -> str:
+        return f"{prefix}-{self.key}" + (".fifo" if self.fifo else "")
+
+    def dlq_name(self, prefix: str) -> str:
+        return f"{prefix}-{self.dlq_key()}" + (".fifo" if self.fifo else "")
+
 
 SUPPLIER_ORDERS = Queue(key="supplier-orders", consumer="forward_supplier")
 FBA_ORDERS = Queue(key="fba-orders", consumer="forward_fba")
+#: Stock auto-sync: one message per SKU per coalescing window, grouped by SKU (see orderflow.stock_sync).
+STOCK_SYNC = Queue(key="stock-sync", consumer="sync_stock", fifo=True, delay_seconds=5, visibility_timeout=180,
+                   max_receives=8)
 
-QUEUES: tuple[Queue, ...] = (SUPPLIER_ORDERS, FBA_ORDERS)
+QUEUES: tuple[Queue, ...] = (SUPPLIER_ORDERS, FBA_ORDERS, STOCK_SYNC)

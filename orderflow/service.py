@@ -46,8 +46,70 @@ def create_order(new: NewOrder, ports: Ports, *, check_skus: bool = True) -> tup
 def _ensure_started(order: Order, ports: Ports) -> None:
     # Starting is idempotent (the execution is named after the order), so a retried create heals
     # an order whose first start never happened.
-    if order.status == OrderStatus.NEW:
-        ports.workflow.start(order.order_id)
+    if order.status == OrderStatus.NEW and not order.hold_reason:
+        ports.workflow.start(order.order_id, order.attempt)
+
+
+#: Statuses whose workflow should be running; one that is not is stuck and may be redriven.
+IN_FLIGHT = frozenset({OrderStatus.NEW, OrderStatus.AWAITING_STOCK, OrderStatus.PAID, OrderStatus.IN_FULFILLMENT,
+                       OrderStatus.PARTIALLY_SHIPPED})
+
+
+def reconcile(ports: Ports, *, older_than_seconds: float = 300, limit: int = 500) -> list[str]:
+    """Find orders whose workflow should be running but is not (a lost start, a crash, a kill -9 of
+    the local stack) and redrive them. Orders touched in the last ``older_than_seconds`` are left
+    alone: their workflow may be starting right now. Returns the redriven order ids."""
+    from datetime import UTC, datetime, timedelta
+
+    cutoff = (datetime.now(UTC) - timedelta(seconds=older_than_seconds)).isoformat(timespec="milliseconds")
+    cutoff = cutoff.replace("+00:00", "Z")
+    redriven: list[str] = []
+    for status in sorted(IN_FLIGHT):
+        cursor = None
+        while len(redriven) < limit:
+            batch, cursor = ports.orders.list_by_status(status, limit=100, cursor=cursor, oldest_first=True)
+            for order in batch:
+                if order.updated_at > cutoff or order.hold_reason:
+                    continue
+                if ports.workflow.status(order.order_id, order.attempt) == "RUNNING":
+                    continue
+                try:
+                    redrive_order(order.order_id, ports, reason="reconciler: its workflow was not running")
+                    redriven.append(order.order_id)
+                except OrderflowError:
+                    continue  # it moved on meanwhile
+            if not cursor:
+                break
+    return redriven
+
+
+def redrive_order(order_id: str, ports: Ports, *, reason: str = "redriven by the seller") -> Order:
+    """Run the order's workflow again after a fault cleared: a new execution (``<id>-r<n>``) that
+    carries on from what the order already records (every step is idempotent)."""
+    order = ports.orders.get(order_id)
+    if order.hold_reason:
+        raise Conflict(f"order {order_id} is held ({order.hold_reason}); it starts when that clears",
+                       status=order.status.value)
+    stuck = order.status in IN_FLIGHT and ports.workflow.status(order_id, order.attempt) != "RUNNING"
+    if order.status != OrderStatus.NEEDS_ATTENTION and not stuck:
+        raise Conflict(f"order {order_id} is {order.status.value}"
+                       + (" and its workflow is running" if order.status in IN_FLIGHT else "")
+                       + "; only an order that needs attention or whose workflow stopped can be redriven",
+                       status=order.status.value)
+
+    def again(o: Order) -> None:
+        if o.status == OrderStatus.NEEDS_ATTENTION:
+            o.status = OrderStatus.NEW
+        o.attention_reason = None
+        o.stock_wait_token = None
+        for shipment in o.shipments:
+            shipment.task_token = None
+        o.attempt += 1
+        o.record("redriven", f"{reason}; execution attempt {o.attempt}")
+
+    order = ports.orders.update(order_id, again)
+    ports.workflow.start(order_id, order.attempt)
+    return order
 
 
 def add_tracking(order_id: str, tracking: TrackingIn, ports: Ports) -> Order:
@@ -95,16 +157,22 @@ CANCELLABLE = frozenset({OrderStatus.NEW, OrderStatus.AWAITING_STOCK, OrderStatu
 
 
 def cancel_order(order_id: str, ports: Ports, *, reason: str = "cancelled by the seller") -> Order:
-    """Cancel before shipping: end the workflow and release committed stock, exactly once.
+    """Cancel before shipping: end the workflow, release committed stock exactly once, and tell the
+    fulfillers that already have it (a supplier or 3PL gets a cancellation file in its ``in`` folder;
+    one whose server is down gets it at its next tracking poll).
 
-    Cancelling again is harmless: the order stays cancelled and the ledger refuses a second release.
+    Allowed until anything has shipped: also ``in_fulfillment``. Cancelling again is harmless: the
+    order stays cancelled and the ledger refuses a second release.
     """
+
     def cancel(order: Order) -> bool:
         if order.status == OrderStatus.CANCELLED:
             return False
-        if order.status not in CANCELLABLE:
-            raise Conflict(f"order {order_id} is {order.status.value}; only orders that have not shipped or "
-                           "gone to a fulfiller can be cancelled", status=order.status.value)
+        forwarded = order.status == OrderStatus.IN_FULFILLMENT and not any(
+            s.status == ShipmentStatus.SHIPPED for s in order.shipments)
+        if order.status not in CANCELLABLE and not forwarded:
+            raise Conflict(f"order {order_id} is {order.status.value}; only orders that have not shipped can be "
+                           "cancelled", status=order.status.value)
         order.status = OrderStatus.CANCELLED
         for shipment in order.shipments:
             shipment.status = ShipmentStatus.CANCELLED
@@ -117,7 +185,13 @@ def cancel_order(order_id: str, ports: Ports, *, reason: str = "cancelled by the
     tokens = [s.task_token for s in order.shipments if s.task_token] + [order.stock_wait_token or ""]
     for token in filter(None, tokens):
         ports.workflow.abandon(token, "OrderCancelled", reason)
-    return release_stock_of_cancelled(order, ports)
+    order = release_stock_of_cancelled(order, ports)
+    if any(s.fulfiller_ref for s in order.shipments):
+        from orderflow.suppliers.cancellation import tell_suppliers
+
+        if tell_suppliers(order, ports):
+            order = ports.orders.get(order_id)
+    return order
 
 
 def release_stock_of_cancelled(order: Order, ports: Ports) -> Order:
@@ -206,3 +280,129 @@ def complete_manually(order_id: str, ports: Ports) -> Order:
     for token, output in tokens:
         ports.workflow.resume(token, output)
     return order
+
+
+def create_order_once(new: NewOrder, ports: Ports, key: str, keys) -> tuple[Order, int, bool]:  # noqa: ANN001
+    """``POST /orders`` with an ``Idempotency-Key``: the same key and body answer the same order and
+    status however often they are sent (also across Lambda containers: the key lives in DynamoDB);
+    the same key with another body is refused (422). Returns (order, HTTP status, replayed).
+
+    The order id is chosen when the key is first claimed, so a retry after a crash writes that same
+    order, never a second one. ``keys`` is an :class:`orderflow.adapters.idempotency.IdempotencyKeys`.
+    """
+    import hashlib
+    import json
+
+    from orderflow.adapters.idempotency import IdempotencyKeyReused
+    from orderflow.errors import NotFound
+    from orderflow.models import new_id
+
+    skus = [line.sku for line in new.lines]
+    unknown = sorted(set(skus) - ports.inventory.known_skus(skus))
+    if unknown:
+        raise UnknownSku(f"unknown SKU(s): {', '.join(unknown)}", field="lines", skus=unknown)
+    fingerprint = hashlib.sha256(json.dumps(new.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
+    claim = keys.claim(key, fingerprint, new_id("ord"))
+    if claim.fingerprint != fingerprint:
+        raise IdempotencyKeyReused("this Idempotency-Key was already used with a different request body",
+                                   field="Idempotency-Key")
+    if not claim.mine:
+        if claim.done:
+            return ports.orders.get(claim.order_id), claim.status_code or 201, True
+        raise Conflict("a request with this Idempotency-Key is still being processed; retry shortly",
+                       field="Idempotency-Key")
+    try:
+        if new.channel and new.external_id:
+            order, created = create_order(new, ports, check_skus=False)
+        else:
+            order = None
+            if claim.resumed:
+                try:
+                    order = ports.orders.get(claim.order_id)
+                except NotFound:
+                    order = None
+            if order is None:
+                order, _ = ports.orders.create(Order.from_new(new, order_id=claim.order_id))
+            _ensure_started(order, ports)
+            created = True
+    except Exception:
+        if not claim.resumed:
+            keys.abandon(key)
+        raise
+    status = 201 if created else 200
+    keys.finish(key, order.order_id, status)
+    return order, status, False
+
+
+
+
+def fulfiller_rejected(order_id: str, shipment_id: str, reason: str, ports: Ports, *,
+                       task_token: str | None = None) -> Order:
+    """A fulfiller (Amazon FBA) will not ship a forwarded shipment (it reported it unfulfillable or
+    invalid, or cancelled it by itself), or the shipment could not be handed over at all: the order needs
+    attention with ``reason`` now, and the execution waiting for the shipment ends without touching the order.
+
+    - The execution is stopped (``StopExecution``, error ``FulfillerRejected``, cause ``reason``): on AWS it
+      ends there, ``ABORTED`` with the reason in its history. A redrive starts the order again once the
+      seller fixed the cause.
+    - The waiting task (the shipment's token, or ``task_token`` when the forwarder has not recorded it yet)
+      is also failed with ``OrderCancelled``, which the workflow ends in its ``Cancelled`` state (it writes
+      nothing). On AWS the token is dead by then and this does nothing; moto's interpreter ignores
+      ``StopExecution`` inside a Map iteration, so locally this is what ends the execution. A forwarder
+      that meets the shipment again (a redelivery) ends that wait the same way (:func:`end_rejected_forward`).
+
+    Why not fail the task with a business error so the workflow's ``RecordNeedsAttention`` writes the
+    reason: moto drops ``SendTaskFailure``'s cause, which that path reads the reason from (locally the
+    execution would fail in ``UseErrorMessage``), and the error names it catches (``FulfillerSlaExpired``)
+    would misname the failure. Idempotent: an order that is cancelled, completed or needs attention
+    already, or whose shipment shipped, is left as it is.
+    """
+    from botocore.exceptions import ClientError
+
+    from orderflow.adapters.aws import client
+
+    tokens: list[str] = []
+    attempts: list[int] = []
+
+    def reject(order: Order) -> bool:
+        tokens.clear()
+        attempts.clear()
+        if order.status in (OrderStatus.CANCELLED, OrderStatus.COMPLETED, OrderStatus.NEEDS_ATTENTION):
+            return False
+        shipment = order.shipment(shipment_id)
+        if shipment.status == ShipmentStatus.SHIPPED:
+            return False
+        order.status = OrderStatus.NEEDS_ATTENTION
+        order.attention_reason = reason
+        order.record("needs_attention", f"{shipment_id}: {reason}")
+        tokens.extend(t for t in (shipment.task_token, task_token) if t)
+        shipment.task_token = None
+        attempts.append(order.attempt)
+        return True
+
+    order = ports.orders.update(order_id, reject)
+    if attempts:
+        try:
+            client("stepfunctions").stop_execution(executionArn=ports.workflow.execution_arn(order_id, attempts[0]),
+                                                   error="FulfillerRejected", cause=reason[:32768])
+        except (ClientError, RuntimeError) as err:  # no permission or no state machine ARN: the token ends it
+            log.warning("could not stop the execution of order %s: %s", order_id,
+                        err.response.get("Error", {}).get("Code") if isinstance(err, ClientError) else err)
+    for token in dict.fromkeys(tokens):
+        end_rejected_forward(token, ports)
+    return order
+
+
+def end_rejected_forward(task_token: str, ports: Ports) -> bool:
+    """End the wait of a forwarded shipment its fulfiller will not ship (see :func:`fulfiller_rejected`)."""
+    return ports.workflow.abandon(task_token, "OrderCancelled",
+                                  "the fulfiller will not ship it; the order needs attention (see its reason)")
+
+
+def create_looked_up_order(new: NewOrder, ports: Ports) -> tuple[Order, bool]:
+    """:func:`create_order` for a channel order the caller has just looked up and not found (the
+    importer reads a page's stored orders in one batch): no second look-up. An order stored meanwhile
+    (a webhook, a concurrent import) is still found by the guard item, and returned with False."""
+    order, created = ports.orders.create(Order.from_new(new))
+    _ensure_started(order, ports)
+    return order, created

@@ -1,17 +1,34 @@
-"""ImportOrders: store a channel's orders (already normalized), each exactly once, and start them."""
+"""ImportOrders: poll one channel for new and changed orders, each stored exactly once.
+
+Each channel has its own EventBridge Scheduler schedule (created with the channel by ``POST /channels``)
+that sends ``{"channel_id": "..."}``. A run stops before the Lambda timeout (or when the channel's rate
+limit asks for a longer wait) and the next one resumes from the saved page.
+"""
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel, ConfigDict, Field
 
-from orderflow.importing import ImportBatch, import_batch
+from orderflow.channels.http import Deadline
+from orderflow.importing import ImportOptions, import_channel
+from orderflow.models import Identifier
 from orderflow.observability import logger, tracer
 from orderflow.ports import default_ports
+
+#: Seconds kept back from the Lambda timeout to save the run's place and answer.
+SAFETY_MARGIN = 15.0
+
+
+class ImportEvent(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    channel_id: Identifier
+    max_pages: int | None = Field(None, ge=1)
 
 
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False)
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
-    batch = ImportBatch.model_validate(event)
-    logger.append_keys(channel=batch.channel)
-    report = import_batch(batch, default_ports())
-    logger.info("import done", new=len(report.new), existing=len(report.existing), failed=len(report.failed))
-    return report.model_dump()
+    request = ImportEvent.model_validate(event)
+    logger.append_keys(channel=request.channel_id)
+    options = ImportOptions(deadline=Deadline.of_lambda(context, margin=SAFETY_MARGIN), max_pages=request.max_pages)
+    return import_channel(request.channel_id, default_ports(), options=options).model_dump(mode="json")

@@ -26,6 +26,8 @@ class Api(Construct):
             "RestApi",
             description="orderflow HTTP API (SigV4 / AWS_IAM)",
             endpoint_types=[apigw.EndpointType.REGIONAL],
+            # label downloads (GET /orders/{id}/labels/{shipment id}) are binary
+            binary_media_types=["application/pdf", "application/zpl"],
             # Also the default for anything added later: no method without SigV4.
             default_method_options=apigw.MethodOptions(authorization_type=apigw.AuthorizationType.IAM),
             # Access and execution logging need the account's API Gateway CloudWatch role; this creates it.
@@ -66,6 +68,25 @@ class Api(Construct):
                 authorization_type=apigw.AuthorizationType.IAM,
                 request_validator=self.validator,
             )
+
+        # The two public doors of the contract: GET /health, and the channels' webhooks, which carry the
+        # channel's own signature (Shopify HMAC, WooCommerce signature) that the function verifies.
+        # API Gateway prefers the more specific resource, so these two skip SigV4 and nothing else does.
+        health = self.rest_api.root.add_resource("health")
+        health.add_method("GET", integration, authorization_type=apigw.AuthorizationType.NONE,
+                          request_validator=self.validator)
+        webhooks = self.rest_api.root.add_resource("webhooks").add_resource("{channel_id}")
+        webhooks.add_method("POST", integration, authorization_type=apigw.AuthorizationType.NONE,
+                            request_validator=self.validator,
+                            request_parameters={"method.request.path.channel_id": True})
+        for resource in (health, webhooks):
+            acknowledge(resource, "AwsSolutions-APIG4",
+                        "Deliberately public by the API contract: /health is a liveness probe with no data, and "
+                        "/webhooks/{channel_id} is called by Shopify and WooCommerce, which cannot sign with SigV4; "
+                        "the function refuses any webhook whose HMAC signature does not verify.")
+            acknowledge(resource, "AwsSolutions-COG4",
+                        "Public by the API contract (see AwsSolutions-APIG4 on this resource): a liveness probe and "
+                        "signature-verified channel webhooks; every other method requires AWS_IAM (SigV4).")
 
         acknowledge(
             self.rest_api,

@@ -68,11 +68,11 @@ class Data(Construct):
     def env_var(self, key: str) -> str:
         return self.definitions[key].env_var
 
-    def grant(self, role: iam.IRole, key: str, *, write: bool) -> None:
+    def grant(self, role: iam.IRole, key: str, *, write: bool, scan: bool = False) -> None:
         """Read (table and each named index) and, with ``write``, item writes on the table: nothing else.
 
         Hand-written instead of ``Table.grant_read_write_data`` so the policy names each index instead
-        of ``<table arn>/index/*`` and leaves out ``Scan``, which no code path uses.
+        of ``<table arn>/index/*`` and leaves out ``Scan`` unless asked (only the stock-sync sweep scans).
         """
         table = self.tables[key]
         index_arns = [f"{table.table_arn}/index/{i.name}" for i in self.definitions[key].indexes]
@@ -86,3 +86,5 @@ class Data(Construct):
             role.add_to_principal_policy(
                 iam.PolicyStatement(actions=list(WRITE_ACTIONS), resources=[table.table_arn])
             )
+        if scan:
+            role.add_to_principal_policy(iam.PolicyStatement(actions=["dynamodb:Scan"], resources=[table.table_arn]))

@@ -9,15 +9,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from aws_cdk import Duration
+from aws_cdk import ArnFormat, Duration, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_scheduler as scheduler
 from constructs import Construct
 
 from infra import CODE_DIR, FUNCTION_NAMES, LAMBDA_PYTHON_VERSION, LAYER_DIR, handler_for
 from infra.constructs.data import Data
-from infra.nag import acknowledge
+from infra.constructs.queues import Queues
+from infra.nag import acknowledge, wildcard_resource
+from orderflow.queues import QUEUES
+
+QUEUE_BY_KEY = {q.key: q for q in QUEUES}
+LABEL_BUCKET_ENV = "ORDERFLOW_LABEL_BUCKET"
 
 RUNTIME: lambda_.Runtime = getattr(lambda_.Runtime, "PYTHON_" + LAMBDA_PYTHON_VERSION.replace(".", "_"))
 ARCHITECTURE = lambda_.Architecture.X86_64  # the layer holds manylinux2014_x86_64 wheels
@@ -30,7 +38,16 @@ class FunctionSpec:
     name: str  # functions/<name>/handler.py
     reads: tuple[str, ...] = ()  # table keys (orderflow.tables) it only reads
     writes: tuple[str, ...] = ()  # table keys it reads and writes
+    scans: tuple[str, ...] = ()  # tables it may Scan (a sweep, never a request path)
     states_actions: tuple[str, ...] = ()  # on the order workflow state machine (task tokens included)
+    describes_executions: bool = False  # states:DescribeExecution on the workflow's executions
+    consumes: str | None = None  # the queue (orderflow.queues key) it is the event source mapping of
+    sends: tuple[str, ...] = ()  # queues it sends to
+    schedule_minutes: int | None = None  # EventBridge Scheduler rate
+    secrets_read: tuple[str, ...] = ()  # Secrets Manager name prefixes it reads (orderflow/<kind>/)
+    secrets_write: tuple[str, ...] = ()  # ... and creates/updates (configuration API)
+    labels: bool = False  # reads and writes the label bucket
+    manages_import_schedules: bool = False  # creates each channel's import schedule (POST /channels)
     memory_mb: int = 512
     timeout_s: int = 30
 
@@ -47,30 +64,55 @@ class FunctionSpec:
         return "".join(part.capitalize() for part in self.name.split("_"))
 
 
+SECRET_KINDS = ("channels", "carriers", "suppliers")
+STOCK_WRITERS = {"writes": ("orders", "inventory", "ledger", "settings"), "sends": ("stock-sync",)}
+
 FUNCTION_SPECS: tuple[FunctionSpec, ...] = (
-    FunctionSpec("allocate", reads=("inventory", "settings"), writes=("orders",)),
-    # Reallocates when stock moved since allocation: reads the warehouses (settings) again.
-    FunctionSpec("reduce_inventory", reads=("settings",), writes=("orders", "inventory", "ledger")),
+    # Drafts purchase orders for backorders (settings).
+    FunctionSpec("allocate", reads=("inventory",), writes=("orders", "settings")),
+    # Every stock change asks for a channel sync: a marker in settings and a stock-sync message.
+    FunctionSpec("reduce_inventory", **STOCK_WRITERS),
     # ``await_shipment`` resumes the execution itself when tracking arrived before the task token.
     FunctionSpec(
         "fulfill", reads=("settings",), writes=("orders",), states_actions=("states:SendTaskSuccess",)
     ),
-    FunctionSpec("complete", writes=("orders", "inventory", "ledger")),
-    # Up to 1000 orders per batch, each a transaction and a StartExecution.
+    FunctionSpec("complete", reads=("settings",), writes=("orders", "inventory", "ledger"),
+                 secrets_read=("channels",)),
+    # Each channel's import (its schedule is created at runtime by POST /channels in the import schedule
+    # group): orders stored once and started; an order cancelled on its channel is cancelled here, which
+    # releases its stock through the ledger (and asks for a stock sync) and fails its waiting task.
     FunctionSpec(
-        "import_orders",
-        reads=("inventory",),
-        writes=("orders",),
-        states_actions=("states:StartExecution",),
+        "import_orders", **STOCK_WRITERS,
+        states_actions=("states:StartExecution", "states:SendTaskFailure"), secrets_read=("channels",),
         timeout_s=300,
     ),
-    # API Gateway REST integrations time out at 29 s. Cancelling an order fails its waiting shipment tasks.
+    # API Gateway REST integrations time out at 29 s. Cancelling fails waiting tasks; labels are bought here.
     FunctionSpec(
-        "api",
-        writes=("orders", "settings", "inventory", "ledger"),
+        "api", writes=("orders", "settings", "inventory", "ledger"), sends=("stock-sync",),
         states_actions=("states:StartExecution", "states:SendTaskSuccess", "states:SendTaskFailure"),
-        timeout_s=29,
+        describes_executions=True, secrets_read=SECRET_KINDS, secrets_write=SECRET_KINDS, labels=True,
+        manages_import_schedules=True, timeout_s=29,
     ),
+    # Stock auto-sync (stock-sync FIFO queue) and its hourly sweep (which scans the stocked SKUs).
+    FunctionSpec("sync_stock", reads=("inventory",), writes=("settings",), scans=("inventory",),
+                 consumes="stock-sync", secrets_read=("channels",), schedule_minutes=60, timeout_s=120),
+    # Redrives orders whose workflow stopped: reads execution status, starts a new attempt.
+    FunctionSpec("reconcile", writes=("orders",), states_actions=("states:StartExecution",),
+                 describes_executions=True, schedule_minutes=5, timeout_s=300),
+    # Dropship / 3PL: writes the supplier's order file over SFTP (supplier-orders queue) ...
+    FunctionSpec("forward_supplier", writes=("orders", "settings"), consumes="supplier-orders",
+                 states_actions=("states:SendTaskSuccess", "states:SendTaskFailure"), describes_executions=True,
+                 secrets_read=("suppliers",), timeout_s=90),
+    # ... and reads their tracking files back.
+    FunctionSpec("poll_tracking", writes=("orders", "settings"), secrets_read=("suppliers",),
+                 states_actions=("states:SendTaskSuccess", "states:SendTaskFailure"), schedule_minutes=5,
+                 timeout_s=300),
+    # Amazon FBA: Multi-Channel Fulfillment orders (fba-orders queue) and their tracking.
+    FunctionSpec("forward_fba", writes=("orders", "settings"), consumes="fba-orders",
+                 states_actions=("states:SendTaskSuccess",), secrets_read=("channels",), timeout_s=90),
+    FunctionSpec("poll_fba", writes=("orders", "settings"), secrets_read=("channels",),
+                 states_actions=("states:SendTaskSuccess", "states:SendTaskFailure"), schedule_minutes=10,
+                 timeout_s=300),
 )
 assert tuple(s.name for s in FUNCTION_SPECS) == FUNCTION_NAMES, "one spec per functions/<name>/"
 
@@ -84,11 +126,25 @@ class Functions(Construct):
         construct_id: str,
         *,
         data: Data,
+        queues: Queues,
         state_machine_arn: str,
+        executions_arn: str,
         code_dir: Path = CODE_DIR,
         layer_dir: Path = LAYER_DIR,
     ) -> None:
         super().__init__(scope, construct_id)
+        self._queues = queues
+        self._executions_arn = executions_arn
+        self.labels = s3.Bucket(
+            self, "Labels", encryption=s3.BucketEncryption.S3_MANAGED, enforce_ssl=True,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL, versioned=True,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            lifecycle_rules=[s3.LifecycleRule(noncurrent_version_expiration=Duration.days(30))],
+        )
+        acknowledge(self.labels, "AwsSolutions-S1",
+                    "Shipping-label PDFs are written and read only by the orderflow api function through its "
+                    "role (CloudTrail data events cover object access if a seller needs an audit trail); "
+                    "server access logs would need a second bucket per stage for little value.")
         for path in (code_dir, layer_dir / "python"):
             if not path.is_dir():
                 raise FileNotFoundError(
@@ -105,10 +161,37 @@ class Functions(Construct):
             compatible_architectures=[ARCHITECTURE],
             description="orderflow runtime dependencies (requirements/lambda.txt)",
         )
+        #: EventBridge Scheduler invokes the scheduled functions (and each channel's import) with this role.
+        self.scheduler_role = iam.Role(self, "SchedulerRole", assumed_by=iam.ServicePrincipal("scheduler.amazonaws.com"),
+                                       description="orderflow schedules: invoke the scheduled functions")
+        #: Each connected channel's import schedule lives here (created at runtime by the api function).
+        self.import_schedules = scheduler.CfnScheduleGroup(self, "ImportSchedules")
         self.functions: dict[str, lambda_.Function] = {}
         self.roles: dict[str, iam.Role] = {}
         for spec in FUNCTION_SPECS:
             self.functions[spec.name] = self._function(spec)
+        self.scheduler_role.add_to_principal_policy(iam.PolicyStatement(
+            actions=["lambda:InvokeFunction"], resources=[self.functions["import_orders"].function_arn]))
+        for spec in FUNCTION_SPECS:
+            if spec.manages_import_schedules:
+                self._manage_import_schedules(spec)
+
+    def _manage_import_schedules(self, spec: FunctionSpec) -> None:
+        role, function = self.roles[spec.name], self.functions[spec.name]
+        schedules = Stack.of(self).format_arn(service="scheduler", resource="schedule",
+                                              resource_name=f"{self.import_schedules.ref}/*",
+                                              arn_format=ArnFormat.SLASH_RESOURCE_NAME)
+        role.add_to_principal_policy(iam.PolicyStatement(
+            actions=["scheduler:CreateSchedule", "scheduler:UpdateSchedule", "scheduler:DeleteSchedule",
+                     "scheduler:GetSchedule"], resources=[schedules]))
+        role.add_to_principal_policy(iam.PolicyStatement(actions=["iam:PassRole"],
+                                                         resources=[self.scheduler_role.role_arn]))
+        acknowledge(role, wildcard_resource(role, schedules),
+                    "EventBridge Scheduler: one import schedule per connected channel, named after the channel "
+                    "and created when the seller connects it, inside orderflow's own import schedule group only.")
+        function.add_environment("ORDERFLOW_IMPORT_SCHEDULE_GROUP", self.import_schedules.ref)
+        function.add_environment("ORDERFLOW_IMPORT_SCHEDULER_ROLE_ARN", self.scheduler_role.role_arn)
+        function.add_environment("ORDERFLOW_IMPORT_FUNCTION_ARN", self.functions["import_orders"].function_arn)
 
     def _function(self, spec: FunctionSpec) -> lambda_.Function:
         scope = Construct(self, spec.construct_id)
@@ -127,7 +210,32 @@ class Functions(Construct):
             )
         )
         for key in spec.tables:
-            self._data.grant(role, key, write=key in spec.writes)
+            self._data.grant(role, key, write=key in spec.writes, scan=key in spec.scans)
+        for key in spec.sends:
+            self._queues.queues[key].grant_send_messages(role)
+        if spec.describes_executions:
+            role.add_to_principal_policy(
+                iam.PolicyStatement(actions=["states:DescribeExecution"], resources=[self._executions_arn]))
+            acknowledge(role, wildcard_resource(role, self._executions_arn),
+                        "states:DescribeExecution on the order workflow's executions: they are named after the "
+                        "orders (<order id>, <order id>-r2...) and created at runtime, so the ARN ends in a "
+                        "wildcard; no other state machine's executions are covered.")
+        secrets = {"read": spec.secrets_read, "write": spec.secrets_write}
+        for mode, kinds in secrets.items():
+            if not kinds:
+                continue
+            actions = ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"] if mode == "read" else [
+                "secretsmanager:CreateSecret", "secretsmanager:PutSecretValue", "secretsmanager:UpdateSecret",
+                "secretsmanager:TagResource", "secretsmanager:DeleteSecret"]  # DELETE /channels/{id}
+            resources = [Stack.of(self).format_arn(service="secretsmanager", resource="secret",
+                                                   resource_name=f"orderflow/{kind}/*",
+                                                   arn_format=ArnFormat.COLON_RESOURCE_NAME) for kind in kinds]
+            role.add_to_principal_policy(iam.PolicyStatement(actions=actions, resources=resources))
+            for resource in resources:
+                acknowledge(role, wildcard_resource(role, resource),
+                            "Secrets Manager: the seller's credentials for each channel, carrier or supplier are "
+                            "one secret each, named orderflow/<kind>/<id> and created at runtime when the seller "
+                            "connects one, so the grant names the prefix of that kind only.")
         if spec.states_actions:
             role.add_to_principal_policy(
                 iam.PolicyStatement(
@@ -143,6 +251,16 @@ class Functions(Construct):
         }
         if spec.needs_state_machine_arn:
             environment[STATE_MACHINE_ARN_ENV] = self._state_machine_arn
+        for key in {*spec.sends, *([spec.consumes] if spec.consumes else [])}:
+            environment[QUEUE_BY_KEY[key].env_var] = self._queues.url(key)
+        if spec.labels:
+            objects = self.labels.arn_for_objects("labels/*")
+            role.add_to_principal_policy(iam.PolicyStatement(actions=["s3:GetObject", "s3:PutObject"],
+                                                             resources=[objects]))
+            acknowledge(role, wildcard_resource(role, objects),
+                        "s3:GetObject/PutObject on the label bucket's labels/ prefix: one object per shipment "
+                        "(labels/<order id>/<shipment id>.pdf|zpl), named at runtime; nothing else in the bucket.")
+            environment[LABEL_BUCKET_ENV] = self.labels.bucket_name
 
         function = lambda_.Function(
             scope,
@@ -160,6 +278,23 @@ class Functions(Construct):
             environment=environment,
             description=f"orderflow {spec.name}",
         )
+        if spec.consumes:
+            queue = self._queues.queues[spec.consumes]
+            function.add_event_source(event_sources.SqsEventSource(
+                queue, batch_size=10, report_batch_item_failures=True,
+                max_batching_window=None if QUEUE_BY_KEY[spec.consumes].fifo else Duration.seconds(1)))
+        if spec.schedule_minutes:
+            self.scheduler_role.add_to_principal_policy(
+                iam.PolicyStatement(actions=["lambda:InvokeFunction"], resources=[function.function_arn]))
+            unit = "minute" if spec.schedule_minutes == 1 else "minutes"
+            scheduler.CfnSchedule(
+                scope, "Schedule", schedule_expression=f"rate({spec.schedule_minutes} {unit})",
+                description=f"orderflow {spec.name} every {spec.schedule_minutes} {unit}",
+                flexible_time_window=scheduler.CfnSchedule.FlexibleTimeWindowProperty(mode="OFF"),
+                target=scheduler.CfnSchedule.TargetProperty(
+                    arn=function.function_arn, role_arn=self.scheduler_role.role_arn,
+                    input='{"source": "schedule"}',
+                    retry_policy=scheduler.CfnSchedule.RetryPolicyProperty(maximum_retry_attempts=2)))
         acknowledge(
             role,
             "AwsSolutions-IAM5[Resource::*]",

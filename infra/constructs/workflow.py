@@ -31,6 +31,12 @@ def state_machine_arn(scope: Construct, name: str) -> str:
     )
 
 
+def executions_arn(scope: Construct, name: str) -> str:
+    """Every execution of the state machine named ``name`` (for states:DescribeExecution)."""
+    return Stack.of(scope).format_arn(
+        service="states", resource="execution", resource_name=f"{name}:*", arn_format=ArnFormat.COLON_RESOURCE_NAME)
+
+
 def definition_substitutions(functions: Functions, data: Data, queues: Queues) -> dict[str, str]:
     """Placeholder -> value; every placeholder in the ASL file has exactly one value (checked here)."""
     values = {placeholder: functions.arn(name) for placeholder, name in asl.FUNCTION_PLACEHOLDERS.items()}

@@ -200,6 +200,26 @@ class InventoryRepository:
         s = settings or get_settings()
         self.table = s.inventory_table
         self.ledger = s.ledger_table
+        #: Called with the SKUs of every stock change that was applied (stock auto-sync listens).
+        self.listeners: list[Callable[[list[str]], None]] = []
+
+    def _changed(self, skus: Iterable[str]) -> None:
+        changed = list(dict.fromkeys(skus))
+        for listener in self.listeners:
+            listener(changed)
+
+    def all_skus(self) -> list[str]:
+        """Every SKU with a stock record (a scan: for the scheduled sync sweep, not a hot path)."""
+        skus: set[str] = set()
+        kwargs: dict[str, Any] = {"TableName": self.table, "ProjectionExpression": "sku"}
+        with storage_errors():
+            while True:
+                resp = client("dynamodb").scan(**kwargs)
+                skus.update(item["sku"]["S"] for item in resp.get("Items", []))
+                if "LastEvaluatedKey" not in resp:
+                    break
+                kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+        return sorted(skus)
 
     def levels(self, sku: str) -> list[StockLevel]:
         with storage_errors():
@@ -238,6 +258,7 @@ class InventoryRepository:
             ])
             resp = client("dynamodb").get_item(TableName=self.table, ConsistentRead=True,
                                                Key={"sku": {"S": sku}, "warehouse_id": {"S": warehouse_id}})
+        self._changed([sku])
         return StockLevel.model_validate(from_item(resp["Item"]))
 
     def change_on_hand(self, entry_id: str, sku: str, warehouse_id: str, delta: int, *, kind: str,
@@ -278,6 +299,7 @@ class InventoryRepository:
                                "(units promised to orders stay); count the shelf with PUT instead",
                                field="delta") from err
             raise
+        self._changed([sku])
         return True
 
     def ledger_for(self, sku: str, limit: int = 20) -> list[dict[str, Any]]:
@@ -367,6 +389,8 @@ class InventoryRepository:
                     client("dynamodb").transact_write_items(TransactItems=items)
                 applied_any = True
                 done.extend(chunk)
+                if d_on_hand - d_committed:  # available changed (reserve, release); shipping leaves it
+                    self._changed(line.sku for line in chunk)
             except ClientError as err:
                 if err.response["Error"]["Code"] != "TransactionCanceledException":
                     raise

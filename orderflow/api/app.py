@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
-from aws_lambda_powertools.event_handler.openapi.params import Path, Query
+from aws_lambda_powertools.event_handler.openapi.params import Header, Path, Query
 from pydantic import Field
 
 from orderflow import __version__, service
@@ -70,6 +70,11 @@ def _bad_json(exc: json.JSONDecodeError):
                  {"field": "body"})
 
 
+@app.exception_handler(UnicodeDecodeError)
+def _bad_encoding(exc: UnicodeDecodeError):
+    return error(400, "invalid_json", "the body is not UTF-8 text; send JSON", {"field": "body"})
+
+
 @app.not_found
 def _no_route(exc: NotFoundError):
     return error(404, "no_such_route", f"no route {app.current_event.http_method} {app.current_event.path}")
@@ -81,7 +86,32 @@ def _unexpected(exc: Exception):
     return error(500, "internal_error", "something went wrong on our side; it has been logged")
 
 
-# -- health ------------------------------------------------------------------------------------
+# -- health and the API's own description -------------------------------------------------------
+
+OPENAPI = {
+    "title": "orderflow API",
+    "version": __version__,
+    "description": "Sales orders from creation to completion: warehouses, stock, orders, fulfilment. Every "
+                   "route but /health, /openapi.json, /docs and /webhooks needs `Authorization: Bearer <token>` "
+                   "(the local stack) or SigV4 (AWS_IAM on API Gateway). Errors answer "
+                   '{"error": {"code", "message", "details"}}.',
+}
+
+
+def _security() -> dict:
+    from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
+
+    return {"security_schemes": {"bearerAuth": HTTPBearer()}, "security": [{"bearerAuth": []}]}
+
+
+app.enable_swagger(path="/docs", **OPENAPI, **_security())
+
+
+@app.get("/openapi.json", include_in_schema=False)
+def openapi_document():
+    return Response(status_code=200, content_type=content_types.APPLICATION_JSON,
+                    body=app.get_openapi_json_schema(**OPENAPI, **_security()))
+
 
 @app.get("/health")
 def health() -> dict:
@@ -132,7 +162,16 @@ def get_stock(sku: Annotated[Sku, Path()]) -> dict:
 # -- orders ------------------------------------------------------------------------------------
 
 @app.post("/orders")
-def create_order(order: NewOrder):
+def create_order(order: NewOrder, idempotency_key: Annotated[
+        str | None, Header(alias="Idempotency-Key", min_length=1, max_length=255, pattern=r"^[\x21-\x7e]+$",
+                           description="Same key and body: the same order and answer; another body: 422")] = None):
+    if idempotency_key:
+        from orderflow.adapters.idempotency import IdempotencyKeys
+
+        created_order, status, replayed = service.create_order_once(order, ports(), idempotency_key,
+                                                                   IdempotencyKeys())
+        return _json(status, created_order.public(), headers={
+            "Location": f"/orders/{created_order.order_id}", "Idempotent-Replayed": str(replayed).lower()})
     created_order, created = service.create_order(order, ports())
     return _json(201 if created else 200, created_order.public(),
                  headers={"Location": f"/orders/{created_order.order_id}"})
@@ -171,6 +210,16 @@ def cancel(order_id: Annotated[str, Path(max_length=80)], body: CancelIn | None 
     return order.public()
 
 
+class RedriveIn(Model):
+    reason: Annotated[str, Field(min_length=1, max_length=500)] = "redriven by the seller"
+
+
+@app.post("/orders/<order_id>/redrive")
+def redrive(order_id: Annotated[str, Path(max_length=80)], body: RedriveIn | None = None):
+    order = service.redrive_order(order_id, ports(), reason=(body or RedriveIn()).reason)
+    return _json(202, order.public())
+
+
 @app.post("/orders/<order_id>/complete")
 def complete(order_id: Annotated[str, Path(max_length=80)]):
     order = service.complete_manually(order_id, ports())
@@ -181,6 +230,22 @@ def complete(order_id: Annotated[str, Path(max_length=80)]):
 from orderflow.api.stock import router as stock_router  # noqa: E402 - routes need `app` defined first
 
 app.include_router(stock_router)
+
+from orderflow.api.channels import router as channels_router  # noqa: E402 - as above
+
+app.include_router(channels_router)
+
+from orderflow.api.labels import router as labels_router  # noqa: E402 - as above
+
+app.include_router(labels_router)
+
+from orderflow.api.suppliers import router as suppliers_router  # noqa: E402 - as above
+
+app.include_router(suppliers_router)
+
+from orderflow.api.fba import router as fba_router  # noqa: E402 - as above
+
+app.include_router(fba_router)
 
 
 def resolve(event: dict, context: Any) -> dict:

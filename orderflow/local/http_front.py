@@ -23,8 +23,9 @@ from orderflow.local.lambda_binding import LocalLambdaContext
 log = logging.getLogger(__name__)
 
 MAX_BODY = 1024 * 1024
-#: Routes open without a token: health, and webhooks (they carry the channel's own signature).
-PUBLIC_PREFIXES = ("/health", "/webhooks/")
+#: Routes open without a token: health, the API description, and webhooks (they carry the channel's
+#: own signature).
+PUBLIC_PREFIXES = ("/health", "/webhooks/", "/openapi.json", "/docs")
 
 
 def proxy_event(method: str, raw_path: str, headers: dict[str, str], body: bytes, source_ip: str) -> dict[str, Any]:
@@ -65,6 +66,7 @@ class ApiFront:
 
         class RequestHandler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # keep-alive replies otherwise wait ~40 ms for a delayed ACK
             server_version = "orderflow-local"
 
             def log_message(self, fmt: str, *args: Any) -> None:
@@ -110,7 +112,14 @@ class ApiFront:
                     headers_out[key] = ", ".join(values)
                 self._reply(int(result.get("statusCode", 200)), headers_out, payload)
 
+            # Every method goes to the API, which answers 404/405 for what it does not serve (an HTTP
+            # server's own 501 would be a 5xx for the caller's mistake).
             do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _handle  # noqa: N815
+
+            def __getattr__(self, name: str):  # any other method (TRACE, QUERY, ...) goes there too
+                if name.startswith("do_"):
+                    return self._handle
+                raise AttributeError(name)
 
         self.server = ThreadingHTTPServer((host, port), RequestHandler)
         self.server.daemon_threads = True

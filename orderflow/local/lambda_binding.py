@@ -105,7 +105,28 @@ def install() -> None:
 
     LambdaSimpleBackend.invoke = invoke  # type: ignore[method-assign]
     _cache_moto_module_list()
+    _serialize_moto_dynamodb_writes()
     _installed = True
+
+
+def _serialize_moto_dynamodb_writes() -> None:
+    """moto's ``transact_write_items`` deep-copies whole tables without a lock while other server
+    threads write ("dictionary changed size during iteration" -> a 500 that real DynamoDB never
+    gives). Serialize moto's DynamoDB writes; reads stay concurrent."""
+    from moto.dynamodb.models import DynamoDBBackend
+
+    lock = threading.RLock()
+    for name in ("transact_write_items", "put_item", "update_item", "delete_item", "batch_write_item"):
+        original = getattr(DynamoDBBackend, name, None)
+        if original is None or getattr(original, "_orderflow_locked", False):
+            continue
+
+        def locked(self, *args, _original=original, **kwargs):  # noqa: ANN001, ANN002, ANN003
+            with lock:
+                return _original(self, *args, **kwargs)
+
+        locked._orderflow_locked = True  # type: ignore[attr-defined]
+        setattr(DynamoDBBackend, name, locked)
 
 
 def _cache_moto_module_list() -> None:

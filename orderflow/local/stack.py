@@ -38,6 +38,12 @@ FUNCTIONS = {
     "complete": "functions.complete.handler",
     "import_orders": "functions.import_orders.handler",
     "api": "functions.api.handler",
+    "sync_stock": "functions.sync_stock.handler",
+    "reconcile": "functions.reconcile.handler",
+    "forward_supplier": "functions.forward_supplier.handler",
+    "poll_tracking": "functions.poll_tracking.handler",
+    "forward_fba": "functions.forward_fba.handler",
+    "poll_fba": "functions.poll_fba.handler",
 }
 
 
@@ -69,6 +75,8 @@ class LocalStack:
     serve_api: bool = True
     #: How much faster than real time the local schedules run (EventBridge Scheduler's stand-in).
     schedule_speedup: float = 1.0
+    #: Stock auto-sync coalescing window: changes to one SKU within it go out as one update.
+    sync_window_seconds: int = 1
 
     def __post_init__(self) -> None:
         self.token = self.token or os.environ.get("ORDERFLOW_API_TOKEN") or secrets.token_urlsafe(24)
@@ -78,6 +86,10 @@ class LocalStack:
         self.state_machine_arn = ""
         self.scheduler: Any = None
         self.pollers: list[Any] = []
+        self.sandbox_carrier: Any = None
+        self.channel_runtime: Any = None
+        self.supplier_runtime: Any = None
+        self.fba_runtime: Any = None
         self.queue_urls: dict[str, str] = {}
 
     @property
@@ -148,6 +160,7 @@ class LocalStack:
         self._moto = ThreadedMotoServer(ip_address=self.host, port=self.moto_port, verbose=False)
         self._moto.start()
         self._create_resources()
+        self._start_sandbox_carrier()
         if self.serve_api:
             from orderflow.local.http_front import ApiFront
 
@@ -158,8 +171,46 @@ class LocalStack:
 
         self.scheduler = LocalScheduler(speedup=self.schedule_speedup)
         self.scheduler.start()
+        self._start_stock_sync()
         self._write_state_file()
         return self
+
+    def _start_stock_sync(self) -> None:
+        """Stock auto-sync: the stock-sync queue's consumer, and the hourly catch-up sweep."""
+        from orderflow.ports import default_ports
+        from orderflow.stock_sync import sync_all
+
+        self.add_poller(self.queue_urls["stock-sync"], FUNCTIONS["sync_stock"], wait_seconds=1)
+        self.scheduler.add("stock-sync-sweep", 3600, lambda: sync_all(default_ports()))
+        from orderflow.service import reconcile
+
+        self.scheduler.add("reconcile", 300, lambda: reconcile(default_ports()))
+
+    def start_channels(self, *, sandbox: bool = True, order_every: float = 8.0) -> Any:
+        """Run the channels' import schedules here and (``sandbox``) connect sandbox Shopify, WooCommerce
+        and Amazon shops that keep producing orders (``orderflow.sandbox.runtime``)."""
+        from orderflow.sandbox.runtime import start_channels
+
+        self.channel_runtime = start_channels(self, sandbox=sandbox, order_every=order_every)
+        return self.channel_runtime
+
+    def start_suppliers(self, *, poll_every: float = 10.0, sandbox: bool = False) -> Any:
+        """Forward the supplier queue to its SFTP forwarder, poll suppliers' tracking files every
+        ``poll_every`` seconds and (``sandbox``) serve a sandbox SFTP server (``orderflow.suppliers.local``)."""
+        from orderflow.suppliers.local import start_suppliers
+
+        self.supplier_runtime = start_suppliers(self, poll_every=poll_every, sandbox=sandbox)
+        return self.supplier_runtime
+
+    def start_fba(self, *, poll_every: float = 10.0, sandbox: bool = False,
+                  step_seconds: float | None = None) -> Any:
+        """Forward the fba-orders queue to the FBA forwarder, poll Amazon for tracking every ``poll_every``
+        seconds and (``sandbox``) serve a sandbox FBA server (``orderflow.fba.local``). Once per stack."""
+        from orderflow.fba.local import start_fba
+
+        if self.fba_runtime is None:
+            self.fba_runtime = start_fba(self, poll_every=poll_every, sandbox=sandbox, step_seconds=step_seconds)
+        return self.fba_runtime
 
     def add_poller(self, queue_url: str, handler_module: str, **options: Any) -> Any:
         """Feed a queue to a handler the way Lambda's event source mapping would."""
@@ -182,10 +233,12 @@ class LocalStack:
             ddb.create_table(**table.create_table_kwargs(table_name(table.key)))
         sqs = client("sqs")
         for queue in QUEUES:
-            dlq_url = sqs.create_queue(QueueName=table_name(queue.dlq_key()))["QueueUrl"]
+            fifo = {"FifoQueue": "true"} if queue.fifo else {}
+            dlq_url = sqs.create_queue(QueueName=queue.dlq_name(PREFIX), Attributes=fifo)["QueueUrl"]
             dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-            self.queue_urls[queue.key] = sqs.create_queue(QueueName=table_name(queue.key), Attributes={
-                "VisibilityTimeout": str(queue.visibility_timeout),
+            delay = self.sync_window_seconds if queue.key == "stock-sync" else queue.delay_seconds
+            self.queue_urls[queue.key] = sqs.create_queue(QueueName=queue.queue_name(PREFIX), Attributes={
+                **fifo, "VisibilityTimeout": str(queue.visibility_timeout), "DelaySeconds": str(delay),
                 "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(queue.max_receives)}),
             })["QueueUrl"]
             self.queue_urls[queue.dlq_key()] = dlq_url
@@ -200,11 +253,27 @@ class LocalStack:
             type="STANDARD",
         )
 
+    def _start_sandbox_carrier(self) -> None:
+        """The sandbox carrier (EasyPost's API shape) as the default carrier account ``sandbox``; labels are
+        kept in ``<state dir>/labels``, carrier API keys in ``<state dir>/carrier-credentials.json``."""
+        from orderflow.carriers import accounts, storage
+        from orderflow.ports import default_ports
+        from orderflow.sandbox.carrier import SandboxCarrier
+
+        self.sandbox_carrier = SandboxCarrier(self.host).start()
+        state = self.state_dir.resolve()
+        os.environ.update({accounts.SANDBOX_URL_ENV: self.sandbox_carrier.url, storage.DIR_ENV: str(state),
+                           accounts.CREDENTIALS_FILE_ENV: str(state / "carrier-credentials.json")})
+        default_ports().carriers.accounts.put(accounts.CarrierAccount(
+            carrier_id="sandbox", type=accounts.CarrierType.SANDBOX, name="Sandbox carrier", is_default=True,
+            base_url=self.sandbox_carrier.url, max_attempts=3))
+
     def _write_state_file(self) -> None:
         self.state_dir.mkdir(parents=True, exist_ok=True)
+        env = {k: v for k, v in self.environment().items() if not k.startswith("AWS_SECRET")}
         info = {"api_url": self.api_url, "endpoint": self.endpoint, "token": self.token,
                 "state_machine_arn": self.state_machine_arn, "region": REGION, "pid": os.getpid(),
-                "started_at": time.time()}
+                "started_at": time.time(), "env": env}
         path = self.state_dir / "local.json"
         path.write_text(json.dumps(info, indent=2))
         path.chmod(0o600)
@@ -216,9 +285,21 @@ class LocalStack:
         if self.scheduler:
             self.scheduler.stop()
             self.scheduler = None
+        if self.channel_runtime:
+            self.channel_runtime.stop()
+            self.channel_runtime = None
+        if self.supplier_runtime:
+            self.supplier_runtime.stop()
+            self.supplier_runtime = None
+        if self.fba_runtime:
+            self.fba_runtime.stop()
+            self.fba_runtime = None
         if self._api:
             self._api.stop()
             self._api = None
+        if self.sandbox_carrier:
+            self.sandbox_carrier.stop()
+            self.sandbox_carrier = None
         if self._moto:
             self._moto.stop()
             self._moto = None

@@ -82,6 +82,8 @@ def test_auth_is_required_except_for_health(local_stack):
     assert refused.status_code == 401 and refused.json()["error"]["code"] == "unauthorized"
     wrong = httpx.get(f"{local_stack['url']}/warehouses", headers={"Authorization": "Bearer nope"})
     assert wrong.status_code == 401
+    described = httpx.get(f"{local_stack['url']}/openapi.json").json()  # the API's description is public
+    assert "/orders" in described["paths"] and described["components"]["securitySchemes"]["bearerAuth"]
 
 
 @pytest.mark.parametrize("body, status, field", [

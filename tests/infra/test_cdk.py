@@ -108,9 +108,11 @@ def test_layer_is_built_for_the_function_runtime(synth: Synth) -> None:
 # -- functions ---------------------------------------------------------------------------------
 
 
-def test_six_functions_with_handlers_tracing_and_runtime(synth: Synth) -> None:
+def test_one_function_per_functions_folder_with_handlers_tracing_and_runtime(synth: Synth) -> None:
     functions = synth.of_type("AWS::Lambda::Function")
-    assert len(functions) == 6
+    folders = {p.parent.name for p in (Path(__file__).resolve().parents[2] / "functions").glob("*/handler.py")}
+    assert set(FUNCTION_NAMES) == folders
+    assert len(functions) == len(FUNCTION_NAMES)
     assert {f["Properties"]["Handler"] for f in functions.values()} == {
         handler_for(n) for n in FUNCTION_NAMES
     }
@@ -168,7 +170,7 @@ def test_roles_have_no_wildcard_actions_and_no_managed_policies(synth: Synth) ->
     function_roles = {synth.lid(role) for role in synth.stack.functions.roles.values()}
     workflow_role = synth.resources[synth.lid(synth.stack.workflow.state_machine)]["Properties"]["RoleArn"]
     workflow_role_lid = workflow_role["Fn::GetAtt"][0]
-    assert len(function_roles) == 6
+    assert len(function_roles) == len(FUNCTION_NAMES)
     for role_lid in [*function_roles, workflow_role_lid]:
         assert "ManagedPolicyArns" not in synth.resources[role_lid]["Properties"], role_lid
         statements = synth.statements(role_lid)
@@ -299,19 +301,25 @@ def test_functions_get_the_state_machine_arn_without_a_dependency_cycle(synth: S
 # -- API -----------------------------------------------------------------------------------------
 
 
-def test_rest_api_requires_iam_auth_on_every_method(synth: Synth) -> None:
+def test_rest_api_requires_iam_auth_on_every_method_but_health_and_webhooks(synth: Synth) -> None:
     assert len(synth.of_type("AWS::ApiGateway::RestApi")) == 1
     validators = synth.of_type("AWS::ApiGateway::RequestValidator")
     assert len(validators) == 1
     api_function = synth.lid(synth.stack.functions.functions["api"])
     methods = synth.of_type("AWS::ApiGateway::Method")
-    assert len(methods) == 2  # ANY / and ANY /{proxy+}
+    assert len(methods) == 4  # ANY / and ANY /{proxy+} (SigV4); GET /health and POST /webhooks/{channel_id}
+    resources = {lid: r["Properties"].get("PathPart") for lid, r in synth.of_type("AWS::ApiGateway::Resource").items()}
+    public = set()
     for method in methods.values():
         props = method["Properties"]
+        if props["AuthorizationType"] == "NONE":
+            public.add((props["HttpMethod"], resources[props["ResourceId"]["Ref"]]))
+            continue
         assert props["AuthorizationType"] == "AWS_IAM"
         assert props["RequestValidatorId"] == {"Ref": next(iter(validators))}
         assert props["Integration"]["Type"] == "AWS_PROXY"
         assert api_function in json.dumps(props["Integration"]["Uri"])
+    assert public == {("GET", "health"), ("POST", "{channel_id}")}
     (stage,) = synth.of_type("AWS::ApiGateway::Stage").values()
     assert stage["Properties"]["TracingEnabled"] is True
     assert "DestinationArn" in stage["Properties"]["AccessLogSetting"]
@@ -334,7 +342,15 @@ EXPECTED_ACKNOWLEDGMENTS = {
     "AwsSolutions-APIG3",
     "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]",
     "AwsSolutions-SQS3",  # on the dead-letter queues themselves
+    "AwsSolutions-S1",  # label bucket without server access logs
+    "AwsSolutions-APIG4",  # GET /health and POST /webhooks/{channel_id}: public by contract
 }
+#: Runtime-named resources under a fixed prefix: secrets per channel/carrier/supplier, labels, executions,
+#: import schedules. Each acknowledged with its reason where the grant is made (infra/constructs/functions.py).
+PREFIX_ACKS = re.compile(r"AwsSolutions-IAM5\[Resource::(arn:<AWS::Partition>:secretsmanager:.*:secret:orderflow/"
+                         r"(channels|carriers|suppliers)/\*|<FunctionsLabels\w+\.Arn>/labels/\*|"
+                         r"arn:<AWS::Partition>:states:.*:execution:orderflow-dev-order-workflow:\*|"
+                         r"arn:<AWS::Partition>:scheduler:.*:schedule/<FunctionsImportSchedules\w+>/\*)\]")
 FUNCTION_VERSIONS_ACK = re.compile(r"AwsSolutions-IAM5\[Resource::<Functions\w+Function\w+\.Arn>:\*\]")
 
 
@@ -343,7 +359,9 @@ def test_cdk_nag_has_no_unacknowledged_findings(synth: Synth) -> None:
     acknowledged = nag.acknowledged(synth.app)
     ids = {rule for _, rule, _ in acknowledged}
     versions = {i for i in ids if FUNCTION_VERSIONS_ACK.fullmatch(i)}
-    assert ids - versions == EXPECTED_ACKNOWLEDGMENTS
+    prefixes = {i for i in ids if PREFIX_ACKS.fullmatch(i)}
+    assert ids - versions - prefixes == EXPECTED_ACKNOWLEDGMENTS
+    assert len(prefixes) == 6
     assert len(versions) == len(asl.FUNCTION_PLACEHOLDERS)
     for path, rule, reason in acknowledged:
         assert len(reason) >= 80, (path, rule, reason)

@@ -334,3 +334,54 @@ def test_a_supplier_that_never_confirms_within_its_sla_needs_attention(stack, po
     stuck = wait_for(ports, order.order_id, OrderStatus.NEEDS_ATTENTION)
     assert stuck.attention_reason == "the supplier or 3PL did not confirm the shipment within the SLA"
     assert execution_status(stack, order.order_id)["error"] == "FulfillerSlaExpired"
+
+
+def test_after_the_fault_clears_redrive_finishes_the_order_without_doing_anything_twice(stack, ports, uid,
+                                                                                       address):
+    from functions.fulfill.handler import lambda_handler as real_fulfill
+
+    sku = f"SKU-{uid}"
+    add_warehouse(ports, f"w-{uid}")
+    ports.inventory.set_on_hand(sku, f"w-{uid}", 5)
+
+    def crash(event, context):  # the route step crashes after stock was reserved
+        raise ConnectionError("fulfilment backend unreachable")
+
+    lambda_binding.bind(function_name("fulfill"), crash)
+    try:
+        order, _ = service.create_order(make_order([(sku, 2)], address), ports)
+        stuck = wait_for(ports, order.order_id, OrderStatus.NEEDS_ATTENTION)
+    finally:
+        lambda_binding.bind(function_name("fulfill"), real_fulfill)
+    assert stuck.attention_reason.startswith("ConnectionError")
+    assert ports.inventory.levels(sku)[0].committed == 2
+
+    redriven = service.redrive_order(order.order_id, ports, reason="backend is back")
+    assert redriven.attempt == 2 and redriven.attention_reason is None
+    paid = wait_for(ports, order.order_id, OrderStatus.PAID)
+    assert len(paid.allocations) == 1 and len(paid.shipments) == 1  # the plan stood; nothing was redone
+    assert ports.inventory.levels(sku)[0].committed == 2
+    assert [e["kind"] for e in ledger_entries(ports, sku)] == ["reserve"]
+    assert execution_status(stack, order.order_id)["status"] == "FAILED"  # the first run stays in the history
+    from orderflow import trace
+
+    runs = trace.fetch_all(client("stepfunctions"), stack.state_machine_arn, order.order_id)
+    assert [ex["name"] for ex, _ in runs] == [order.order_id, f"{order.order_id}-r2"]
+
+    from orderflow.errors import Conflict
+
+    with pytest.raises(Conflict, match="running"):
+        service.redrive_order(order.order_id, ports)
+
+
+def test_the_reconciler_redrives_an_order_whose_workflow_is_not_running(stack, ports, uid, address):
+    sku = f"SKU-{uid}"
+    add_warehouse(ports, f"w-{uid}")
+    ports.inventory.set_on_hand(sku, f"w-{uid}", 5)
+    # an order stored but never started (the API died between the write and StartExecution)
+    order, _ = ports.orders.create(Order.from_new(make_order([(sku, 1)], address)))
+    assert order.order_id not in service.reconcile(ports, older_than_seconds=3600)  # too fresh to touch
+    assert order.order_id in service.reconcile(ports, older_than_seconds=0)
+    paid = wait_for(ports, order.order_id, OrderStatus.PAID)
+    assert paid.attempt == 2 and "redriven" in [e.type for e in paid.events]
+    assert order.order_id not in service.reconcile(ports, older_than_seconds=0)  # running now: left alone

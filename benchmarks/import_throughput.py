@@ -1,0 +1,203 @@
+"""Import throughput: a sandbox channel holding N orders (10,000 by default) imported in one run.
+
+Two measurements in one process, on one embedded local stack:
+- **import**: ``import_channel`` pages through the sandbox shop over real HTTP, normalizes each order
+  and stores it exactly once (guard-item transaction, a look-up per page, a StartExecution per order);
+- **baseline**: the same number of single ``PutItem`` calls of the same stored order item, from the
+  same number of threads, on the same stack (half before the import, half after it).
+
+The ratio between the two is the figure: what reading the channel, exactly-once storage and starting
+the workflow cost against the raw write rate of the local DynamoDB. The workflow here is a one-state
+state machine, so the figure is the import's own cost, not the order workflow's (``make bench`` measures
+that).
+
+    python -m benchmarks.import_throughput [--orders 10000] [--channel woocommerce] [--workers 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import platform
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+PAGE_SIZES = {"shopify": 250, "woocommerce": 100, "amazon": 100}
+
+
+def item_level_transactions() -> None:
+    """Make moto's TransactWriteItems back up only the items it touches.
+
+    moto 5.2.5 deep-copies every table a transaction touches, to roll back on failure, and its model
+    instance tracker keeps every copy: each transaction on the orders table costs time and memory in
+    proportion to the whole table (measured here: ~0.5 s per transaction at 10,000 orders, and memory
+    growing with the square of the order count). DynamoDB's transactions cost what their items cost.
+    This keeps moto's own transaction logic and replaces only its backup: snapshots of the touched items,
+    restored when the transaction fails. (The local stack should get the same fix; see docs/channels.md.)
+    """
+    import threading
+
+    from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.models.table import Table
+
+    if getattr(DynamoDBBackend, "_item_level", False):
+        return
+    original = DynamoDBBackend.transact_write_items
+    state = threading.local()
+
+    def table_deepcopy(self, memo):  # noqa: ANN001, ANN202
+        if getattr(state, "active", False):
+            return self  # the whole-table backup: not taken
+        clone = self.__class__.__new__(self.__class__)
+        memo[id(self)] = clone
+        for name, value in self.__dict__.items():
+            setattr(clone, name, copy.deepcopy(value, memo))
+        return clone
+
+    def transact_write_items(self, transact_items):  # noqa: ANN001, ANN202
+        snapshots = []
+        for entry in transact_items:
+            _, op = next(iter(entry.items()))
+            try:
+                table = self.get_table(op["TableName"])
+                key = op.get("Key") or {a: op["Item"][a] for a in (table.hash_key_attr, table.range_key_attr) if a}
+                current = self.get_item(op["TableName"], key)
+            except Exception:  # noqa: BLE001, S112 - moto reports it when it runs the transaction
+                continue
+            snapshots.append((op["TableName"], key, copy.deepcopy(current.to_json()["Attributes"]) if current else None))
+        state.active = True
+        try:
+            return original(self, transact_items)
+        except Exception:
+            for table_name, key, before in reversed(snapshots):
+                if before is None:
+                    try:
+                        self.delete_item(table_name, key)
+                    except Exception:  # noqa: BLE001, S110 - it was not written
+                        pass
+                else:
+                    self.put_item(table_name, before)
+            raise
+        finally:
+            state.active = False
+
+    Table.__deepcopy__ = table_deepcopy
+    DynamoDBBackend.transact_write_items = transact_write_items
+    DynamoDBBackend._item_level = True
+
+
+def run(orders: int, channel: str, workers: int, moto_as_shipped: bool = False) -> dict:
+    from orderflow.adapters.aws import client
+    from orderflow.adapters.channel_store import ChannelOrders, ChannelStore, default_credentials
+    from orderflow.adapters.dynamodb import to_item
+    from orderflow.adapters.stepfunctions import WorkflowGateway
+    from orderflow.channels.clients import client_for
+    from orderflow.importing import ImportOptions, import_channel
+    from orderflow.local.stack import ACCOUNT, PREFIX, LocalStack
+    from orderflow.models import Order
+    from orderflow.ports import default_ports
+    from orderflow.sandbox import AmazonSandbox, ShopifySandbox, WooCommerceSandbox
+    from orderflow.settings import get_settings
+    from orderflow.tables import ORDERS
+
+    if not moto_as_shipped:
+        item_level_transactions()
+    stack = LocalStack(api_port=0, serve_api=False, state_dir=Path(".orderflow/bench-import")).start()
+    shop_cls = {"shopify": ShopifySandbox, "woocommerce": WooCommerceSandbox, "amazon": AmazonSandbox}[channel]
+    options = {"settle_seconds": 0, "rate": 1000.0, "burst": 1000} if channel == "amazon" else {}
+    shop = shop_cls(**options).start()
+    try:
+        sfn = client("stepfunctions")
+        arn = sfn.create_state_machine(
+            name=f"{PREFIX}-import-bench", roleArn=f"arn:aws:iam::{ACCOUNT}:role/bench", type="STANDARD",
+            definition=json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}}))["stateMachineArn"]
+        ports = copy.copy(default_ports())
+        ports.workflow = WorkflowGateway(get_settings().model_copy(update={"state_machine_arn": arn}))
+
+        print(f"benchmark: {orders} orders in a sandbox {channel} shop, {workers} storing threads",
+              file=sys.stderr, flush=True)
+        ids = shop.add_orders(orders, spread_seconds=3600)
+        config, credentials = shop.channel("bench", page_size=PAGE_SIZES[channel])
+        default_credentials().put("bench", credentials)
+        ChannelStore().put(config)
+
+        # -- baseline: single PutItem calls of the same stored order item, same threads, a table of the
+        #    same shape; half before the import and half after it, so a change in the machine's load
+        #    during the run weighs on both figures alike.
+        table = f"{PREFIX}-bench-puts"
+        client("dynamodb").create_table(**ORDERS.create_table_kwargs(table))
+        sample = client_for(config, credentials).fetch_page(datetime.now(UTC) - timedelta(days=1), None).orders[0]
+        template = Order.from_new(sample.order).model_dump(mode="json", exclude={"total"})
+        template["channel_ref"] = f"bench#{sample.external_id}"
+
+        def puts(first: int, count: int) -> float:
+            items = [to_item({**template, "order_id": f"put-{i}"}) for i in range(first, first + count)]
+            t0 = time.perf_counter()
+            with ThreadPoolExecutor(workers) as pool:
+                list(pool.map(lambda item: client("dynamodb").put_item(TableName=table, Item=item), items))
+            return time.perf_counter() - t0
+
+        before = puts(0, orders // 2)
+        print(f"  baseline   {orders // 2} single puts in {before:6.2f}s", file=sys.stderr, flush=True)
+        t0 = time.perf_counter()
+        report = import_channel("bench", ports, options=ImportOptions(workers=workers))
+        import_seconds = time.perf_counter() - t0
+        print(f"  import     {report.new} orders in {import_seconds:6.2f}s ({report.pages} pages)", file=sys.stderr,
+              flush=True)
+        after = puts(orders // 2, orders - orders // 2)
+        print(f"  baseline   {orders - orders // 2} single puts in {after:6.2f}s", file=sys.stderr, flush=True)
+        put_seconds = before + after
+        stored = ChannelOrders().lookup("bench", ids)
+        assert report.new == orders and len(stored) == orders, (report.summary(), len(stored))
+        assert len({o.order_id for o in stored.values()}) == orders, "an order was stored twice"
+        import_rate, put_rate = orders / import_seconds, orders / put_seconds
+        return {
+            "benchmark": "import throughput: one run of a sandbox channel, beside single DynamoDB puts",
+            "machine": {"python": platform.python_version(), "platform": platform.platform(),
+                        "cpus": __import__("os").cpu_count()},
+            "channel": channel, "orders": orders, "workers": workers, "pages": report.pages,
+            "moto_transactions": "as shipped (whole-table backup)" if moto_as_shipped else "item-level backup",
+            "import": {"seconds": round(import_seconds, 2), "orders_per_second": round(import_rate, 1),
+                       "new": report.new, "skipped": report.skipped, "failed": report.failed},
+            "baseline_single_puts": {"seconds": round(put_seconds, 2), "puts_per_second": round(put_rate, 1),
+                                     "before_import_seconds": round(before, 2), "after_import_seconds": round(after, 2)},
+            "ratio_import_to_puts": round(import_rate / put_rate, 3),
+        }
+    finally:
+        shop.stop()
+        stack.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--orders", type=int, default=10_000)
+    parser.add_argument("--channel", choices=sorted(PAGE_SIZES), default="woocommerce")
+    parser.add_argument("--workers", type=int, default=4, help="threads storing a page's orders (and putting)")
+    parser.add_argument("--moto-as-shipped", action="store_true",
+                        help="keep moto's whole-table transaction backup (slow and memory-hungry past ~1,000 orders)")
+    parser.add_argument("--json", type=Path, default=Path("bench-results/import_throughput.json"))
+    args = parser.parse_args(argv)
+    import logging
+
+    from orderflow.observability import logger
+
+    logger.setLevel("WARNING")  # no line per order event
+    logging.getLogger("orderflow").setLevel(logging.WARNING)
+    result = run(args.orders, args.channel, args.workers, args.moto_as_shipped)
+    i, b = result["import"], result["baseline_single_puts"]
+    print(f"\n{'run':<30}{'per second':>12}{'seconds':>10}")
+    print(f"{'import (orders stored)':<30}{i['orders_per_second']:>12}{i['seconds']:>10}")
+    print(f"{'baseline (single PutItem)':<30}{b['puts_per_second']:>12}{b['seconds']:>10}")
+    print(f"ratio import / single puts: {result['ratio_import_to_puts']}")
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(result, indent=2))
+    print(f"(written to {args.json})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

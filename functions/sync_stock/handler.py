@@ -1,0 +1,34 @@
+"""SyncStock: push a SKU's new available quantity to the channels with auto-sync (stock-sync FIFO queue),
+and (scheduled, hourly) sweep every stocked SKU to catch up on anything missed.
+
+A failed SKU fails its message (retried, then the DLQ); FIFO keeps one SKU's syncs in order.
+"""
+
+import json
+
+from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from orderflow.observability import logger, tracer
+from orderflow.ports import default_ports
+from orderflow.stock_sync import sync_all, sync_sku
+
+processor = SqsFifoPartialProcessor()
+
+
+def record_handler(record: SQSRecord) -> dict:
+    sku = json.loads(record.body)["sku"]
+    pushed = sync_sku(sku, default_ports())
+    logger.info("stock synced", sku=sku, pushed=pushed)
+    return pushed
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler(capture_response=False)
+def lambda_handler(event: dict, context: LambdaContext) -> dict:
+    if "Records" not in event:  # the schedule
+        pushed = sync_all(default_ports())
+        logger.info("stock sync sweep", skus=len(pushed))
+        return {"skus_pushed": len(pushed)}
+    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

@@ -1,0 +1,36 @@
+"""The sales channels as the rest of orderflow uses them: their configurations and a client for
+each, built on first use (credentials are read then, never kept in a table)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+
+class Channels:
+    #: Channel configurations are read at most this often per container (every stock change asks).
+    CACHE_SECONDS = 5.0
+
+    def __init__(self) -> None:
+        self._store: Any = None
+        self._credentials: Any = None
+        self._cached: tuple[float, list[Any]] | None = None
+
+    def _parts(self) -> tuple[Any, Any]:
+        if self._store is None:
+            from orderflow.adapters.channel_store import ChannelStore, default_credentials
+
+            self._store, self._credentials = ChannelStore(), default_credentials()
+        return self._store, self._credentials
+
+    def list(self, *, fresh: bool = False) -> list[Any]:
+        now = time.monotonic()
+        if fresh or self._cached is None or now - self._cached[0] > self.CACHE_SECONDS:
+            self._cached = (now, self._parts()[0].list())
+        return self._cached[1]
+
+    def client(self, config: Any) -> Any:
+        from orderflow.channels.clients import client_for
+
+        credentials = self._parts()[1].get(config.channel_id, config.type)
+        return client_for(config, credentials)

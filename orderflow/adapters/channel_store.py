@@ -1,0 +1,457 @@
+"""Channels' AWS side: configurations and import cursors (settings table), credentials (Secrets Manager
+or the local stack's credentials file), webhook event ids (guard items in the orders table), and one
+EventBridge Scheduler schedule per channel.
+
+- configuration: ``entity = "channel"``, ``id = <channel id>``: no credentials, ever;
+- cursor: ``entity = "cursor"``, ``id = <channel id>``: the watermark (orders changed before it are
+  stored), the run in progress (its page token, so a run cut off by the Lambda timeout resumes), the
+  Amazon token bucket, the last run's report, and a lease so one import of a channel runs at a time;
+- credentials: the secret ``<prefix><channel id>`` (prefix ``orderflow/channels/``), a JSON object;
+  with ``ORDERFLOW_CHANNEL_CREDENTIALS_FILE`` set (the local stack), a 0600 JSON file instead;
+- webhook events: ``order_id = "webhook#<channel>#<event id>"`` in the orders table, written once.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Protocol
+
+from botocore.exceptions import ClientError
+from pydantic import BaseModel
+
+from orderflow.adapters.aws import client
+from orderflow.adapters.dynamodb import from_item, storage_errors, to_item
+from orderflow.channels.config import ChannelType, Credentials, config_from, credentials_from, reveal
+from orderflow.errors import NotFound, TransientError
+from orderflow.models import Order, utcnow
+from orderflow.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+SECRET_PREFIX_ENV = "ORDERFLOW_CHANNEL_SECRET_PREFIX"
+CREDENTIALS_FILE_ENV = "ORDERFLOW_CHANNEL_CREDENTIALS_FILE"
+SCHEDULE_GROUP_ENV = "ORDERFLOW_IMPORT_SCHEDULE_GROUP"
+SCHEDULER_ROLE_ENV = "ORDERFLOW_IMPORT_SCHEDULER_ROLE_ARN"
+IMPORT_FUNCTION_ENV = "ORDERFLOW_IMPORT_FUNCTION_ARN"
+DEFAULT_SECRET_PREFIX = "orderflow/channels/"
+
+
+class LeaseLost(TransientError):
+    """Another import of the channel took over (this one ran past its lease): stop without writing."""
+
+
+# -- configurations -----------------------------------------------------------------------------------
+
+
+class RunState(BaseModel):
+    """A run in progress: where it is, so the next invocation continues from the same page."""
+
+    updated_after: str
+    token: str | None = None
+    #: The channel's clock at the first page: the watermark once the run has read every page.
+    bound: str | None = None
+    pages: int = 0
+    started_at: str
+
+
+class Cursor(BaseModel):
+    channel_id: str
+    watermark: str | None = None
+    run: RunState | None = None
+    rate: dict[str, Any] | None = None
+    last_run: dict[str, Any] | None = None
+    lease_owner: str | None = None
+    lease_until: float | None = None
+
+
+class ChannelStore:
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.table = (settings or get_settings()).settings_table
+
+    # configurations
+
+    def put(self, config: Any) -> tuple[Any, bool]:
+        """Store a configuration; keeps ``created_at`` of the one it replaces. Returns (config, created)."""
+        try:
+            existing = self.get(config.channel_id)
+        except NotFound:
+            existing = None
+        if existing is not None:
+            config = config.model_copy(update={"created_at": existing.created_at, "updated_at": utcnow()})
+        data = _numbers(config.model_dump(mode="json"))
+        with storage_errors():
+            client("dynamodb").put_item(TableName=self.table,
+                                        Item=to_item({"entity": "channel", "id": config.channel_id, **data}))
+        return config, existing is None
+
+    def get(self, channel_id: str) -> Any:
+        with storage_errors():
+            resp = client("dynamodb").get_item(TableName=self.table, ConsistentRead=True,
+                                               Key={"entity": {"S": "channel"}, "id": {"S": channel_id}})
+        if "Item" not in resp:
+            raise NotFound(f"channel {channel_id} not found", channel_id=channel_id)
+        return config_from(_strip(from_item(resp["Item"])))
+
+    def list(self) -> list[Any]:
+        items = _query_entity(self.table, "channel")
+        return sorted((config_from(_strip(from_item(i))) for i in items), key=lambda c: c.channel_id)
+
+    def delete(self, channel_id: str) -> None:
+        """Forget the channel's configuration and cursor (its stored orders stay)."""
+        with storage_errors():
+            for entity in ("channel", "cursor"):
+                client("dynamodb").delete_item(TableName=self.table,
+                                               Key={"entity": {"S": entity}, "id": {"S": channel_id}})
+
+    # cursors
+
+    def cursor(self, channel_id: str) -> Cursor:
+        with storage_errors():
+            resp = client("dynamodb").get_item(TableName=self.table, ConsistentRead=True,
+                                               Key={"entity": {"S": "cursor"}, "id": {"S": channel_id}})
+        if "Item" not in resp:
+            return Cursor(channel_id=channel_id)
+        return _cursor(from_item(resp["Item"]))
+
+    def acquire(self, channel_id: str, owner: str, lease_seconds: float) -> Cursor | None:
+        """Take the channel's import lease. None if another import holds it."""
+        now = time.time()
+        try:
+            with storage_errors():
+                resp = client("dynamodb").update_item(
+                    TableName=self.table, Key={"entity": {"S": "cursor"}, "id": {"S": channel_id}},
+                    UpdateExpression="SET lease_owner = :o, lease_until = :u",
+                    ConditionExpression="attribute_not_exists(lease_until) OR lease_until < :now OR lease_owner = :o",
+                    ExpressionAttributeValues={":o": {"S": owner}, ":u": {"N": f"{now + lease_seconds:.3f}"},
+                                               ":now": {"N": f"{now:.3f}"}},
+                    ReturnValues="ALL_NEW")
+        except ClientError as err:
+            if err.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return None
+            raise
+        return _cursor(from_item(resp["Attributes"]))
+
+    def save(self, cursor: Cursor, owner: str, lease_seconds: float) -> None:
+        """Write the cursor's position (and extend the lease) if ``owner`` still holds the lease."""
+        values = {":o": {"S": owner}, ":u": {"N": f"{time.time() + lease_seconds:.3f}"}}
+        sets = ["lease_until = :u"]
+        removes = []
+        for name in ("watermark", "run", "rate"):
+            value = getattr(cursor, name)
+            if value is None:
+                removes.append(name)
+            else:
+                values[f":{name}"] = to_item({"v": value.model_dump() if isinstance(value, BaseModel) else value})["v"]
+                sets.append(f"#{name} = :{name}")
+        expression = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(f"#{n}" for n in removes) if removes else "")
+        names = {f"#{n}": n for n in ("watermark", "run", "rate") if f"#{n}" in expression}
+        try:
+            with storage_errors():
+                client("dynamodb").update_item(
+                    TableName=self.table, Key={"entity": {"S": "cursor"}, "id": {"S": cursor.channel_id}},
+                    UpdateExpression=expression, ConditionExpression="lease_owner = :o",
+                    ExpressionAttributeValues=values, **({"ExpressionAttributeNames": names} if names else {}))
+        except ClientError as err:
+            if err.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                raise LeaseLost(f"import of {cursor.channel_id} lost its lease; another import continues",
+                                channel_id=cursor.channel_id) from err
+            raise
+
+    def release(self, channel_id: str, owner: str, last_run: dict[str, Any]) -> None:
+        try:
+            with storage_errors():
+                client("dynamodb").update_item(
+                    TableName=self.table, Key={"entity": {"S": "cursor"}, "id": {"S": channel_id}},
+                    UpdateExpression="SET last_run = :l REMOVE lease_owner, lease_until",
+                    ConditionExpression="lease_owner = :o",
+                    ExpressionAttributeValues={":o": {"S": owner}, ":l": to_item({"v": last_run})["v"]})
+        except ClientError as err:
+            if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+
+
+def _numbers(value: Any) -> Any:
+    """DynamoDB takes no floats: a rate of 0.0056 requests per second is stored as a Decimal."""
+    if isinstance(value, float):
+        return Decimal(str(value))
+    if isinstance(value, dict):
+        return {k: _numbers(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_numbers(v) for v in value]
+    return value
+
+
+def _strip(data: dict[str, Any]) -> dict[str, Any]:
+    data.pop("entity", None)
+    data.pop("id", None)
+    return data
+
+
+def _cursor(data: dict[str, Any]) -> Cursor:
+    channel_id = data.pop("id")
+    data.pop("entity", None)
+    return Cursor(channel_id=channel_id, **{k: v for k, v in data.items() if k in Cursor.model_fields})
+
+
+def _query_entity(table: str, entity: str) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    kwargs: dict[str, Any] = {"TableName": table, "KeyConditionExpression": "entity = :e",
+                              "ExpressionAttributeValues": {":e": {"S": entity}}}
+    with storage_errors():
+        while True:
+            resp = client("dynamodb").query(**kwargs)
+            items.extend(resp.get("Items", []))
+            if "LastEvaluatedKey" not in resp:
+                return items
+            kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+
+
+# -- credentials --------------------------------------------------------------------------------------
+
+
+class CredentialStore(Protocol):
+    def put(self, channel_id: str, credentials: Credentials) -> str: ...
+
+    def get(self, channel_id: str, channel_type: ChannelType | str) -> Credentials | None: ...
+
+    def delete(self, channel_id: str) -> None: ...
+
+
+class SecretsManagerCredentials:
+    """One secret per channel, ``orderflow/channels/<channel id>``; read values are cached a minute."""
+
+    def __init__(self, prefix: str | None = None, cache_seconds: float = 60.0) -> None:
+        self.prefix = prefix or os.environ.get(SECRET_PREFIX_ENV, DEFAULT_SECRET_PREFIX)
+        self.cache_seconds = cache_seconds
+        self._cache: dict[str, tuple[float, dict[str, str]]] = {}
+        self._lock = threading.Lock()
+
+    def name(self, channel_id: str) -> str:
+        return f"{self.prefix}{channel_id}"
+
+    def put(self, channel_id: str, credentials: Credentials) -> str:
+        secret = json.dumps(reveal(credentials))
+        sm = client("secretsmanager")
+        try:
+            sm.put_secret_value(SecretId=self.name(channel_id), SecretString=secret)
+        except ClientError as err:
+            if err.response["Error"]["Code"] != "ResourceNotFoundException":
+                raise
+            sm.create_secret(Name=self.name(channel_id), SecretString=secret,
+                             Description=f"orderflow channel {channel_id} credentials")
+        with self._lock:
+            self._cache.pop(channel_id, None)
+        return self.name(channel_id)
+
+    def get(self, channel_id: str, channel_type: ChannelType | str) -> Credentials | None:
+        with self._lock:
+            cached = self._cache.get(channel_id)
+        if cached and cached[0] > time.monotonic():
+            return credentials_from(channel_type, cached[1])
+        try:
+            resp = client("secretsmanager").get_secret_value(SecretId=self.name(channel_id))
+        except ClientError as err:
+            if err.response["Error"]["Code"] == "ResourceNotFoundException":
+                return None
+            raise
+        data = json.loads(resp["SecretString"])
+        with self._lock:
+            self._cache[channel_id] = (time.monotonic() + self.cache_seconds, data)
+        return credentials_from(channel_type, data)
+
+    def delete(self, channel_id: str) -> None:
+        """Schedule the secret's deletion (Secrets Manager keeps it 7 days, then it is gone)."""
+        with self._lock:
+            self._cache.pop(channel_id, None)
+        try:
+            client("secretsmanager").delete_secret(SecretId=self.name(channel_id), RecoveryWindowInDays=7)
+        except ClientError as err:
+            if err.response["Error"]["Code"] != "ResourceNotFoundException":
+                raise
+
+
+class FileCredentials:
+    """The local stack's credentials: one JSON file, readable by its owner only."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()
+
+    def _read(self) -> dict[str, dict[str, str]]:
+        try:
+            return json.loads(self.path.read_text())
+        except FileNotFoundError:
+            return {}
+
+    def put(self, channel_id: str, credentials: Credentials) -> str:
+        with self._lock:
+            data = self._read()
+            data[channel_id] = reveal(credentials)
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_suffix(".tmp")
+            tmp.touch(mode=0o600)
+            tmp.chmod(0o600)
+            tmp.write_text(json.dumps(data, indent=2))
+            tmp.replace(self.path)
+        return f"file:{self.path.name}#{channel_id}"
+
+    def get(self, channel_id: str, channel_type: ChannelType | str) -> Credentials | None:
+        with self._lock:
+            data = self._read().get(channel_id)
+        return credentials_from(channel_type, data) if data else None
+
+    def delete(self, channel_id: str) -> None:
+        with self._lock:
+            data = self._read()
+            if data.pop(channel_id, None) is not None:
+                tmp = self.path.with_suffix(".tmp")
+                tmp.touch(mode=0o600)
+                tmp.write_text(json.dumps(data, indent=2))
+                tmp.replace(self.path)
+
+
+def default_credentials() -> CredentialStore:
+    """The credentials file when ``ORDERFLOW_CHANNEL_CREDENTIALS_FILE`` is set (local stack), else
+    AWS Secrets Manager."""
+    path = os.environ.get(CREDENTIALS_FILE_ENV)
+    return FileCredentials(path) if path else SecretsManagerCredentials()
+
+
+# -- a page's stored orders ---------------------------------------------------------------------------
+
+
+class ChannelOrders:
+    """The stored orders of a page of channel orders, in batch reads: first the guard items
+    ``ref#<channel>#<external id>`` that :class:`orderflow.adapters.dynamodb.OrderRepository` writes
+    with each channel order (``target`` = the order id), then the orders they name. A poll reads back
+    the orders of its overlap every time; this makes seeing them again cost two calls per page instead
+    of two per order."""
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.table = (settings or get_settings()).orders_table
+
+    def _batch(self, keys: list[str], projection: str | None = None) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        for start in range(0, len(keys), 100):
+            request: dict[str, Any] = {"Keys": [{"order_id": {"S": k}} for k in keys[start:start + 100]],
+                                       "ConsistentRead": True}
+            if projection:
+                request["ProjectionExpression"] = projection
+            pending = {self.table: request}
+            while pending:
+                with storage_errors():
+                    resp = client("dynamodb").batch_get_item(RequestItems=pending)
+                items.extend(resp.get("Responses", {}).get(self.table, []))
+                pending = resp.get("UnprocessedKeys") or {}
+                if pending:
+                    time.sleep(0.05)
+        return items
+
+    def lookup(self, channel_id: str, external_ids: list[str]) -> dict[str, Order]:
+        """external id -> stored order, for those of ``external_ids`` that are stored."""
+        prefix = f"ref#{channel_id}#"
+        refs = self._batch([prefix + e for e in dict.fromkeys(external_ids)], "order_id, target")
+        targets = {item["target"]["S"]: item["order_id"]["S"][len(prefix):] for item in refs if "target" in item}
+        found = {}
+        for item in self._batch(list(targets)):
+            if "status" in item:
+                order = Order.model_validate(from_item(item))
+                found[targets[order.order_id]] = order
+        return found
+
+
+# -- webhook event ids --------------------------------------------------------------------------------
+
+
+class WebhookEvents:
+    """Which webhook events were handled, so a redelivery is answered without doing the work again."""
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.table = (settings or get_settings()).orders_table
+
+    @staticmethod
+    def _key(channel_id: str, event_id: str) -> dict[str, Any]:
+        return {"order_id": {"S": f"webhook#{channel_id}#{event_id}"}}
+
+    def seen(self, channel_id: str, event_id: str) -> bool:
+        with storage_errors():
+            resp = client("dynamodb").get_item(TableName=self.table, Key=self._key(channel_id, event_id),
+                                               ConsistentRead=True)
+        return "Item" in resp
+
+    def remember(self, channel_id: str, event_id: str, topic: str) -> bool:
+        """Record the event; False if it was recorded already."""
+        item = {**self._key(channel_id, event_id), **to_item({
+            "topic": topic, "at": utcnow(), "expires_at": int(time.time()) + 7 * 86400})}
+        try:
+            with storage_errors():
+                client("dynamodb").put_item(TableName=self.table, Item=item,
+                                            ConditionExpression="attribute_not_exists(order_id)")
+        except ClientError as err:
+            if err.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+
+# -- one EventBridge Scheduler schedule per channel ---------------------------------------------------
+
+
+class ChannelSchedules:
+    """The schedule that polls a channel: ``<group>/<channel id>``, invoking the import function with
+    ``{"channel_id": …}`` at the channel's ``rate(N minutes)``. Created or updated with the channel.
+
+    Needs ``ORDERFLOW_IMPORT_SCHEDULE_GROUP``, ``ORDERFLOW_IMPORT_SCHEDULER_ROLE_ARN`` and
+    ``ORDERFLOW_IMPORT_FUNCTION_ARN`` (CDK sets them on the API function; the local stack sets them and
+    runs the schedules itself, since moto stores schedules but never fires them).
+    """
+
+    def __init__(self) -> None:
+        self.group = os.environ.get(SCHEDULE_GROUP_ENV)
+        self.role_arn = os.environ.get(SCHEDULER_ROLE_ENV)
+        self.function_arn = os.environ.get(IMPORT_FUNCTION_ENV)
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.group and self.role_arn and self.function_arn)
+
+    def upsert(self, config: Any) -> str | None:
+        """Create or update the channel's schedule. Returns its ``group/name``, or None if not configured."""
+        if not self.enabled:
+            log.warning("channel schedules are not configured (%s unset); channel %s is imported on demand only",
+                        SCHEDULE_GROUP_ENV, config.channel_id)
+            return None
+        schedule = config.import_schedule
+        kwargs = {
+            "Name": config.channel_id, "GroupName": self.group,
+            "ScheduleExpression": schedule.expression(),
+            "FlexibleTimeWindow": {"Mode": "OFF"},
+            "State": "ENABLED" if schedule.enabled else "DISABLED",
+            "Description": f"orderflow: import orders from channel {config.channel_id}",
+            "Target": {"Arn": self.function_arn, "RoleArn": self.role_arn,
+                       "Input": json.dumps({"channel_id": config.channel_id}),
+                       "RetryPolicy": {"MaximumRetryAttempts": 0, "MaximumEventAgeInSeconds": 60}},
+        }
+        scheduler = client("scheduler")
+        try:
+            scheduler.create_schedule(**kwargs)
+        except ClientError as err:
+            if err.response["Error"]["Code"] != "ConflictException":
+                raise
+            scheduler.update_schedule(**kwargs)
+        return f"{self.group}/{config.channel_id}"
+
+    def delete(self, channel_id: str) -> None:
+        if not self.enabled:
+            return
+        try:
+            client("scheduler").delete_schedule(Name=channel_id, GroupName=self.group)
+        except ClientError as err:
+            if err.response["Error"]["Code"] != "ResourceNotFoundException":
+                raise

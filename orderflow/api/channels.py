@@ -1,0 +1,148 @@
+"""Channel routes: connect a channel, list them, import now, and receive the channels' webhooks.
+
+- ``POST /channels``: a channel's configuration with its credentials (``type`` picks the shape); the
+  credentials go to Secrets Manager (or the local stack's credentials file), never to the settings
+  table and never back out of the API; the channel's import schedule is created or updated.
+- ``GET /channels``, ``GET /channels/{channel_id}``: configurations, whether credentials are stored,
+  the import cursor and the last run's report.
+- ``DELETE /channels/{channel_id}``: disconnect it (schedule, credentials, configuration, cursor).
+- ``POST /channels/{channel_id}/import``: import now; reports how many orders were new, updated,
+  skipped and failed (and whether more is left for the next run).
+- ``POST /webhooks/{channel_id}``: the channel's webhooks, verified by the channel's own signature
+  (no bearer token: the local front and API Gateway leave ``/webhooks/`` open).
+"""
+
+from __future__ import annotations
+
+import time
+from functools import cache
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
+
+from orderflow.adapters.channel_store import (
+    ChannelSchedules,
+    ChannelStore,
+    CredentialStore,
+    default_credentials,
+)
+from orderflow.channels.config import ChannelIn, split
+from orderflow.channels.http import Deadline
+from orderflow.channels.webhooks import raw_body
+from orderflow.errors import NotFound, ValidationFailed
+from orderflow.importing import ImportOptions, import_channel, receive_webhook
+from orderflow.models import Identifier
+
+router = Router()
+
+#: API Gateway gives an integration 29 s; an import started over HTTP stops in time to answer.
+API_IMPORT_SECONDS = 24.0
+
+
+@cache
+def channel_store() -> ChannelStore:
+    return ChannelStore()
+
+
+@cache
+def credential_store() -> CredentialStore:
+    return default_credentials()
+
+
+@cache
+def schedules() -> ChannelSchedules:
+    return ChannelSchedules()
+
+
+def reset() -> None:
+    """Forget the cached stores (tests and the local stack change the environment)."""
+    for factory in (channel_store, credential_store, schedules):
+        factory.cache_clear()
+
+
+def _ports():  # noqa: ANN202 - the API's ports (overridable by tests through orderflow.api.app.use_ports)
+    from orderflow.api.app import ports
+
+    return ports()
+
+
+def _json(status: int, body: Any) -> Response:
+    import json
+
+    return Response(status_code=status, content_type=content_types.APPLICATION_JSON,
+                    body=json.dumps(body, default=str))
+
+
+def public(config: Any, *, with_cursor: bool = False) -> dict[str, Any]:
+    out = config.model_dump(mode="json")
+    stored = credential_store().get(config.channel_id, config.type)
+    out["credentials"] = {"stored": stored is not None,
+                          "fields": sorted(name for name, value in stored if value is not None) if stored else []}
+    out["schedule"] = {"expression": config.import_schedule.expression(), "enabled": config.import_schedule.enabled}
+    if with_cursor:
+        cursor = channel_store().cursor(config.channel_id)
+        out["import"] = {"watermark": cursor.watermark, "last_run": cursor.last_run,
+                         "run_in_progress": cursor.run.model_dump() if cursor.run else None,
+                         "running": bool(cursor.lease_until and float(cursor.lease_until) > time.time())}
+    return out
+
+
+@router.post("/channels")
+def put_channel(channel: Annotated[ChannelIn, Body()]):
+    config, credentials = split(channel)
+    store = channel_store()
+    try:
+        store.get(config.channel_id)
+        exists = True
+    except NotFound:
+        exists = False
+    if credentials is None and not exists:
+        raise ValidationFailed("a new channel needs its `credentials`", field="body.credentials")
+    if credentials is not None:
+        credential_store().put(config.channel_id, credentials)
+    config, created = store.put(config)
+    scheduled = schedules().upsert(config)
+    body = public(config)
+    body["schedule"]["name"] = scheduled
+    return _json(201 if created else 200, body)
+
+
+@router.get("/channels")
+def list_channels() -> dict:
+    return {"channels": [public(c, with_cursor=True) for c in channel_store().list()]}
+
+
+@router.get("/channels/<channel_id>")
+def get_channel(channel_id: Annotated[Identifier, Path()]) -> dict:
+    return public(channel_store().get(channel_id), with_cursor=True)
+
+
+@router.delete("/channels/<channel_id>")
+def delete_channel(channel_id: Annotated[Identifier, Path()]):
+    """Disconnect a channel: its schedule, credentials, configuration and cursor go; its orders stay."""
+    store = channel_store()
+    store.get(channel_id)  # 404 for a channel that does not exist
+    schedules().delete(channel_id)
+    credential_store().delete(channel_id)
+    store.delete(channel_id)
+    return Response(status_code=204)
+
+
+@router.post("/channels/<channel_id>/import")
+def import_now(channel_id: Annotated[Identifier, Path()],
+               max_pages: Annotated[int | None, Query(ge=1, le=1000)] = None) -> dict:
+    context = router.lambda_context
+    remaining = Deadline.of_lambda(context, margin=4.0).left() if context is not None else float("inf")
+    options = ImportOptions(deadline=Deadline.after(min(API_IMPORT_SECONDS, remaining)), max_pages=max_pages)
+    report = import_channel(channel_id, _ports(), store=channel_store(), credentials=credential_store(),
+                            options=options)
+    return report.model_dump(mode="json")
+
+
+@router.post("/webhooks/<channel_id>")
+def webhook(channel_id: Annotated[Identifier, Path()]) -> dict:
+    event = router.current_event
+    return receive_webhook(channel_id, dict(event.headers or {}), raw_body(event.raw_event), _ports(),
+                           store=channel_store(), credentials=credential_store())

@@ -1,0 +1,89 @@
+"""Routes for carrier accounts and shipping labels (included by orderflow.api.app).
+
+- ``PUT /carriers/{carrier_id}``, ``GET /carriers[/{carrier_id}]``: carrier accounts; keys are stored
+  out of the table and never echoed back;
+- ``POST /orders/{order_id}/labels``: buy a label (201; 200 with the existing one on a retry);
+- ``GET /orders/{order_id}/labels/{shipment_id}``: the label file (PDF or ZPL).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.openapi.params import Header, Path
+
+from orderflow.carriers import labels
+from orderflow.carriers.accounts import SANDBOX_URL_ENV, CarrierAccount, CarrierAccountIn, CarrierType
+from orderflow.errors import ValidationFailed
+from orderflow.models import Identifier
+
+router = Router()
+
+
+def _ports():
+    from orderflow.api.app import ports
+
+    return ports()
+
+
+def _json(status: int, body: dict, headers: dict[str, str] | None = None) -> Response:
+    return Response(status_code=status, content_type=content_types.APPLICATION_JSON,
+                    body=json.dumps(body, default=str), headers=headers)
+
+
+# -- carrier accounts ------------------------------------------------------------------------------
+
+def _public(account: CarrierAccount) -> dict:
+    keys = _ports().carriers.keys
+    has_key = keys.get(account.carrier_id) is not None
+    return account.public(has_api_key=has_key, key_ref=keys.ref(account.carrier_id) if has_key else None)
+
+
+@router.put("/carriers/<carrier_id>")
+def put_carrier(carrier_id: Annotated[Identifier, Path()], account: CarrierAccountIn):
+    hub = _ports().carriers
+    data = account.model_dump(exclude={"api_key"})
+    if not data["base_url"]:  # only a sandbox account can come without one
+        data["base_url"] = os.environ.get(SANDBOX_URL_ENV)
+        if not data["base_url"]:
+            raise ValidationFailed("a sandbox account needs base_url (the local stack fills it in)", field="base_url")
+    stored = CarrierAccount(carrier_id=carrier_id, **data)
+    if account.api_key is not None:
+        hub.keys.put(carrier_id, account.api_key)
+    elif account.type != CarrierType.SANDBOX and hub.keys.get(carrier_id) is None:
+        raise ValidationFailed(f"a {account.type.value} account needs api_key (stored out of the table, never "
+                               "shown again)", field="api_key")
+    saved, created = hub.accounts.put(stored)
+    return _json(201 if created else 200, _public(saved), headers={"Location": f"/carriers/{carrier_id}"})
+
+
+@router.get("/carriers")
+def list_carriers() -> dict:
+    return {"carriers": [_public(a) for a in _ports().carriers.accounts.list()]}
+
+
+@router.get("/carriers/<carrier_id>")
+def get_carrier(carrier_id: Annotated[Identifier, Path()]) -> dict:
+    return _public(_ports().carriers.accounts.get(carrier_id))
+
+
+# -- labels ------------------------------------------------------------------------------------------
+
+@router.post("/orders/<order_id>/labels")
+def buy_label(order_id: Annotated[str, Path(max_length=80)], label: labels.LabelIn,
+              idempotency_key: Annotated[labels.IdempotencyKey | None, Header(alias="Idempotency-Key")] = None):
+    result = labels.buy_label(order_id, label, _ports(), idempotency_key=idempotency_key)
+    location = labels.download_path(order_id, result.shipment.shipment_id)
+    return _json(201 if result.created else 200, result.body(), headers={"Location": location})
+
+
+@router.get("/orders/<order_id>/labels/<shipment_id>")
+def download_label(order_id: Annotated[str, Path(max_length=80)], shipment_id: Annotated[str, Path(max_length=100)]):
+    data, fmt = labels.label_file(order_id, shipment_id, _ports())
+    return Response(status_code=200, content_type=fmt.content_type, body=data,
+                    headers={"Content-Disposition": f'inline; filename="{shipment_id}.{fmt.value}"',
+                             "Cache-Control": "private, max-age=300"})

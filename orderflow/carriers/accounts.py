@@ -1,0 +1,298 @@
+"""Carrier accounts: seller configuration in the settings table, API keys kept elsewhere.
+
+- the account (``entity = "carrier"``, ``id = <carrier id>``): type, base URL, default service, the
+  ship-from address (default: the shipment's warehouse address), timeouts. Never a key.
+- the API key: ``ORDERFLOW_CARRIER_KEY_<CARRIER_ID>`` in the environment if set (CI, a developer's
+  shell); else, with ``ORDERFLOW_CARRIER_CREDENTIALS_FILE`` set (the local stack), a 0600 JSON file;
+  else AWS Secrets Manager, secret ``orderflow/carriers/<carrier id>`` (prefix from
+  ``ORDERFLOW_CARRIER_SECRET_PREFIX``) holding ``{"api_key": ...}``.
+
+Keys are ``SecretStr`` in every model, so they print as ``**********`` in reprs, logs and errors.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import threading
+import time
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Protocol
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, StringConstraints, field_validator, model_validator
+
+from orderflow.errors import NotFound, ValidationFailed
+from orderflow.models import Address, Document, Identifier, Model, ShortText, utcnow
+
+ENTITY = "carrier"
+CREDENTIALS_FILE_ENV = "ORDERFLOW_CARRIER_CREDENTIALS_FILE"
+SECRET_PREFIX_ENV = "ORDERFLOW_CARRIER_SECRET_PREFIX"
+DEFAULT_SECRET_PREFIX = "orderflow/carriers/"
+KEY_ENV_PREFIX = "ORDERFLOW_CARRIER_KEY_"
+#: The local stack tells where its sandbox carrier listens (the default base URL of a sandbox account).
+SANDBOX_URL_ENV = "ORDERFLOW_SANDBOX_CARRIER_URL"
+LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
+
+
+class CarrierType(StrEnum):
+    EASYPOST = "easypost"
+    SHIPPO = "shippo"
+    #: The local stack's sandbox carrier (EasyPost's API shape, no real postage).
+    SANDBOX = "sandbox"
+
+
+DEFAULT_BASE_URLS = {CarrierType.EASYPOST: "https://api.easypost.com", CarrierType.SHIPPO: "https://api.goshippo.com"}
+DISPLAY_NAMES = {CarrierType.EASYPOST: "EasyPost", CarrierType.SHIPPO: "Shippo", CarrierType.SANDBOX: "Sandbox"}
+
+
+def check_base_url(value: str) -> str:
+    """``https://`` everywhere; plain ``http://`` only on loopback (the sandbox, a test's fake)."""
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be an http(s) URL with a host, e.g. https://api.easypost.com")
+    if parts.scheme == "http" and parts.hostname not in LOOPBACK_HOSTS:
+        raise ValueError("must use https (plain http only for 127.0.0.1 / localhost)")
+    if parts.query or parts.fragment or parts.username or parts.password:
+        raise ValueError("must not carry a query, a fragment or credentials; the key goes in api_key")
+    return value.rstrip("/")
+
+
+BaseUrl = Annotated[str, StringConstraints(strip_whitespace=True, min_length=8, max_length=300)]
+Service = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+
+
+class _AccountFields(Model):
+    type: CarrierType
+    name: ShortText | None = None
+    base_url: BaseUrl | None = Field(None, description="The carrier API's root; default: the carrier's public API")
+    default_service: Service | None = Field(
+        None, description='Service bought when a request names none, e.g. "Priority" or "USPS:Priority"; '
+                          "default: the cheapest rate")
+    from_address: Address | None = Field(None, description="Ship-from address; default: the warehouse's address")
+    is_default: bool = Field(False, description="Used when a label request names no carrier_id")
+    timeout_seconds: Annotated[int, Field(ge=1, le=25)] = Field(15, description="Per HTTP call")
+    max_attempts: Annotated[int, Field(ge=1, le=6)] = Field(4, description="Tries per call on 429/5xx")
+
+    @field_validator("base_url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        return check_base_url(value) if value else value
+
+
+class CarrierAccountIn(_AccountFields):
+    """``PUT /carriers/{carrier_id}``: the account, and its API key (kept out of the table; never echoed)."""
+
+    api_key: Annotated[SecretStr, Field(min_length=1, max_length=512)] | None = Field(
+        None, description="Required the first time for easypost and shippo; omit it to keep the stored key")
+
+    @model_validator(mode="after")
+    def _sandbox_needs_url(self) -> CarrierAccountIn:
+        if self.type != CarrierType.SANDBOX and not self.base_url:
+            self.base_url = DEFAULT_BASE_URLS[self.type]
+        return self
+
+
+class CarrierAccount(_AccountFields, Document):
+    carrier_id: Identifier
+    base_url: BaseUrl  # type: ignore[assignment] - always set once stored
+    created_at: str = Field(default_factory=utcnow)
+    updated_at: str = Field(default_factory=utcnow)
+
+    @property
+    def display_name(self) -> str:
+        return self.name or DISPLAY_NAMES[self.type]
+
+    def public(self, *, has_api_key: bool, key_ref: str | None) -> dict:
+        out = self.model_dump(mode="json")
+        out.update(has_api_key=has_api_key, api_key_ref=key_ref)
+        return out
+
+
+# -- the accounts ---------------------------------------------------------------------------------
+
+
+class SettingsDocs(Protocol):
+    """What this needs of :class:`orderflow.adapters.dynamodb.SettingsRepository`."""
+
+    def get_doc(self, entity: str, doc_id: str, model: type) -> object | None: ...
+
+    def put_doc(self, entity: str, doc_id: str, doc: Document, *, new: bool = False) -> None: ...
+
+    def list_docs(self, entity: str, model: type) -> list: ...
+
+
+class CarrierAccounts:
+    def __init__(self, settings: SettingsDocs) -> None:
+        self.settings = settings
+
+    def get(self, carrier_id: str) -> CarrierAccount:
+        account = self.settings.get_doc(ENTITY, carrier_id, CarrierAccount)
+        if account is None:
+            raise NotFound(f"carrier account {carrier_id} not found; add it with PUT /carriers/{carrier_id}",
+                           field="carrier_id", carrier_id=carrier_id)
+        return account  # type: ignore[return-value]
+
+    def find(self, carrier_id: str) -> CarrierAccount | None:
+        return self.settings.get_doc(ENTITY, carrier_id, CarrierAccount)  # type: ignore[return-value]
+
+    def list(self) -> list[CarrierAccount]:
+        return sorted(self.settings.list_docs(ENTITY, CarrierAccount), key=lambda a: a.carrier_id)
+
+    def put(self, account: CarrierAccount) -> tuple[CarrierAccount, bool]:
+        """Create or replace (keeps ``created_at``); making it the default takes that from the others."""
+        current = self.find(account.carrier_id)
+        if current is not None:
+            account.created_at = current.created_at
+            account._version = current._version
+        account.updated_at = utcnow()
+        self.settings.put_doc(ENTITY, account.carrier_id, account)
+        if account.is_default:
+            for other in self.list():
+                if other.carrier_id != account.carrier_id and other.is_default:
+                    other.is_default = False
+                    self.settings.put_doc(ENTITY, other.carrier_id, other)
+        return account, current is None
+
+    def choose(self, carrier_id: str | None) -> CarrierAccount:
+        """The named account; else the default one; else the only one."""
+        if carrier_id:
+            return self.get(carrier_id)
+        accounts = self.list()
+        defaults = [a for a in accounts if a.is_default]
+        if len(defaults) == 1:
+            return defaults[0]
+        if len(accounts) == 1:
+            return accounts[0]
+        if not accounts:
+            raise ValidationFailed("no carrier account is configured; add one with PUT /carriers/{carrier_id}",
+                                   field="carrier_id")
+        raise ValidationFailed(f"{len(accounts)} carrier accounts and none is the default; name one with carrier_id",
+                               field="carrier_id", choices=[a.carrier_id for a in accounts])
+
+
+# -- API keys -------------------------------------------------------------------------------------
+
+
+class KeyStore(Protocol):
+    def put(self, carrier_id: str, api_key: SecretStr) -> str: ...
+
+    def get(self, carrier_id: str) -> SecretStr | None: ...
+
+    def ref(self, carrier_id: str) -> str: ...
+
+
+def env_key_name(carrier_id: str) -> str:
+    return KEY_ENV_PREFIX + re.sub(r"[^A-Z0-9]", "_", carrier_id.upper())
+
+
+class SecretsManagerKeys:
+    """One secret per account, ``orderflow/carriers/<carrier id>`` = ``{"api_key": ...}``; cached a minute."""
+
+    def __init__(self, prefix: str | None = None, cache_seconds: float = 60.0) -> None:
+        self.prefix = prefix or os.environ.get(SECRET_PREFIX_ENV, DEFAULT_SECRET_PREFIX)
+        self.cache_seconds = cache_seconds
+        self._cache: dict[str, tuple[float, str]] = {}
+        self._lock = threading.Lock()
+
+    def ref(self, carrier_id: str) -> str:
+        return f"secretsmanager:{self.prefix}{carrier_id}"
+
+    def put(self, carrier_id: str, api_key: SecretStr) -> str:
+        from botocore.exceptions import ClientError
+
+        from orderflow.adapters.aws import client
+
+        name = f"{self.prefix}{carrier_id}"
+        secret = json.dumps({"api_key": api_key.get_secret_value()})
+        sm = client("secretsmanager")
+        try:
+            sm.put_secret_value(SecretId=name, SecretString=secret)
+        except ClientError as err:
+            if err.response["Error"]["Code"] != "ResourceNotFoundException":
+                raise
+            sm.create_secret(Name=name, SecretString=secret, Description=f"orderflow carrier account {carrier_id}")
+        with self._lock:
+            self._cache.pop(carrier_id, None)
+        return self.ref(carrier_id)
+
+    def get(self, carrier_id: str) -> SecretStr | None:
+        from botocore.exceptions import ClientError
+
+        from orderflow.adapters.aws import client
+
+        with self._lock:
+            cached = self._cache.get(carrier_id)
+        if cached and cached[0] > time.monotonic():
+            return SecretStr(cached[1])
+        try:
+            resp = client("secretsmanager").get_secret_value(SecretId=f"{self.prefix}{carrier_id}")
+        except ClientError as err:
+            if err.response["Error"]["Code"] == "ResourceNotFoundException":
+                return None
+            raise
+        value = json.loads(resp["SecretString"]).get("api_key")
+        if not value:
+            return None
+        with self._lock:
+            self._cache[carrier_id] = (time.monotonic() + self.cache_seconds, value)
+        return SecretStr(value)
+
+
+class FileKeys:
+    """The local stack's keys: one JSON file, readable by its owner only."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()
+
+    def ref(self, carrier_id: str) -> str:
+        return f"file:{self.path.name}#{carrier_id}"
+
+    def _read(self) -> dict[str, dict[str, str]]:
+        try:
+            return json.loads(self.path.read_text())
+        except FileNotFoundError:
+            return {}
+
+    def put(self, carrier_id: str, api_key: SecretStr) -> str:
+        with self._lock:
+            data = self._read()
+            data[carrier_id] = {"api_key": api_key.get_secret_value()}
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_suffix(".tmp")
+            tmp.touch(mode=0o600)
+            tmp.chmod(0o600)
+            tmp.write_text(json.dumps(data, indent=2))
+            tmp.replace(self.path)
+        return self.ref(carrier_id)
+
+    def get(self, carrier_id: str) -> SecretStr | None:
+        with self._lock:
+            value = self._read().get(carrier_id, {}).get("api_key")
+        return SecretStr(value) if value else None
+
+
+class EnvFirst:
+    """``ORDERFLOW_CARRIER_KEY_<ID>`` wins over the store (for CI and a developer's shell)."""
+
+    def __init__(self, store: KeyStore) -> None:
+        self.store = store
+
+    def ref(self, carrier_id: str) -> str:
+        name = env_key_name(carrier_id)
+        return f"env:{name}" if os.environ.get(name) else self.store.ref(carrier_id)
+
+    def put(self, carrier_id: str, api_key: SecretStr) -> str:
+        return self.store.put(carrier_id, api_key)
+
+    def get(self, carrier_id: str) -> SecretStr | None:
+        value = os.environ.get(env_key_name(carrier_id))
+        return SecretStr(value) if value else self.store.get(carrier_id)
+
+
+def default_keys() -> KeyStore:
+    path = os.environ.get(CREDENTIALS_FILE_ENV)
+    return EnvFirst(FileKeys(path) if path else SecretsManagerKeys())

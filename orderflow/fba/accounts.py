@@ -1,0 +1,225 @@
+"""Which Amazon account an FBA warehouse ships from, and the open fulfillment orders we are waiting on.
+
+Two kinds of small documents in the settings table:
+
+- ``entity = "fba_account"``, ``id = <warehouse id>`` (:class:`FbaAccount`): the Amazon sales channel whose
+  Login-with-Amazon credentials to use (``channel_id``; credentials stay in the channel's secret and are
+  never copied here), the marketplace, the shipping speed, the packing-slip comment; optionally another
+  SP-API endpoint (the SP-API sandbox, or the local sandbox FBA server);
+- ``entity = "fba_open"``, ``id = <shipment id>`` (:class:`OpenFulfillmentOrder`): one per shipment
+  forwarded to Amazon and not finished yet. The tracking poll reads exactly these (one query), and
+  removes each when its shipment has shipped, was cancelled, or needs attention.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal
+
+from botocore.exceptions import ClientError
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+from orderflow.adapters.aws import client
+from orderflow.adapters.dynamodb import from_item, storage_errors, to_item
+from orderflow.channels.config import AmazonConfig, BaseUrl, check_base_url
+from orderflow.channels.http import Deadline, RetryPolicy
+from orderflow.errors import NotFound, ValidationFailed
+from orderflow.models import Identifier, Model, utcnow
+from orderflow.settings import Settings, get_settings
+
+ACCOUNT = "fba_account"
+OPEN = "fba_open"
+#: Tests and the local stack shorten the HTTP retry backoff with this (seconds, default 1).
+RETRY_BASE_ENV = "ORDERFLOW_FBA_RETRY_BASE_SECONDS"
+
+MarketplaceId = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Z0-9]{5,20}$")]
+
+
+class FbaAccountIn(Model):
+    """What ``PUT /fba/{warehouse_id}`` accepts."""
+
+    channel_id: Identifier = Field(description="The Amazon sales channel (POST /channels, type amazon) whose "
+                                               "Login-with-Amazon credentials MCF calls use")
+    marketplace_id: MarketplaceId | None = Field(None, description="Default: the channel's first marketplace")
+    shipping_speed: Literal["Standard", "Expedited", "Priority"] = "Standard"
+    comment: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=750)] = Field(
+        "Thank you for your order.", description="displayableOrderComment: printed on the packing slip")
+    fulfillment_policy: Literal["FillOrKill", "FillAll", "FillAllAvailable"] = "FillOrKill"
+    endpoint: BaseUrl | None = Field(None, description="Another SP-API endpoint for MCF (default: the channel's)")
+    lwa_url: BaseUrl | None = Field(None, description="Another Login-with-Amazon endpoint (default: the channel's)")
+
+    @field_validator("endpoint", "lwa_url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        return None if value is None else check_base_url(value)
+
+
+class FbaAccount(FbaAccountIn):
+    warehouse_id: Identifier
+    created_at: str = Field(default_factory=utcnow)
+    updated_at: str = Field(default_factory=utcnow)
+
+
+class OpenFulfillmentOrder(BaseModel):
+    """A shipment Amazon has (or is being given) that has not shipped yet."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    shipment_id: str
+    order_id: str
+    warehouse_id: str
+    seller_fulfillment_order_id: str
+    forwarded_at: str = Field(default_factory=utcnow)
+    #: Set just before we ask Amazon to cancel: a CANCELLED seen afterwards is ours, not Amazon's.
+    cancel_requested_at: str | None = None
+    #: Amazon's status at the last poll (normalized, e.g. PLANNING).
+    amazon_status: str | None = None
+    checked_at: str | None = None
+
+
+def _key(entity: str, doc_id: str) -> dict[str, Any]:
+    return {"entity": {"S": entity}, "id": {"S": doc_id}}
+
+
+def _data(item: dict[str, Any]) -> dict[str, Any]:
+    data = from_item(item)
+    data.pop("entity", None)
+    data.pop("id", None)
+    return data
+
+
+class FbaStore:
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.table = (settings or get_settings()).settings_table
+
+    def _get(self, entity: str, doc_id: str) -> dict[str, Any] | None:
+        with storage_errors():
+            resp = client("dynamodb").get_item(TableName=self.table, Key=_key(entity, doc_id), ConsistentRead=True)
+        return _data(resp["Item"]) if "Item" in resp else None
+
+    def _put(self, entity: str, doc_id: str, data: dict[str, Any]) -> None:
+        with storage_errors():
+            client("dynamodb").put_item(TableName=self.table, Item=to_item({"entity": entity, "id": doc_id, **data}))
+
+    def _query(self, entity: str) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {"TableName": self.table, "KeyConditionExpression": "entity = :e",
+                                  "ExpressionAttributeValues": {":e": {"S": entity}}, "ConsistentRead": True}
+        with storage_errors():
+            while True:
+                resp = client("dynamodb").query(**kwargs)
+                items.extend(resp.get("Items", []))
+                if "LastEvaluatedKey" not in resp:
+                    return [_data(i) for i in items]
+                kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+
+    # -- accounts -----------------------------------------------------------------------------------------
+
+    def account(self, warehouse_id: str) -> FbaAccount | None:
+        data = self._get(ACCOUNT, warehouse_id)
+        return None if data is None else FbaAccount.model_validate(
+            {k: v for k, v in data.items() if k in FbaAccount.model_fields})
+
+    def put_account(self, account: FbaAccount) -> tuple[FbaAccount, bool]:
+        """Store it (keeping ``created_at`` of the one it replaces). Returns (account, created)."""
+        existing = self.account(account.warehouse_id)
+        if existing is not None:
+            account = account.model_copy(update={"created_at": existing.created_at, "updated_at": utcnow()})
+        self._put(ACCOUNT, account.warehouse_id, account.model_dump(mode="json", exclude_none=True))
+        return account, existing is None
+
+    def accounts(self) -> list[FbaAccount]:
+        return sorted((FbaAccount.model_validate({k: v for k, v in d.items() if k in FbaAccount.model_fields})
+                       for d in self._query(ACCOUNT)), key=lambda a: a.warehouse_id)
+
+    # -- open fulfillment orders --------------------------------------------------------------------------
+
+    def open_order(self, shipment_id: str) -> OpenFulfillmentOrder | None:
+        data = self._get(OPEN, shipment_id)
+        return None if data is None else OpenFulfillmentOrder.model_validate(data)
+
+    def put_open(self, record: OpenFulfillmentOrder) -> None:
+        self._put(OPEN, record.shipment_id, record.model_dump(mode="json", exclude_none=True))
+
+    def open_orders(self, warehouse_id: str | None = None) -> list[OpenFulfillmentOrder]:
+        records = [OpenFulfillmentOrder.model_validate(d) for d in self._query(OPEN)]
+        if warehouse_id is not None:
+            records = [r for r in records if r.warehouse_id == warehouse_id]
+        return sorted(records, key=lambda r: r.forwarded_at)
+
+    def close(self, shipment_id: str, seller_fulfillment_order_id: str | None = None) -> None:
+        """Forget an open order (only that fulfillment order's record, when one is named)."""
+        kwargs: dict[str, Any] = {}
+        if seller_fulfillment_order_id:
+            kwargs = {"ConditionExpression": "attribute_not_exists(id) OR seller_fulfillment_order_id = :s",
+                      "ExpressionAttributeValues": {":s": {"S": seller_fulfillment_order_id}}}
+        try:
+            with storage_errors():
+                client("dynamodb").delete_item(TableName=self.table, Key=_key(OPEN, shipment_id), **kwargs)
+        except ClientError as err:
+            if err.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise
+            # a newer fulfillment order of the shipment replaced this one: that one stays open
+
+
+def retry_policy() -> RetryPolicy:
+    base = float(os.environ.get(RETRY_BASE_ENV) or 1.0)
+    return RetryPolicy(base_delay=base, max_delay=max(base, min(60.0, base * 60)))
+
+
+@dataclass
+class Fba:
+    """The FBA side of orderflow: accounts and open orders (``store``), and a client per account,
+    built from the Amazon channel's configuration and credentials."""
+
+    store: FbaStore = field(default_factory=FbaStore)
+    channels: Any = None  # orderflow.adapters.channel_store.ChannelStore
+    credentials: Any = None  # orderflow.adapters.channel_store.CredentialStore
+    retry: RetryPolicy | None = None
+
+    def __post_init__(self) -> None:
+        if self.channels is None or self.credentials is None:
+            from orderflow.adapters.channel_store import ChannelStore, default_credentials
+
+            self.channels = self.channels or ChannelStore()
+            self.credentials = self.credentials or default_credentials()
+
+    def account(self, warehouse_id: str) -> FbaAccount:
+        account = self.store.account(warehouse_id)
+        if account is None:
+            raise NotFound(f"warehouse {warehouse_id} has no FBA account; connect one with PUT /fba/{warehouse_id}",
+                           warehouse_id=warehouse_id)
+        return account
+
+    def channel(self, account: FbaAccountIn) -> AmazonConfig:
+        """The Amazon channel's configuration, pointed at the account's endpoints."""
+        try:
+            config = self.channels.get(account.channel_id)
+        except NotFound as err:
+            raise ValidationFailed(f"channel {account.channel_id} does not exist; connect it with POST /channels "
+                                   "(type amazon) first", field="channel_id") from err
+        if not isinstance(config, AmazonConfig):
+            raise ValidationFailed(f"channel {account.channel_id} is a {config.type} channel; FBA needs an Amazon "
+                                   "one", field="channel_id")
+        changes = {k: v for k, v in (("base_url", account.endpoint), ("lwa_url", account.lwa_url)) if v}
+        return config.model_copy(update=changes) if changes else config
+
+    def marketplace(self, account: FbaAccountIn) -> str:
+        return account.marketplace_id or self.channel(account).marketplace_ids[0]
+
+    def client(self, account: FbaAccountIn, *, deadline: Deadline | None = None):  # noqa: ANN201 - McfClient
+        from orderflow.channels.config import AmazonCredentials
+        from orderflow.fba.client import McfClient
+
+        config = self.channel(account)
+        credentials = self.credentials.get(config.channel_id, "amazon")
+        if not isinstance(credentials, AmazonCredentials):
+            raise ValidationFailed(f"channel {config.channel_id} has no credentials; POST /channels with "
+                                   "`credentials` first", field="channel_id")
+        return McfClient(config, credentials, retry=self.retry or retry_policy(), deadline=deadline)
+
+
+def default_fba() -> Fba:
+    """Built per use: cheap, and it follows the environment (the local stack sets it up after import)."""
+    return Fba()

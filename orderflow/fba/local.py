@@ -1,0 +1,100 @@
+"""Amazon FBA on ``orderflow local``: the forwarder on the fba-orders queue, the tracking poll on the local
+scheduler, and (with sample data) a sandbox FBA server with an FBA warehouse connected to it.
+
+- the fba-orders queue is fed to ``functions.forward_fba.handler`` by a local poller, as Lambda's event
+  source mapping does on AWS (batches, partial batch failures, redrive to the DLQ);
+- ``functions.poll_fba.handler`` runs every ``poll_every`` seconds (divided by the stack's schedule
+  speed-up), as the EventBridge Scheduler schedule does on AWS;
+- the sandbox (:class:`orderflow.sandbox.fba.FbaSandbox`) listens on a free loopback port and moves each
+  fulfillment order a step every ``step_seconds``; it takes the sandbox Amazon channel's Login-with-Amazon
+  credentials when the sandbox channels run (the account then names ``sandbox-amazon`` and points its
+  ``endpoint`` here), otherwise it is connected as its own Amazon channel ``sandbox-fba``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from orderflow.queues import FBA_ORDERS
+
+#: How often the local stack asks Amazon for tracking (AWS: the schedule's rate, e.g. 15 minutes).
+DEFAULT_POLL_SECONDS = 10.0
+#: How long the sandbox keeps a fulfillment order at each step (Received, Planning, Processing).
+SANDBOX_STEP_ENV = "ORDERFLOW_SANDBOX_FBA_STEP_SECONDS"
+SANDBOX_CHANNEL = "sandbox-amazon"
+OWN_CHANNEL = "sandbox-fba"
+
+
+@dataclass
+class FbaRuntime:
+    poller: Any = None
+    job: Any = None
+    sandbox: Any = None
+    described: list[str] = field(default_factory=list)
+
+    def stop(self) -> None:
+        if self.sandbox is not None:
+            self.sandbox.stop()
+            self.sandbox = None
+
+    def describe(self) -> list[str]:
+        return self.described
+
+
+def start_fba(stack: Any, *, poll_every: float = DEFAULT_POLL_SECONDS, sandbox: bool = False,
+              step_seconds: float | None = None) -> FbaRuntime:
+    from orderflow.local.lambda_binding import LocalLambdaContext
+    from orderflow.local.stack import FUNCTIONS, function_name
+
+    runtime = FbaRuntime()
+    runtime.poller = stack.add_poller(stack.queue_urls[FBA_ORDERS.key], FUNCTIONS["forward_fba"])
+    handler = importlib.import_module(FUNCTIONS["poll_fba"]).lambda_handler
+    context = LocalLambdaContext(function_name("poll_fba"))
+    runtime.job = stack.scheduler.add("poll_fba", poll_every, lambda: handler({}, context))
+    runtime.described.append(f"tracking polled every {poll_every / stack.scheduler.speedup:g}s; fulfillment "
+                             "orders created from the fba-orders queue")
+    if sandbox:
+        from orderflow.sandbox.fba import FbaSandbox
+
+        step = step_seconds if step_seconds is not None else float(os.environ.get(SANDBOX_STEP_ENV) or 5.0)
+        amazon = _sandbox_amazon(stack)
+        credentials = {k: getattr(amazon, k) for k in ("client_id", "client_secret", "refresh_token", "seller_id",
+                                                       "marketplace_id")} if amazon else {}
+        runtime.sandbox = FbaSandbox(stack.host, step_seconds=step, **credentials).start()
+        runtime.described.append(f"sandbox FBA (SP-API Fulfillment Outbound 2020-07-01) at {runtime.sandbox.url}: "
+                                 f"Received -> Planning -> Processing -> Complete, {step:g}s a step; "
+                                 "GET /_sandbox/fulfillment-orders")
+    return runtime
+
+
+def _sandbox_amazon(stack: Any) -> Any:
+    channels = getattr(stack, "channel_runtime", None)
+    return (getattr(channels, "sandboxes", None) or {}).get(SANDBOX_CHANNEL)
+
+
+def connect_sandbox_account(stack: Any, runtime: FbaRuntime, warehouse_id: str) -> Any:
+    """Connect ``warehouse_id`` to the sandbox FBA server (see the module docstring). Returns the account."""
+    from orderflow.adapters.channel_store import ChannelStore, default_credentials
+    from orderflow.channels.config import ImportSchedule
+    from orderflow.fba.accounts import FbaAccount, FbaStore
+
+    sandbox = runtime.sandbox
+    if sandbox is None:
+        raise RuntimeError("the sandbox FBA server is not running (start_fba(sandbox=True))")
+    if _sandbox_amazon(stack) is not None:
+        account = FbaAccount(warehouse_id=warehouse_id, channel_id=SANDBOX_CHANNEL, endpoint=sandbox.url,
+                             lwa_url=sandbox.url, comment="Thanks for shopping with the orderflow sandbox!")
+    else:
+        config, credentials = sandbox.channel(OWN_CHANNEL, name="Sandbox Amazon (FBA only)",
+                                              import_schedule=ImportSchedule(enabled=False))
+        default_credentials().put(OWN_CHANNEL, credentials)
+        ChannelStore().put(config)
+        account = FbaAccount(warehouse_id=warehouse_id, channel_id=OWN_CHANNEL,
+                             comment="Thanks for shopping with the orderflow sandbox!")
+    stored, _ = FbaStore().put_account(account)
+    runtime.described.append(f"warehouse {warehouse_id} ships through it (Amazon account of channel "
+                             f"{stored.channel_id})")
+    return stored

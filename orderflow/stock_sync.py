@@ -1,0 +1,133 @@
+"""Stock auto-sync: after a stock change, every channel with ``auto_sync_stock`` gets the SKU's new
+available quantity (summed over the warehouses that feed it).
+
+- **Coalescing.** A change asks for a sync of its SKUs (:func:`request_sync`). The first request for a
+  SKU writes a pending marker and sends one message to the stock-sync queue, which delays it by the
+  window; later requests find the marker and send nothing. So a burst on one SKU becomes one update.
+- **Newest value wins.** The queue is FIFO, grouped by SKU: one SKU's syncs run one at a time, in
+  order. A sync first clears the marker (a change from then on schedules another sync), then reads
+  the stock as it is now: whatever it pushes is at least as new as every change before it.
+- **Failures** fail the message: SQS retries it, then moves it to the DLQ; orders never wait for it.
+  What was already pushed is remembered per channel and SKU, so a retry pushes only what is missing.
+- **Missed changes** (a crash between a stock write and its request) are caught by
+  :func:`sync_all`, run on a schedule and by ``orderflow sync-stock``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from orderflow.adapters.aws import client
+from orderflow.models import Document, StockLevel, WarehouseKind, new_id, utcnow
+from orderflow.ports import Ports
+from orderflow.queues import STOCK_SYNC
+
+log = logging.getLogger(__name__)
+
+PENDING = "stock_sync_pending"
+PUSHED = "stock_sync_pushed"
+
+
+class Pushed(Document):
+    channel_id: str
+    sku: str
+    quantity: int
+    at: str
+
+
+def _queue_url() -> str | None:
+    import os
+
+    return os.environ.get(STOCK_SYNC.env_var)
+
+
+def request_sync(skus: Iterable[str], ports: Ports) -> list[str]:
+    """Ask for a sync of these SKUs; returns the SKUs a message was sent for (the rest were pending)."""
+    url = _queue_url()
+    if not url or not any(getattr(c, "auto_sync_stock", False) for c in ports.channels.list()):
+        return []
+    sent = []
+    for sku in dict.fromkeys(skus):
+        marker = new_id("sync")
+        try:
+            client("dynamodb").put_item(
+                TableName=ports.settings.table, ConditionExpression="attribute_not_exists(id)",
+                Item={"entity": {"S": PENDING}, "id": {"S": sku}, "marker": {"S": marker}, "at": {"S": utcnow()}})
+        except ClientError as err:
+            if err.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                continue  # a sync of this SKU is already on its way and will read the newest stock
+            raise
+        client("sqs").send_message(QueueUrl=url, MessageBody=json.dumps({"sku": sku, "marker": marker}),
+                                   MessageGroupId=sku, MessageDeduplicationId=marker)
+        sent.append(sku)
+    return sent
+
+
+def channel_quantity(levels: list[StockLevel], feeding: set[str]) -> int:
+    return max(0, sum(level.available for level in levels if level.warehouse_id in feeding))
+
+
+def feeding_warehouses(channel: Any, ports: Ports) -> set[str]:
+    """The warehouses whose stock a channel sells: its own list, or every warehouse but FBA (Amazon
+    counts FBA stock itself)."""
+    chosen = getattr(channel, "stock_warehouse_ids", None)
+    if chosen:
+        return set(chosen)
+    return {w.warehouse_id for w in ports.settings.warehouses() if w.kind != WarehouseKind.FBA}
+
+
+def sync_sku(sku: str, ports: Ports, *, clear_marker: bool = True) -> dict[str, int]:
+    """Push the SKU's available quantity to every auto-sync channel that does not have it yet.
+    Returns channel id -> quantity pushed. Raises if any channel failed (after trying them all)."""
+    if clear_marker:
+        client("dynamodb").delete_item(TableName=ports.settings.table,
+                                       Key={"entity": {"S": PENDING}, "id": {"S": sku}})
+    levels = ports.inventory.levels(sku)
+    pushed: dict[str, int] = {}
+    failures: list[str] = []
+    for channel in ports.channels.list():
+        if not getattr(channel, "auto_sync_stock", False):
+            continue
+        quantity = channel_quantity(levels, feeding_warehouses(channel, ports))
+        key = f"{channel.channel_id}#{sku}"
+        last = ports.settings.get_doc(PUSHED, key, Pushed)
+        if last is not None and last.quantity == quantity:
+            continue
+        try:
+            ports.channels.client(channel).push_inventory(
+                sku, quantity, idempotency_key=f"{key}#{quantity}#{last._version if last else 0}",
+                expected_quantity=last.quantity if last else None)
+        except Exception as exc:  # noqa: BLE001 - every channel gets its turn; the message is retried
+            log.warning("stock sync of %s to %s failed: %s", sku, channel.channel_id, exc)
+            failures.append(f"{channel.channel_id}: {exc}")
+            continue
+        record = Pushed(channel_id=channel.channel_id, sku=sku, quantity=quantity, at=utcnow())
+        record._version = last._version if last else 0
+        ports.settings.put_doc(PUSHED, key, record)
+        pushed[channel.channel_id] = quantity
+    if failures:
+        from orderflow.errors import TransientError
+
+        raise TransientError(f"stock sync of {sku} failed for " + "; ".join(failures), sku=sku)
+    return pushed
+
+
+def sync_all(ports: Ports) -> dict[str, dict[str, int]]:
+    """Push every stocked SKU that a channel does not have yet (the scheduled catch-up)."""
+    if not any(getattr(c, "auto_sync_stock", False) for c in ports.channels.list()):
+        return {}
+    out = {}
+    for sku in ports.inventory.all_skus():
+        try:
+            done = sync_sku(sku, ports, clear_marker=False)
+        except Exception as exc:  # noqa: BLE001 - one SKU's failure must not stop the sweep
+            log.warning("stock sync sweep: %s", exc)
+            continue
+        if done:
+            out[sku] = done
+    return out

@@ -1,0 +1,92 @@
+"""Stock auto-sync through the real queue to real sandbox channels (Shopify, WooCommerce, Amazon)."""
+
+from __future__ import annotations
+
+import time
+from decimal import Decimal
+
+import pytest
+
+from orderflow import service
+from orderflow.adapters.channel_store import ChannelStore, default_credentials
+from orderflow.sandbox.amazon import AmazonSandbox
+from orderflow.sandbox.shopify import ShopifySandbox
+from orderflow.sandbox.woocommerce import WooCommerceSandbox
+from orderflow.stock_sync import sync_all
+from tests.integration.conftest import add_warehouse, make_order, wait_for
+
+SHOPS = {"shopify": ShopifySandbox, "woocommerce": WooCommerceSandbox, "amazon": AmazonSandbox}
+
+
+@pytest.fixture
+def shops(stack, ports, uid):
+    """One sandbox shop of each kind with auto-sync on, selling SKU-<uid> from two warehouses."""
+    sku = f"SYNC-{uid}"
+    started = {}
+    for kind, cls in SHOPS.items():
+        options = {"settle_seconds": 0, "rate": 200.0, "burst": 200} if kind == "amazon" else {}
+        shop = cls(catalog={sku: Decimal("5.00")}, order_every=None, **options).start()
+        config, credentials = shop.channel(f"{kind[:4]}-sync-{uid}", auto_sync_stock=True)
+        default_credentials().put(config.channel_id, credentials)
+        ChannelStore().put(config)
+        started[kind] = shop
+    add_warehouse(ports, f"a-{uid}", priority=1)
+    add_warehouse(ports, f"b-{uid}", priority=2)
+    add_warehouse(ports, f"fba-{uid}", kind="fba", priority=3)
+    ports.channels.list(fresh=True)
+    yield sku, started
+    for shop in started.values():
+        shop.stop()
+    store = ChannelStore()
+    for config in store.list():
+        if uid in config.channel_id:
+            store.delete(config.channel_id)
+    ports.channels.list(fresh=True)
+
+
+def last_pushed(shop, sku):
+    return shop.inventory()["levels"].get(sku)
+
+
+def wait_pushed(shops, sku, quantity, timeout=30):
+    deadline = time.monotonic() + timeout
+    while any(last_pushed(s, sku) != quantity for s in shops.values()):
+        if time.monotonic() > deadline:
+            raise AssertionError({k: last_pushed(s, sku) for k, s in shops.items()})
+        time.sleep(0.1)
+
+
+def test_every_stock_change_reaches_every_auto_sync_channel_summed_over_its_warehouses(stack, ports, uid,
+                                                                                        address, shops):
+    sku, started = shops
+    ports.inventory.set_on_hand(sku, f"a-{uid}", 7)
+    ports.inventory.set_on_hand(sku, f"b-{uid}", 5)
+    ports.inventory.set_on_hand(sku, f"fba-{uid}", 100)  # Amazon counts FBA stock itself: not summed
+    wait_pushed(started, sku, 12)
+
+    order, _ = service.create_order(make_order([(sku, 3)], address), ports)  # reserves 3 in a-<uid>
+    wait_for(ports, order.order_id, "paid")
+    wait_pushed(started, sku, 9)
+    service.cancel_order(order.order_id, ports)
+    wait_pushed(started, sku, 12)
+
+
+def test_a_burst_on_one_sku_coalesces_and_the_newest_value_wins(stack, ports, uid, shops):
+    sku, started = shops
+    for on_hand in range(1, 21):
+        ports.inventory.set_on_hand(sku, f"a-{uid}", on_hand)
+    wait_pushed(started, sku, 20)
+    time.sleep(stack.sync_window_seconds + 1)  # anything still queued has had its chance
+    for kind, shop in started.items():
+        pushes = [p for p in shop.inventory()["pushes"] if p["sku"] == sku]
+        assert pushes[-1]["quantity"] == 20, kind
+        assert len(pushes) <= 4, (kind, pushes)  # 20 changes, a few updates
+
+
+def test_the_sweep_pushes_only_what_a_channel_does_not_have(stack, ports, uid, shops):
+    sku, started = shops
+    ports.inventory.set_on_hand(sku, f"b-{uid}", 6)
+    wait_pushed(started, sku, 6)
+    before = {k: len(s.inventory()["pushes"]) for k, s in started.items()}
+    assert sku not in sync_all(ports)  # nothing new to say
+    assert {k: len(s.inventory()["pushes"]) for k, s in started.items()} == before

@@ -1,0 +1,79 @@
+"""The HTTP layer's pieces that need no socket: Retry-After, backoff, the token bucket, the deadline."""
+
+from __future__ import annotations
+
+import pytest
+
+from orderflow.channels.base import OutOfTime
+from orderflow.channels.http import Deadline, RateLimiter, RetryPolicy, retry_after_seconds
+
+
+def test_retry_after_as_seconds_or_http_date():
+    assert retry_after_seconds("2.0") == 2.0
+    assert retry_after_seconds("7") == 7.0
+    assert retry_after_seconds("Wed, 21 Oct 2015 07:28:00 GMT", now=1445412470.0) == pytest.approx(10.0)
+    assert retry_after_seconds("Wed, 21 Oct 2015 07:28:00 GMT", now=1445412490.0) == 0.0
+    assert retry_after_seconds(None) is None
+    assert retry_after_seconds("soon") is None
+
+
+def test_backoff_is_exponential_capped_and_jittered():
+    policy = RetryPolicy(base_delay=1, max_delay=8, jitter=False)
+    assert [policy.backoff(n) for n in range(1, 6)] == [1, 2, 4, 8, 8]
+    jittered = RetryPolicy(base_delay=1, max_delay=8)
+    assert all(0 <= jittered.backoff(4) <= 8 for _ in range(50))
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_token_bucket_allows_the_burst_then_the_rate():
+    clock = Clock()
+    bucket = RateLimiter(rate=0.5, burst=2, clock=clock)
+    for _ in range(2):
+        assert bucket.wait_time() == 0
+        bucket.take()
+    assert bucket.wait_time() == pytest.approx(2.0)
+    clock.now += 1
+    assert bucket.wait_time() == pytest.approx(1.0)
+    clock.now += 1
+    assert bucket.wait_time() == 0
+
+
+def test_token_bucket_state_survives_a_restart():
+    clock = Clock()
+    bucket = RateLimiter(rate=0.0056, burst=20, clock=clock)
+    for _ in range(20):
+        bucket.take()
+    saved = bucket.state()
+    clock.now += 10
+    again = RateLimiter(rate=0.0056, burst=20, state=saved, clock=clock)
+    assert again.wait_time() == pytest.approx((1 - 10 * 0.0056) / 0.0056)
+
+
+def test_token_bucket_learns_the_channels_rate():
+    clock = Clock()
+    bucket = RateLimiter(rate=0.0056, burst=1, clock=clock)
+    bucket.take()
+    bucket.adapt(2.0)
+    assert bucket.wait_time() == pytest.approx(0.5)
+    with pytest.raises(ValueError):
+        RateLimiter(rate=0, burst=1)
+
+
+def test_deadline():
+    assert Deadline().left() == float("inf")
+    with pytest.raises(OutOfTime):
+        Deadline(remaining=lambda: 5.0, margin=6.0).check()
+    Deadline(remaining=lambda: 5.0, margin=1.0).check()
+
+    class Context:
+        def get_remaining_time_in_millis(self):
+            return 30_000
+
+    assert Deadline.of_lambda(Context(), margin=10).left() == pytest.approx(20)
