@@ -8,7 +8,16 @@ from typing import Annotated
 from pydantic import Field, StringConstraints
 
 from orderflow.errors import Conflict, OrderflowError, UnknownSku, ValidationFailed
-from orderflow.models import SHIPPABLE_STATUSES, Model, NewOrder, Order, OrderStatus, ShipmentStatus, utcnow
+from orderflow.models import (
+    SHIPPABLE_STATUSES,
+    FulfillmentMethod,
+    Model,
+    NewOrder,
+    Order,
+    OrderStatus,
+    ShipmentStatus,
+    utcnow,
+)
 from orderflow.ports import Ports
 from orderflow.workflow.steps import shipped_output, stock_key
 
@@ -161,9 +170,16 @@ def cancel_order(order_id: str, ports: Ports, *, reason: str = "cancelled by the
     fulfillers that already have it (a supplier or 3PL gets a cancellation file in its ``in`` folder;
     one whose server is down gets it at its next tracking poll).
 
-    Allowed until anything has shipped: also ``in_fulfillment``. Cancelling again is harmless: the
-    order stays cancelled and the ledger refuses a second release.
+    Allowed until anything has shipped: also ``in_fulfillment``. Amazon FBA is asked first: if it will
+    not cancel its shipment (409) or cannot be asked now (503), the order stays as it is. Cancelling
+    again is harmless: the order stays cancelled and the ledger refuses a second release.
     """
+    current = ports.orders.get(order_id)
+    if current.status != OrderStatus.CANCELLED and any(
+            s.method == FulfillmentMethod.FBA and s.fulfiller_ref for s in current.shipments):
+        from orderflow.fba.cancellation import recall_fba_shipments
+
+        recall_fba_shipments(current, ports)
 
     def cancel(order: Order) -> bool:
         if order.status == OrderStatus.CANCELLED:

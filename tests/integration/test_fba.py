@@ -364,16 +364,12 @@ def test_cancelling_after_forwarding_asks_amazon_to_cancel_first(stack, fba):
     assert fba.ports.orders.get(order.order_id).status == OrderStatus.IN_FULFILLMENT
 
 
-def test_with_the_cancel_hook_in_cancel_order_the_order_ends_cancelled_and_its_stock_comes_back_once(
-        stack, fba, monkeypatch):
-    """What ``cancel_order`` does once it calls the hook for orders at a fulfiller (the proposed change,
-    stood in for here by calling the hook first and widening CANCELLABLE)."""
+def test_cancel_after_forwarding_to_fba_cancels_at_amazon_and_brings_the_stock_back_once(stack, fba):
     fba.sandbox.hold()
     order = fba.order(quantity=3)
-    forwarded = fba.forwarded(order.order_id)
-    monkeypatch.setattr(service, "CANCELLABLE", service.CANCELLABLE | {OrderStatus.IN_FULFILLMENT})
-    recall_fba_shipments(forwarded, fba.ports)
+    fba.forwarded(order.order_id)
     cancelled = service.cancel_order(order.order_id, fba.ports, reason="customer changed their mind")
+    assert (fba.sandbox.fulfillment_orders[f"{order.order_id}-1"].forced or "").lower() == "cancelled"
     assert cancelled.status == OrderStatus.CANCELLED
     assert execution(stack, order.order_id)["status"] == "FAILED"  # ended in the workflow's Cancelled state
     level = fba.ports.inventory.levels(fba.sku)[0]
@@ -392,6 +388,8 @@ def test_a_cancel_amazon_refuses_is_a_conflict_and_changes_nothing(stack, fba):
     fba.sandbox.set_status(f"{order.order_id}-1", "Processing")
     with pytest.raises(Conflict, match="cannot be cancelled"):
         recall_fba_shipments(forwarded, fba.ports)
+    with pytest.raises(Conflict, match="cannot be cancelled"):
+        service.cancel_order(order.order_id, fba.ports)
     assert fba.open()[0].cancel_requested_at is None
     assert fba.ports.orders.get(order.order_id).status == OrderStatus.IN_FULFILLMENT
 
