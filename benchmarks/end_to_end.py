@@ -253,7 +253,7 @@ def cost(per_order: dict) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--orders", type=int, default=300)
+    parser.add_argument("--orders", type=int, default=500)
     parser.add_argument("--workers", type=int, default=8)
     parser.add_argument("--json", type=Path, default=Path("bench-results/end_to_end.json"))
     args = parser.parse_args(argv)

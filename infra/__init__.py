@@ -21,7 +21,8 @@ LAMBDA_PLATFORM = "manylinux2014_x86_64"
 
 #: functions/<name>/handler.py, one Lambda function each.
 FUNCTION_NAMES = ("allocate", "reduce_inventory", "fulfill", "complete", "import_orders", "api", "sync_stock",
-                  "reconcile", "forward_supplier", "poll_tracking", "forward_fba", "poll_fba")
+                  "reconcile", "forward_supplier", "poll_tracking", "forward_fba", "poll_fba",
+                  "tell_channel")
 
 
 def handler_for(name: str) -> str:

@@ -1,4 +1,4 @@
-"""cdk-nag 3 (AwsSolutions) wiring: register the checks, acknowledge findings, list what is left.
+"""cdk-nag 3 (AwsSolutions and Serverless packs) wiring: register the checks, acknowledge findings, list what is left.
 
 cdk-nag 3 is a CDK policy-validation plugin (``Validations.of(app).add_plugins``); findings are
 acknowledged per finding id (``AwsSolutions-IAM5[Resource::*]``) with ``Validations.of(c).acknowledge``.
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aws_cdk import Acknowledgment, Stack, Validations
-from cdk_nag import AwsSolutionsChecks
+from cdk_nag import AwsSolutionsChecks, ServerlessChecks
 from constructs import IConstruct
 
 
@@ -72,13 +72,16 @@ def acknowledged(scope: IConstruct) -> list[tuple[str, str, str]]:
     return found
 
 
+PACKS = (AwsSolutionsChecks, ServerlessChecks)
+
+
 def add_checks(app: IConstruct) -> None:
-    Validations.of(app).add_plugins(AwsSolutionsChecks(app, verbose=True))
+    Validations.of(app).add_plugins(*(pack(app, verbose=True) for pack in PACKS))
 
 
 def unacknowledged(scope: IConstruct) -> list[Finding]:
-    """Every AwsSolutions finding under ``scope`` that no acknowledgment covers, at any level."""
-    report = AwsSolutionsChecks(verbose=True).validate_scope(scope)
+    """Every AwsSolutions and Serverless finding under ``scope`` that no acknowledgment covers."""
+    violations = [v for pack in PACKS for v in pack(verbose=True).validate_scope(scope).violations]
     return [
         Finding(
             rule=v.rule_name,
@@ -86,5 +89,5 @@ def unacknowledged(scope: IConstruct) -> list[Finding]:
             paths=tuple(r.construct_path or "?" for r in v.violating_resources),
             description=v.description,
         )
-        for v in report.violations
+        for v in violations
     ]

@@ -50,6 +50,8 @@ class OrderflowStack(Stack):
         )
         self.api = Api(self, "Api", handler=self.functions.functions["api"], stage_name=stage)
 
+        self._acknowledge_serverless_findings()
+
         CfnOutput(self, "ApiUrl", value=self.api.url, description="API Gateway stage URL (SigV4 / AWS_IAM)")
         CfnOutput(self, "StateMachineArn", value=self.workflow.state_machine.state_machine_arn)
         for key, table in self.data.tables.items():
@@ -59,6 +61,17 @@ class OrderflowStack(Stack):
                 value=table.table_name,
                 description=f"env {self.data.env_var(key)}",
             )
+
+
+    def _acknowledge_serverless_findings(self) -> None:
+        nag.acknowledge(self.functions, "Serverless-LambdaDLQ",
+                        "No function is invoked asynchronously by an event we could lose: Step Functions, API "
+                        "Gateway and the SQS event source mappings invoke synchronously (a failed SQS record "
+                        "goes to its queue's DLQ), and EventBridge Scheduler retries the scheduled ones; a "
+                        "scheduled run that fails is simply the next run's work (cursors, sweeps).")
+        nag.acknowledge(self.functions, "Serverless-LambdaEventSourceMappingDestination",
+                        "The event sources are SQS queues: on-failure destinations apply to stream and Kafka "
+                        "sources only; a record that keeps failing moves to its queue's DLQ (redrive policy).")
 
 
 def cdk_json_context() -> dict[str, Any]:

@@ -19,7 +19,8 @@ FUNCTION_PLACEHOLDERS = {
 }
 TABLE_PLACEHOLDERS = {"OrdersTableName": "orders"}
 #: Queue-backed placeholders and the queue each names (SQS .waitForTaskToken forwarding).
-QUEUE_PLACEHOLDERS = {"SupplierQueueUrl": "supplier-orders", "FbaQueueUrl": "fba-orders"}  # orderflow.queues
+QUEUE_PLACEHOLDERS = {"SupplierQueueUrl": "supplier-orders", "FbaQueueUrl": "fba-orders",
+                      "ChannelUpdatesQueueUrl": "channel-updates"}  # orderflow.queues
 
 
 def read(path: Path = ORDER_WORKFLOW) -> str:

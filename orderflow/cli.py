@@ -60,7 +60,8 @@ def cmd_local(args: argparse.Namespace) -> int:
     if args.log_format == "text":
         _use_text_logs(args.log_level)
     stack = LocalStack(host=args.host, api_port=args.port, moto_port=args.moto_port, token=args.token,
-                       state_dir=args.state_dir, schedule_speedup=args.speedup)
+                       state_dir=args.state_dir, schedule_speedup=args.speedup, persist=args.persist,
+                       snapshot_seconds=args.snapshot_seconds)
     started = time.monotonic()
     try:
         stack.start()
@@ -72,7 +73,7 @@ def cmd_local(args: argparse.Namespace) -> int:
         from orderflow.local.seed import seed
         from orderflow.ports import default_ports
 
-        seed(default_ports())
+        seed(default_ports(), stock=not stack.restored)
     channels = None
     if args.channels:
         try:
@@ -87,7 +88,7 @@ def cmd_local(args: argparse.Namespace) -> int:
             from orderflow.local.seed import seed_suppliers
             from orderflow.ports import default_ports
 
-            seed_suppliers(default_ports(), suppliers)
+            seed_suppliers(default_ports(), suppliers, stock=not stack.restored)
     except Exception as err:  # noqa: BLE001 - say what failed, stop cleanly
         stack.stop()
         print(f"orderflow local: cannot start the suppliers: {err}", file=sys.stderr)
@@ -98,12 +99,18 @@ def cmd_local(args: argparse.Namespace) -> int:
             from orderflow.local.seed import seed_fba
             from orderflow.ports import default_ports
 
-            seed_fba(default_ports(), stack, fba)
+            seed_fba(default_ports(), stack, fba, stock=not stack.restored)
     except Exception as err:  # noqa: BLE001 - say what failed, stop cleanly
         stack.stop()
         print(f"orderflow local: cannot start Amazon FBA: {err}", file=sys.stderr)
         return 2
+    stack.resume_restored()
     print(f"orderflow local stack is up in {time.monotonic() - started:.1f}s", flush=True)
+    if stack.persist:
+        where = stack.state_dir / "data.json"
+        print(f"  data:       {where} (saved every {args.snapshot_seconds:g}s and at Ctrl-C; "
+              + (f"{stack.restored} item(s) restored; running orders resume" if stack.restored
+                 else "started empty") + ")")
     print(f"  API:        {stack.api_url}")
     print(f"  token:      {stack.token}")
     print(f"  AWS (moto): {stack.endpoint}  (state machine {stack.state_machine_arn})")
@@ -340,7 +347,13 @@ def build_parser() -> argparse.ArgumentParser:
     local.add_argument("--no-seed", dest="seed", action="store_false",
                        help="start empty instead of with sample warehouses and stock")
     local.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR,
-                       help="where the running stack writes its address and token (default .orderflow)")
+                       help="where the stack keeps its data, labels, credentials, address and token "
+                            "(default .orderflow)")
+    local.add_argument("--no-persist", dest="persist", action="store_false",
+                       help="keep nothing on disk: start empty, forget everything at stop")
+    local.add_argument("--snapshot-seconds", type=float, default=5.0, metavar="SECONDS",
+                       help="save the data to <state-dir>/data.json this often (default 5; also at Ctrl-C); "
+                            "a kill -9 loses at most this much")
     local.add_argument("--log-format", choices=["text", "json"], default="text",
                        help="text: one line per order event (default); json: Powertools' JSON lines")
     local.add_argument("--log-level", default="INFO", help="log level (default INFO)")

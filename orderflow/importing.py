@@ -151,7 +151,7 @@ def import_one(channel_id: str, label: str, co: ChannelOrder, ports: Ports, know
 
     if known is not NOT_LOOKED_UP and known is not None:
         return _transition(known, co, label, ports, out)
-    if co.state in (ChannelState.CANCELLED, ChannelState.CLOSED):
+    if co.state in (ChannelState.CANCELLED, ChannelState.CLOSED, ChannelState.FULFILLED):
         # a cancellation is rare and matters: look again (a webhook may have stored the order since)
         stored = ports.orders.find_by_channel_ref(channel_id, co.external_id)
         if stored is None:
@@ -221,6 +221,12 @@ def _transition(order: Order, co: ChannelOrder, label: str, ports: Ports, out) -
 
             ports.orders.update(order.order_id, note)
             return out("updated" if noted else "skipped", order.order_id, err.message)
+    if co.state == ChannelState.FULFILLED and order.status in service.SHIPPABLE_STATUSES:
+        completed = service.complete_from_channel(order.order_id, ports, detail=f"{co.state_detail} on {label}")
+        return out("updated" if completed else "skipped", order.order_id, "fulfilled on the channel: completed")
+    if co.state == ChannelState.FULFILLED and order.status in service.NOT_SHIPPING_YET:
+        noted = service.note_channel_fulfilled(order.order_id, ports, f"{co.state_detail} on {label}")
+        return out("updated" if noted else "skipped", order.order_id, "fulfilled on the channel before it shipped here")
     return out("skipped", order.order_id, "no change")
 
 

@@ -40,4 +40,8 @@ FBA_ORDERS = Queue(key="fba-orders", consumer="forward_fba")
 STOCK_SYNC = Queue(key="stock-sync", consumer="sync_stock", fifo=True, delay_seconds=5, visibility_timeout=180,
                    max_receives=8)
 
-QUEUES: tuple[Queue, ...] = (SUPPLIER_ORDERS, FBA_ORDERS, STOCK_SYNC)
+#: Tracking told to the sales channel an order came from, one message per shipped shipment (see
+#: orderflow.channel_updates); a channel that keeps failing moves the message to the DLQ.
+CHANNEL_UPDATES = Queue(key="channel-updates", consumer="tell_channel", visibility_timeout=90, max_receives=6)
+
+QUEUES: tuple[Queue, ...] = (SUPPLIER_ORDERS, FBA_ORDERS, STOCK_SYNC, CHANNEL_UPDATES)

@@ -272,6 +272,86 @@ def release_waiting_orders(ports: Ports) -> list[str]:
     return released
 
 
+#: Orders nothing has been routed for yet: a channel that fulfilled one itself closes it here.
+NOT_SHIPPING_YET = frozenset({OrderStatus.NEW, OrderStatus.AWAITING_STOCK, OrderStatus.NEEDS_ATTENTION})
+
+
+def complete_from_channel(order_id: str, ports: Ports, *, detail: str) -> bool:
+    """Storefront completion: the sales channel marked the order fulfilled before we shipped it (the
+    seller shipped it from the store's admin, or another app did). Every open shipment is marked shipped
+    and the waiting workflow completes the order (taking the units off the shelf once), and the channel
+    is not told back: those shipments are marked ``on_channel``, so nothing is echoed to it.
+
+    Returns False when there was nothing open (it shipped here already: the channel is showing what we
+    told it). Idempotent.
+    """
+    tokens: list[tuple[str, dict]] = []
+    shipped: list[bool] = []
+
+    def ship(order: Order) -> bool:
+        tokens.clear()
+        shipped.clear()
+        if order.status not in SHIPPABLE_STATUSES:
+            return False
+        open_shipments = [s for s in order.shipments
+                          if s.status not in (ShipmentStatus.SHIPPED, ShipmentStatus.CANCELLED)]
+        if not open_shipments:
+            return False
+        now = utcnow()
+        for shipment in open_shipments:
+            shipment.status = ShipmentStatus.SHIPPED
+            shipment.shipped_at = now
+            shipment.channel_update = "on_channel"
+            shipment.channel_note = detail
+            if shipment.task_token:
+                tokens.append((shipment.task_token, shipped_output(shipment)))
+        order.record("fulfilled_on_channel", f"{detail}: {', '.join(s.shipment_id for s in open_shipments)} "
+                                             "marked shipped; the channel is not told back")
+        shipped.append(True)
+        return True
+
+    ports.orders.update(order_id, ship)
+    for token, output in tokens:
+        ports.workflow.resume(token, output)
+    if shipped:
+        log.info("order %s fulfilled on its channel: completing it here", order_id)
+    return bool(shipped)
+
+
+def note_channel_fulfilled(order_id: str, ports: Ports, detail: str) -> bool:
+    """The channel fulfilled an order nothing was routed for here yet (new, waiting for stock, needing
+    attention, or held unpaid): it shipped from somewhere we do not run. The order is completed without
+    taking stock from our warehouses: its workflow ends, whatever it had reserved goes back (once).
+    An order that already has shipments (part of it shipped here) is only noted. Idempotent."""
+    closed: list[bool] = []
+
+    def close(order: Order) -> bool:
+        closed.clear()
+        if order.status not in NOT_SHIPPING_YET:
+            return False
+        if order.shipments:
+            if any(e.type == "channel_fulfilled" for e in order.events):
+                return False
+            order.record("channel_fulfilled", f"{detail}, but part of it shipped here already: left as it is")
+            return True
+        order.status = OrderStatus.COMPLETED
+        order.hold_reason = None
+        order.attention_reason = None
+        order.record("completed_on_channel", f"{detail} before anything shipped here: completed without taking "
+                                             "stock from our warehouses")
+        closed.append(True)
+        return True
+
+    order = ports.orders.update(order_id, close)
+    if not closed:
+        return False
+    if order.stock_wait_token:
+        ports.workflow.abandon(order.stock_wait_token, "OrderCancelled", "completed on the sales channel")
+    release_stock_of_cancelled(order, ports)
+    log.info("order %s was fulfilled on its channel before it shipped here: completed", order_id)
+    return True
+
+
 def complete_manually(order_id: str, ports: Ports) -> Order:
     """The seller says it has shipped: every open shipment is marked shipped without tracking."""
     tokens: list[tuple[str, dict]] = []

@@ -38,6 +38,10 @@ class Api(Construct):
                 metrics_enabled=True,
                 logging_level=apigw.MethodLoggingLevel.ERROR,
                 data_trace_enabled=False,  # request bodies carry addresses: never in execution logs
+                # Our own limits instead of the account's default (10,000 rps): the API function's
+                # concurrency and DynamoDB on-demand absorb this comfortably; raise it with the seller's volume.
+                throttling_rate_limit=200,
+                throttling_burst_limit=400,
                 access_log_destination=apigw.LogGroupLogDestination(self.access_logs),
                 access_log_format=apigw.AccessLogFormat.json_with_standard_fields(
                     caller=True,

@@ -83,8 +83,8 @@ FUNCTION_SPECS: tuple[FunctionSpec, ...] = (
     # releases its stock through the ledger (and asks for a stock sync) and fails its waiting task.
     FunctionSpec(
         "import_orders", **STOCK_WRITERS,
-        states_actions=("states:StartExecution", "states:SendTaskFailure"), secrets_read=("channels",),
-        timeout_s=300,
+        states_actions=("states:StartExecution", "states:SendTaskSuccess", "states:SendTaskFailure"),
+        secrets_read=("channels",), timeout_s=300,
     ),
     # API Gateway REST integrations time out at 29 s. Cancelling fails waiting tasks; labels are bought here.
     FunctionSpec(
@@ -113,6 +113,9 @@ FUNCTION_SPECS: tuple[FunctionSpec, ...] = (
     FunctionSpec("poll_fba", writes=("orders", "settings"), secrets_read=("channels",),
                  states_actions=("states:SendTaskSuccess", "states:SendTaskFailure"), schedule_minutes=10,
                  timeout_s=300),
+    # Tracking told to the sales channel an order came from (channel-updates queue).
+    FunctionSpec("tell_channel", writes=("orders",), reads=("settings",), consumes="channel-updates",
+                 secrets_read=("channels",), timeout_s=60),
 )
 assert tuple(s.name for s in FUNCTION_SPECS) == FUNCTION_NAMES, "one spec per functions/<name>/"
 

@@ -25,6 +25,9 @@ class Queues(Construct):
             acknowledge(dlq, "AwsSolutions-SQS3",
                         f"this is the dead-letter queue of {queue.key}: failed messages end here, and a DLQ needs "
                         "no DLQ of its own.")
+            acknowledge(dlq, "Serverless-SQSRedrivePolicy",
+                        "A dead-letter queue is the end of the line: its messages wait there for a seller to "
+                        "redrive them once the fault is fixed.")
             self.dlqs[queue.key] = dlq
             self.queues[queue.key] = sqs.Queue(
                 self, name, encryption=sqs.QueueEncryption.SQS_MANAGED, enforce_ssl=True,

@@ -29,8 +29,9 @@ class Channels:
             self._cached = (now, self._parts()[0].list())
         return self._cached[1]
 
-    def client(self, config: Any) -> Any:
+    def client(self, config: Any, **options: Any) -> Any:
+        """A client of the channel; ``options`` (``retry``, ``timeout`` ...) as :func:`client_for` takes."""
         from orderflow.channels.clients import client_for
 
         credentials = self._parts()[1].get(config.channel_id, config.type)
-        return client_for(config, credentials)
+        return client_for(config, credentials, **options)

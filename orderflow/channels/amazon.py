@@ -8,6 +8,9 @@
   cursor) spaces our calls, and a wait longer than the run has left ends the run at that page; the
   next scheduled run resumes from the saved token.
 - Inventory: ``patchListingsItem`` replacing ``/attributes/fulfillment_availability``.
+- Tracking (merchant-fulfilled orders): ``getOrder`` for the items' ``orderItemId``, then the Orders v0
+  ``confirmShipment`` (``POST /orders/v0/orders/{id}/shipmentConfirmation``, not deprecated) with one
+  package per shipment (``packageReferenceId``: the shipment's number in its order).
 - Shapes follow Amazon's OpenAPI models (``orders_2026-01-01.json``, ``listingsItems_2021-08-01.json``).
 """
 
@@ -16,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
@@ -25,6 +28,8 @@ from orderflow.channels.base import (
     ChannelError,
     ChannelOrder,
     ChannelState,
+    FulfillmentNotice,
+    FulfillmentResult,
     Page,
     PushResult,
     build,
@@ -38,6 +43,7 @@ from orderflow.channels.config import AmazonConfig, AmazonCredentials
 from orderflow.channels.http import ChannelHttp, Deadline, RateLimiter, RetryPolicy, read_json, server_time
 
 ORDERS_PATH = "/orders/2026-01-01/orders"
+CONFIRM_PATH = "/orders/v0/orders/{order_id}/shipmentConfirmation"
 LISTINGS_PATH = "/listings/2021-08-01/items"
 INCLUDED_DATA = ("RECIPIENT", "BUYER", "FULFILLMENT")
 #: Amazon only answers for changes at least two minutes old (``lastUpdatedBefore`` rule).
@@ -48,7 +54,7 @@ STATES = {
     "PENDING": (ChannelState.UNPAID, "fulfillment status PENDING (payment not authorized yet)"),
     "UNSHIPPED": (ChannelState.READY, "fulfillment status UNSHIPPED"),
     "PARTIALLY_SHIPPED": (ChannelState.CLOSED, "fulfillment status PARTIALLY_SHIPPED"),
-    "SHIPPED": (ChannelState.CLOSED, "fulfillment status SHIPPED"),
+    "SHIPPED": (ChannelState.FULFILLED, "fulfillment status SHIPPED"),
     "CANCELLED": (ChannelState.CANCELLED, "cancelled on Amazon"),
     "UNFULFILLABLE": (ChannelState.CLOSED, "fulfillment status UNFULFILLABLE"),
 }
@@ -220,3 +226,49 @@ class AmazonClient:
                                sku=sku, issues=issues)
         return PushResult(channel_id=self.channel_id, sku=sku, quantity=int(quantity),
                           reference=result.get("submissionId"), status=status.lower())
+
+    # -- tracking ---------------------------------------------------------------------------------
+
+    def push_fulfillment(self, notice: FulfillmentNotice) -> FulfillmentResult:
+        """``confirmShipment``: one package (this shipment) with its carrier and tracking number."""
+        if not notice.tracking_numbers:
+            return FulfillmentResult("skipped", note="Amazon confirms a shipment only with a tracking number; "
+                                                     "it was completed without one")
+        self.listings.client.headers.update(self._auth())
+        order_path = f"{ORDERS_PATH}/{quote(notice.external_id, safe='')}"
+        body = read_json(self.listings.request("GET", order_path, params={"includedData": "FULFILLMENT"}))
+        order = body.get("order") if isinstance(body, dict) else None
+        if not isinstance(order, dict):
+            raise ChannelError(f"{self.channel_id}: getOrder answered without `order`", status=502)
+        status = str((order.get("fulfillment") or {}).get("fulfillmentStatus") or "")
+        items: list[dict[str, Any]] = []
+        wanted = dict(notice.lines)
+        for item in order.get("orderItems") or []:
+            sku = (item.get("product") or {}).get("sellerSku")
+            take = min(int(item.get("quantityOrdered") or 0), wanted.get(sku, 0))
+            if take > 0:
+                items.append({"orderItemId": item["orderItemId"], "quantity": take})
+                wanted[sku] -= take
+        if not items:
+            raise ChannelError(f"{self.channel_id}: order {notice.external_id} has none of the shipment's SKUs",
+                               status=422)
+        package = {"packageReferenceId": str(notice.parcel_no),
+                   "carrierCode": amazon_carrier(notice.carrier), "trackingNumber": notice.tracking_numbers[0],
+                   "shipDate": iso(parse_time(notice.shipped_at) or datetime.now(UTC)), "orderItems": items}
+        if package["carrierCode"] == "Other" and notice.carrier:
+            package["carrierName"] = notice.carrier
+        self.listings.request("POST", CONFIRM_PATH.format(order_id=quote(notice.external_id, safe="")),
+                              json={"marketplaceId": self.config.marketplace_ids[0], "packageDetail": package})
+        note = f"Amazon showed it {status} before" if status in ("SHIPPED",) else None
+        return FulfillmentResult("pushed", reference=f"package {package['packageReferenceId']}", note=note)
+
+
+#: Amazon's carrier codes for the carriers our adapters name (anything else goes as Other + carrierName).
+AMAZON_CARRIERS = {"ups": "UPS", "usps": "USPS", "fedex": "FedEx", "dhl": "DHL", "ontrac": "OnTrac",
+                   "amazon": "Amazon Shipping", "canada_post": "Canada Post", "royal_mail": "Royal Mail"}
+
+
+def amazon_carrier(carrier: str | None) -> str:
+    if not carrier:
+        return "Other"
+    return AMAZON_CARRIERS.get(carrier.strip().lower().replace(" ", "_"), "Other")

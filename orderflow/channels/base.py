@@ -69,7 +69,10 @@ class ChannelState(StrEnum):
     READY = "ready"  # paid (or authorized): ours to fulfil
     UNPAID = "unpaid"  # stored but held: not processed until the channel says it is paid
     CANCELLED = "cancelled"  # cancelled (or refunded in full) on the channel
-    CLOSED = "closed"  # fulfilled or completed elsewhere (or by Amazon): not ours to ship
+    #: Every line fulfilled (shipped) on the channel: if it is ours and not shipped yet, it was
+    #: fulfilled from the storefront, and we complete it here without telling the channel back.
+    FULFILLED = "fulfilled"
+    CLOSED = "closed"  # partly fulfilled, or fulfilled by Amazon: not ours to ship, nothing to complete
 
 
 @dataclass
@@ -107,6 +110,35 @@ class PushResult:
     status: str = "accepted"
 
 
+@dataclass
+class FulfillmentNotice:
+    """One shipment of an order we fulfilled, told to the channel it came from."""
+
+    external_id: str
+    shipment_id: str
+    #: SKU -> quantity in this shipment.
+    lines: dict[str, int]
+    carrier: str | None
+    tracking_numbers: list[str]
+    shipped_at: str | None
+    #: True when this is the last shipment: every line of the order has shipped.
+    complete: bool = True
+
+    @property
+    def parcel_no(self) -> int:
+        """The shipment's number within its order (``ord_x-2`` -> 2)."""
+        tail = self.shipment_id.rsplit("-", 1)[-1]
+        return int(tail) if tail.isdigit() else 1
+
+
+@dataclass
+class FulfillmentResult:
+    #: ``pushed``: the channel took it now; ``on_channel``: the channel already had every unit fulfilled.
+    status: str
+    reference: str | None = None
+    note: str | None = None
+
+
 class ChannelClient(Protocol):
     """One per channel type: ``shopify``, ``woocommerce``, ``amazon``."""
 
@@ -118,6 +150,10 @@ class ChannelClient(Protocol):
     def push_inventory(self, sku: str, quantity: int, *, idempotency_key: str | None = None,
                        expected_quantity: int | None = None) -> PushResult:
         """Set the available quantity of ``sku`` on the channel (auto-sync)."""
+
+    def push_fulfillment(self, notice: FulfillmentNotice) -> FulfillmentResult:
+        """Tell the channel a shipment left, with its tracking. Safe to repeat: what the channel shows
+        fulfilled already is not fulfilled twice."""
 
     def close(self) -> None: ...
 

@@ -9,6 +9,9 @@
   (required from 2026-04) and ``changeFromQuantity`` given explicitly (``null`` opts out of the
   compare-and-swap; required from 2026-04).
 - Webhooks (``orders/create`` …) carry the REST order JSON: :func:`normalize_rest`.
+- Tracking: the order's ``fulfillmentOrders`` (their line items' ``remainingQuantity``), then
+  ``fulfillmentCreate`` for this shipment's lines with ``trackingInfo``; what is no longer remaining
+  is not fulfilled again, so a repeat is harmless.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ from orderflow.channels.base import (
     ChannelError,
     ChannelOrder,
     ChannelState,
+    FulfillmentNotice,
+    FulfillmentResult,
     Page,
     PushResult,
     RateLimited,
@@ -83,6 +88,31 @@ mutation SetAvailable($input: InventorySetQuantitiesInput!, $idempotencyKey: Str
 }
 """
 
+FULFILLMENT_ORDERS_QUERY = """
+query FulfillmentOrders($id: ID!) {
+  order(id: $id) {
+    fulfillmentOrders(first: 10) {
+      nodes { id status lineItems(first: 100) { nodes { id remainingQuantity lineItem { sku } } } }
+    }
+  }
+}
+"""
+
+FULFILLMENT_CREATE_MUTATION = """
+mutation FulfillmentCreate($fulfillment: FulfillmentInput!, $message: String) {
+  fulfillmentCreate(fulfillment: $fulfillment, message: $message) {
+    fulfillment { id status }
+    userErrors { field message }
+  }
+}
+"""
+
+#: Shopify builds the tracking URL when the company is named as in its carrier list.
+SHOPIFY_CARRIERS = {"ups": "UPS", "usps": "USPS", "fedex": "FedEx", "dhl": "DHL Express", "dhlexpress": "DHL Express",
+                    "dhl_express": "DHL Express", "canada_post": "Canada Post", "canadapost": "Canada Post",
+                    "royal_mail": "Royal Mail", "royalmail": "Royal Mail", "ontrac": "OnTrac", "amazon": "Amazon Logistics"}
+OPEN_FULFILLMENT_ORDER = {"OPEN", "IN_PROGRESS", "SCHEDULED", "INCOMPLETE"}
+
 #: Before 2026-01: no @idempotent directive, compareQuantity instead of changeFromQuantity.
 SET_QUANTITIES_MUTATION_LEGACY = """
 mutation SetAvailable($input: InventorySetQuantitiesInput!) {
@@ -98,7 +128,8 @@ mutation SetAvailable($input: InventorySetQuantitiesInput!) {
 READY_FINANCIAL = {"PAID", "AUTHORIZED", "PARTIALLY_REFUNDED"}
 UNPAID_FINANCIAL = {"PENDING", "PARTIALLY_PAID", "EXPIRED"}
 CANCELLED_FINANCIAL = {"REFUNDED", "VOIDED"}
-CLOSED_FULFILLMENT = {"FULFILLED", "PARTIALLY_FULFILLED", "RESTOCKED", "PARTIAL"}
+FULFILLED = {"FULFILLED"}
+CLOSED_FULFILLMENT = {"PARTIALLY_FULFILLED", "RESTOCKED", "PARTIAL"}
 
 
 def state_of(financial: str | None, fulfillment: str | None, cancelled_at: Any) -> tuple[ChannelState, str]:
@@ -106,6 +137,8 @@ def state_of(financial: str | None, fulfillment: str | None, cancelled_at: Any) 
     ful = (fulfillment or "").upper()
     if cancelled_at:
         return ChannelState.CANCELLED, "cancelled on Shopify"
+    if ful in FULFILLED:
+        return ChannelState.FULFILLED, f"fulfillment status {ful}"
     if ful in CLOSED_FULFILLMENT:
         return ChannelState.CLOSED, f"fulfillment status {ful}"
     if fin in CANCELLED_FINANCIAL:
@@ -303,3 +336,54 @@ class ShopifyClient:
                                user_errors=errors)
         group = (result.get("inventoryAdjustmentGroup") or {}).get("id")
         return PushResult(channel_id=self.channel_id, sku=sku, quantity=int(quantity), reference=group or item)
+
+    # -- tracking ---------------------------------------------------------------------------------
+
+    def push_fulfillment(self, notice: FulfillmentNotice) -> FulfillmentResult:
+        """``fulfillmentCreate`` for the shipment's lines still open on the order's fulfillment orders."""
+        order_gid = f"gid://shopify/Order/{notice.external_id}"
+        data, _ = self.graphql(FULFILLMENT_ORDERS_QUERY, {"id": order_gid})
+        order = data.get("order")
+        if not order:
+            raise ChannelError(f"{self.channel_id}: order {notice.external_id} not found", status=404)
+        wanted = dict(notice.lines)
+        by_order: list[dict[str, Any]] = []
+        for fo in (order.get("fulfillmentOrders") or {}).get("nodes") or []:
+            if str(fo.get("status", "")).upper() not in OPEN_FULFILLMENT_ORDER:
+                continue
+            items = []
+            for item in (fo.get("lineItems") or {}).get("nodes") or []:
+                sku = ((item.get("lineItem") or {}).get("sku"))
+                take = min(int(item.get("remainingQuantity") or 0), wanted.get(sku, 0))
+                if take > 0:
+                    items.append({"id": item["id"], "quantity": take})
+                    wanted[sku] -= take
+            if items:
+                by_order.append({"fulfillmentOrderId": fo["id"], "fulfillmentOrderLineItems": items})
+        if not by_order:
+            return FulfillmentResult("on_channel", note="nothing of it is open on Shopify: fulfilled there already")
+        fulfillment: dict[str, Any] = {"lineItemsByFulfillmentOrder": by_order, "notifyCustomer": True}
+        if notice.tracking_numbers:
+            tracking: dict[str, Any] = {"company": shopify_carrier(notice.carrier)}
+            if len(notice.tracking_numbers) == 1:
+                tracking["number"] = notice.tracking_numbers[0]
+            else:
+                tracking["numbers"] = notice.tracking_numbers
+            fulfillment["trackingInfo"] = tracking
+        data, _ = self.graphql(FULFILLMENT_CREATE_MUTATION, {"fulfillment": fulfillment,
+                                                             "message": f"orderflow shipment {notice.shipment_id}"})
+        result = data.get("fulfillmentCreate") or {}
+        errors = result.get("userErrors") or []
+        if errors:
+            messages = "; ".join(str(e.get("message")) for e in errors)
+            raise ChannelError(f"{self.channel_id}: fulfillmentCreate refused order {notice.external_id}: {messages}",
+                               user_errors=errors)
+        short = {sku: n for sku, n in wanted.items() if n > 0}
+        note = f"not open on Shopify: {short}" if short else None
+        return FulfillmentResult("pushed", reference=(result.get("fulfillment") or {}).get("id"), note=note)
+
+
+def shopify_carrier(carrier: str | None) -> str:
+    if not carrier:
+        return "Other"
+    return SHOPIFY_CARRIERS.get(carrier.strip().lower().replace(" ", "_"), carrier.strip())

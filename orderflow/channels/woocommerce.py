@@ -4,6 +4,10 @@ Paging is by page number (``per_page`` up to 100, ``X-WP-TotalPages``), newest f
 default ``orderby=date&order=desc``). With a ``modified_after`` lower bound an order only ever enters the
 result set, and new orders enter at the front, so pages shift towards the end while we read: an order
 may be read twice (the importer dedupes it), never skipped.
+
+Tracking: a customer note on the order (``POST /orders/{id}/notes`` with ``customer_note``; WooCommerce
+emails it) naming the shipment, and ``status: completed`` once the last shipment left. The notes are read
+first, so a note for a shipment is never added twice.
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ from orderflow.channels.base import (
     ChannelError,
     ChannelOrder,
     ChannelState,
+    FulfillmentNotice,
+    FulfillmentResult,
     Page,
     PushResult,
     build,
@@ -35,7 +41,7 @@ STATES = {
     "on-hold": (ChannelState.UNPAID, "status on-hold (awaiting payment confirmation)"),
     "failed": (ChannelState.UNPAID, "status failed (payment failed)"),
     "checkout-draft": (ChannelState.UNPAID, "status checkout-draft"),
-    "completed": (ChannelState.CLOSED, "status completed"),
+    "completed": (ChannelState.FULFILLED, "status completed"),
     "cancelled": (ChannelState.CANCELLED, "cancelled on WooCommerce"),
     "refunded": (ChannelState.CANCELLED, "refunded on WooCommerce"),
     "trash": (ChannelState.CANCELLED, "trashed on WooCommerce"),
@@ -134,3 +140,26 @@ class WooCommerceClient:
         body = read_json(response)
         return PushResult(channel_id=self.channel_id, sku=sku, quantity=int(quantity),
                           reference=str(body.get("id", product["id"])) if isinstance(body, dict) else None)
+
+    def push_fulfillment(self, notice: FulfillmentNotice) -> FulfillmentResult:
+        path = f"{API}/orders/{notice.external_id}"
+        marker = f"[{notice.shipment_id}]"
+        notes = read_json(self.http.request("GET", f"{path}/notes", params={"type": "customer"}))
+        noted = isinstance(notes, list) and any(marker in str(n.get("note", "")) for n in notes if isinstance(n, dict))
+        reference = None
+        if not noted:
+            items = ", ".join(f"{qty} x {sku}" for sku, qty in sorted(notice.lines.items()))
+            tracking = ", ".join(notice.tracking_numbers)
+            text_ = (f"Shipped {marker}: {items}" + (f" via {notice.carrier}" if notice.carrier else "")
+                     + (f", tracking {tracking}" if tracking else "") + ".")
+            created = read_json(self.http.request("POST", f"{path}/notes",
+                                                  json={"note": text_, "customer_note": True}))
+            reference = str(created.get("id")) if isinstance(created, dict) and created.get("id") else None
+        if notice.complete:
+            order = read_json(self.http.request("PUT", path, json={"status": "completed"}))
+            if isinstance(order, dict) and order.get("status") not in (None, "completed"):
+                raise ChannelError(f"{self.channel_id}: order {notice.external_id} stayed {order.get('status')}")
+        if noted:
+            return FulfillmentResult("on_channel", note="the store has this shipment's note already")
+        return FulfillmentResult("pushed", reference=reference,
+                                 note="order completed on the store" if notice.complete else None)

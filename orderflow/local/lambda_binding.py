@@ -28,6 +28,15 @@ Handler = Callable[[dict, Any], Any]
 
 _handlers: dict[str, Handler] = {}
 _lock = threading.Lock()
+#: Held by every moto DynamoDB write (see _serialize_moto_dynamodb_writes); the local stack's snapshots
+#: hold it too, so a snapshot never sees half of a transaction.
+DYNAMODB_WRITE_LOCK = threading.RLock()
+_writes = [0]
+
+
+def dynamodb_writes() -> int:
+    """DynamoDB writes moto has taken since the process started (the snapshots' change detector)."""
+    return _writes[0]
 _installed = False
 
 
@@ -115,7 +124,7 @@ def _serialize_moto_dynamodb_writes() -> None:
     gives). Serialize moto's DynamoDB writes; reads stay concurrent."""
     from moto.dynamodb.models import DynamoDBBackend
 
-    lock = threading.RLock()
+    lock = DYNAMODB_WRITE_LOCK
     for name in ("transact_write_items", "put_item", "update_item", "delete_item", "batch_write_item"):
         original = getattr(DynamoDBBackend, name, None)
         if original is None or getattr(original, "_orderflow_locked", False):
@@ -123,6 +132,7 @@ def _serialize_moto_dynamodb_writes() -> None:
 
         def locked(self, *args, _original=original, **kwargs):  # noqa: ANN001, ANN002, ANN003
             with lock:
+                _writes[0] += 1
                 return _original(self, *args, **kwargs)
 
         locked._orderflow_locked = True  # type: ignore[attr-defined]

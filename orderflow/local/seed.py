@@ -36,21 +36,22 @@ SUPPLIER_STOCK = {
 }
 
 
-def seed_suppliers(ports: Ports, runtime) -> list[str]:  # noqa: ANN001 - an orderflow.suppliers.local.SupplierRuntime
-    """The supplier warehouses, their stock, and their sandbox suppliers (needs a sandbox SFTP server)."""
+def seed_suppliers(ports: Ports, runtime, *, stock: bool = True) -> list[str]:  # noqa: ANN001 - SupplierRuntime
+    """The supplier warehouses, their stock (``stock``: not after a restart, which keeps the saved
+    levels), and their sandbox suppliers (needs a sandbox SFTP server)."""
     from orderflow.suppliers.local import seed_sandbox_suppliers
 
     for warehouse in SUPPLIER_WAREHOUSES:
         ports.settings.put_warehouse(warehouse)
-    for (sku, warehouse_id), on_hand in SUPPLIER_STOCK.items():
+    for (sku, warehouse_id), on_hand in (SUPPLIER_STOCK.items() if stock else ()):
         ports.inventory.set_on_hand(sku, warehouse_id, on_hand, reason="sample data")
     return seed_sandbox_suppliers(runtime)
 
 
-def seed(ports: Ports) -> None:
+def seed(ports: Ports, *, stock: bool = True) -> None:
     for warehouse in WAREHOUSES:
         ports.settings.put_warehouse(warehouse)
-    for (sku, warehouse_id), on_hand in STOCK.items():
+    for (sku, warehouse_id), on_hand in (STOCK.items() if stock else ()):
         ports.inventory.set_on_hand(sku, warehouse_id, on_hand, reason="sample data")
 
 
@@ -64,13 +65,13 @@ FBA_STOCK = {("TSHIRT-BLK-M", "fba"): 200, ("MUG-12OZ", "fba"): 200, ("POSTER-A2
              ("PHONE-CASE", "fba"): 80}
 
 
-def seed_fba(ports: Ports, stack, runtime) -> None:  # noqa: ANN001 - LocalStack, orderflow.fba.local.FbaRuntime
+def seed_fba(ports: Ports, stack, runtime, *, stock: bool = True) -> None:  # noqa: ANN001 - LocalStack, FbaRuntime
     """The FBA warehouse, its stock, and its Amazon account on the sandbox FBA server (needs it running)."""
     from orderflow.fba.local import _sandbox_amazon, connect_sandbox_account
     from orderflow.rules.allocation import Pin
 
     ports.settings.put_warehouse(FBA_WAREHOUSE)
-    for (sku, warehouse_id), on_hand in FBA_STOCK.items():
+    for (sku, warehouse_id), on_hand in (FBA_STOCK.items() if stock else ()):
         ports.inventory.set_on_hand(sku, warehouse_id, on_hand, reason="sample data")
     connect_sandbox_account(stack, runtime, FBA_WAREHOUSE.warehouse_id)
     policy = ports.settings.allocation_policy()

@@ -16,6 +16,7 @@ import logging
 import os
 import secrets
 import socket
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,6 +45,7 @@ FUNCTIONS = {
     "poll_tracking": "functions.poll_tracking.handler",
     "forward_fba": "functions.forward_fba.handler",
     "poll_fba": "functions.poll_fba.handler",
+    "tell_channel": "functions.tell_channel.handler",
 }
 
 
@@ -77,6 +79,10 @@ class LocalStack:
     schedule_speedup: float = 1.0
     #: Stock auto-sync coalescing window: changes to one SKU within it go out as one update.
     sync_window_seconds: int = 1
+    #: Keep the tables in ``<state_dir>/data.json`` (saved every ``snapshot_seconds`` and at a clean
+    #: stop, loaded at start; orderflow.local.persistence). ``orderflow local`` turns it on.
+    persist: bool = False
+    snapshot_seconds: float = 5.0
 
     def __post_init__(self) -> None:
         self.token = self.token or os.environ.get("ORDERFLOW_API_TOKEN") or secrets.token_urlsafe(24)
@@ -91,6 +97,9 @@ class LocalStack:
         self.supplier_runtime: Any = None
         self.fba_runtime: Any = None
         self.queue_urls: dict[str, str] = {}
+        self.snapshots: Any = None
+        #: Items loaded from the state folder at start (0: started empty).
+        self.restored = 0
 
     @property
     def endpoint(self) -> str:
@@ -160,6 +169,13 @@ class LocalStack:
         self._moto = ThreadedMotoServer(ip_address=self.host, port=self.moto_port, verbose=False)
         self._moto.start()
         self._create_resources()
+        if self.persist:
+            from orderflow.local.persistence import Snapshots
+
+            self.snapshots = Snapshots(self.state_dir, {t.key: table_name(t.key) for t in TABLES},
+                                       every=self.snapshot_seconds)
+            self.restored = self.snapshots.load()
+            self.snapshots.start()
         self._start_sandbox_carrier()
         if self.serve_api:
             from orderflow.local.http_front import ApiFront
@@ -181,10 +197,34 @@ class LocalStack:
         from orderflow.stock_sync import sync_all
 
         self.add_poller(self.queue_urls["stock-sync"], FUNCTIONS["sync_stock"], wait_seconds=1)
+        # Tracking told to the sales channels (the workflow's TellChannel state queues one per shipment).
+        self.add_poller(self.queue_urls["channel-updates"], FUNCTIONS["tell_channel"], wait_seconds=1)
         self.scheduler.add("stock-sync-sweep", 3600, lambda: sync_all(default_ports()))
         from orderflow.service import reconcile
 
         self.scheduler.add("reconcile", 300, lambda: reconcile(default_ports()))
+
+    def resume_restored(self, *, wait: bool = False) -> threading.Thread | None:
+        """After a restart with saved data: redrive every order whose workflow should be running (their
+        executions did not survive the restart), in the background. Returns the thread (None: nothing
+        was restored)."""
+        if not self.restored:
+            return None
+        from orderflow.ports import default_ports
+        from orderflow.service import reconcile
+
+        def run() -> None:
+            try:
+                redriven = reconcile(default_ports(), older_than_seconds=0, limit=100_000)
+                log.info("restart: %d order(s) whose workflow was running are resumed", len(redriven))
+            except Exception:
+                log.exception("restart: resuming the running orders failed; `orderflow reconcile` retries it")
+
+        thread = threading.Thread(target=run, name="resume-restored", daemon=True)
+        thread.start()
+        if wait:
+            thread.join()
+        return thread
 
     def start_channels(self, *, sandbox: bool = True, order_every: float = 8.0) -> Any:
         """Run the channels' import schedules here and (``sandbox``) connect sandbox Shopify, WooCommerce
@@ -300,6 +340,12 @@ class LocalStack:
         if self.sandbox_carrier:
             self.sandbox_carrier.stop()
             self.sandbox_carrier = None
+        if self.snapshots:
+            try:
+                self.snapshots.stop(final=True)
+            except Exception as exc:  # noqa: BLE001 - the last periodic snapshot is still there
+                log.warning("could not save the local stack's data at stop: %s", exc)
+            self.snapshots = None
         if self._moto:
             self._moto.stop()
             self._moto = None

@@ -10,6 +10,9 @@
   ``x-amzn-RateLimit-Limit``.
 - ``PATCH /listings/2021-08-01/items/{sellerId}/{sku}`` (patchListingsItem) records the
   ``fulfillment_availability`` quantity it is sent.
+- ``POST /orders/v0/orders/{orderId}/shipmentConfirmation`` (confirmShipment) checks the request's
+  required fields (Orders v0 model) and the items' quantities, answers 204, and ships those units; a
+  package reference already confirmed for the order is accepted again without shipping anything twice.
 
 Shapes follow Amazon's models (``orders_2026-01-01.json``, ``listingsItems_2021-08-01.json``); the tests
 validate the answers against them.
@@ -31,6 +34,7 @@ from orderflow.sandbox.base import Request, Response, SandboxChannel, ShopOrder,
 ORDERS = "/orders/2026-01-01/orders"
 LISTING = re.compile(r"^/listings/2021-08-01/items/([^/]+)/([^/]+)$")
 ORDER = re.compile(r"^/orders/2026-01-01/orders/([^/]+)$")
+CONFIRM = re.compile(r"^/orders/v0/orders/([^/]+)/shipmentConfirmation$")
 SNAPSHOT_PARAMS = ("createdAfter", "createdBefore", "lastUpdatedAfter", "lastUpdatedBefore", "fulfillmentStatuses",
                    "marketplaceIds", "fulfilledBy")
 PATCH_OPS = {"add", "replace", "merge", "delete"}
@@ -57,6 +61,7 @@ class AmazonSandbox(SandboxChannel):
         self.tokens: dict[str, float] = {}
         self.snapshots: dict[str, dict[str, Any]] = {}
         self.token_requests = 0
+        self.packages: dict[tuple[str, str], dict[str, Any]] = {}
         self._bucket = float(burst)
         self._bucket_at = self.clock()
 
@@ -87,6 +92,8 @@ class AmazonSandbox(SandboxChannel):
             return "CANCELLED"
         if order.status == "fulfilled":
             return "SHIPPED"
+        if order.status == "partially_fulfilled":
+            return "PARTIALLY_SHIPPED"
         return "UNSHIPPED" if order.payment == "paid" else "PENDING"
 
     def render(self, order: ShopOrder, included: set[str]) -> dict[str, Any]:
@@ -137,6 +144,8 @@ class AmazonSandbox(SandboxChannel):
             response = self._search(request)
         elif (match := ORDER.match(request.path)) and request.method == "GET":
             response = self._get_order(unquote(match.group(1)), request)
+        elif (match := CONFIRM.match(request.path)) and request.method == "POST":
+            response = self._confirm_shipment(unquote(match.group(1)), request)
         elif (match := LISTING.match(request.path)) and request.method == "PATCH":
             response = self._patch_listing(unquote(match.group(1)), unquote(match.group(2)), request)
         else:
@@ -247,6 +256,46 @@ class AmazonSandbox(SandboxChannel):
         chosen.sort(key=lambda o: (getattr(o, field), o.id))
         return None, {"ids": [o.id for o in chosen], "fingerprint": fingerprint, "expires": now + 86400,
                       "bound_name": before_name, "bound": iso_z(before)}
+
+    def _confirm_shipment(self, order_id: str, request: Request) -> Response:
+        try:
+            body = request.json()
+        except ValueError:
+            body = None
+        package = body.get("packageDetail") if isinstance(body, dict) else None
+        if not isinstance(package, dict) or not body.get("marketplaceId"):
+            return Response(400, _errors("InvalidInput", "packageDetail and marketplaceId are required."))
+        missing = [k for k in ("packageReferenceId", "carrierCode", "trackingNumber", "shipDate", "orderItems")
+                   if not package.get(k)]
+        if missing:
+            return Response(400, _errors("InvalidInput", f"Missing required field(s): {', '.join(missing)}."))
+        reference = str(package["packageReferenceId"])
+        if not reference.isdigit() or int(reference) < 1:
+            return Response(400, _errors("InvalidInput", "packageReferenceId must be a positive number."))
+        if parse_time(package["shipDate"]) is None:
+            return Response(400, _errors("InvalidInput", "shipDate must be an ISO 8601 date-time."))
+        with self.lock:
+            order = self.orders.get(order_id)
+            if order is None:
+                return Response(404, _errors("NotFound", f"Order {order_id} was not found."))
+            if order.status == "cancelled":
+                return Response(400, _errors("InvalidInput", f"Order {order_id} is cancelled."))
+            if (order_id, reference) in self.packages:
+                return Response(204, None)
+            quantities: dict[int, int] = {}
+            for item in package["orderItems"]:
+                index = next((i for i in range(len(order.lines))
+                              if f"{order.number}{i + 1:03d}" == str(item.get("orderItemId"))), None)
+                if index is None:
+                    return Response(400, _errors("InvalidInput", f"orderItemId {item.get('orderItemId')} is not "
+                                                                 f"in order {order_id}."))
+                quantities[index] = quantities.get(index, 0) + int(item.get("quantity") or 0)
+            try:
+                record = self.record_fulfillment(order_id, quantities, package=package)
+            except ValueError as err:
+                return Response(400, _errors("InvalidInput", f"Quantity exceeds what is unshipped: {err}."))
+            self.packages[(order_id, reference)] = record
+        return Response(204, None)
 
     def _get_order(self, order_id: str, request: Request) -> Response:
         included = set(filter(None, (request.q("includedData") or "").split(",")))

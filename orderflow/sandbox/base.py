@@ -10,6 +10,7 @@ renders them in its channel's JSON. Beside the channel's own API, every sandbox 
 - ``POST /_sandbox/faults``: the next ``count`` API requests answer ``status`` (e.g. 429 with
   ``retry_after``), or ``{"kind": "throttled"}`` (Shopify's GraphQL THROTTLED);
 - ``GET /_sandbox/requests``: the API requests received (method, path, query, status).
+- ``GET /_sandbox/fulfillments``: the shipments our tracking push told the shop (order, lines, tracking).
 
 Tests and the local stack use the same methods in-process (``add_order``, ``inject``, ``pushes`` ...).
 """
@@ -57,6 +58,8 @@ class ShopLine:
     sku: str | None
     quantity: int
     price: str  # decimal string as the shop keeps it
+    #: Units fulfilled (shipped) on the shop: by a tracking push, or by the storefront.
+    fulfilled: int = 0
 
 
 @dataclass
@@ -77,7 +80,7 @@ class ShopOrder:
     currency: str = "USD"
     #: paid | pending | refunded
     payment: str = "paid"
-    #: open | cancelled | fulfilled
+    #: open | cancelled | partially_fulfilled | fulfilled
     status: str = "open"
     has_address: bool = True
 
@@ -142,6 +145,7 @@ class SandboxChannel:
         self.lock = threading.RLock()
         self.orders: dict[str, ShopOrder] = {}
         self.pushes: list[dict[str, Any]] = []
+        self.fulfillments: list[dict[str, Any]] = []
         self.levels: dict[str, int] = {}
         self.requests: list[dict[str, Any]] = []
         self.faults: list[Fault] = []
@@ -263,6 +267,9 @@ class SandboxChannel:
         path = request.path.removeprefix("/_sandbox")
         if path == "/inventory" and request.method == "GET":
             return Response(200, self.inventory())
+        if path == "/fulfillments" and request.method == "GET":
+            with self.lock:
+                return Response(200, {"fulfillments": list(self.fulfillments)})
         if path == "/requests" and request.method == "GET":
             with self.lock:
                 return Response(200, {"requests": list(self.requests)})
@@ -353,8 +360,33 @@ class SandboxChannel:
         self.notify(order_id, "cancelled")
 
     def fulfill(self, order_id: str) -> None:
+        """The seller fulfils the order from the shop's admin (storefront completion)."""
+        with self.lock:
+            for line in self.orders[order_id].lines:
+                line.fulfilled = line.quantity
         self._change(order_id, status="fulfilled")
         self.notify(order_id, "fulfilled")
+
+    def record_fulfillment(self, order_id: str, quantities: dict[int, int], **detail: Any) -> dict[str, Any]:
+        """A fulfillment our tracking push created: ``quantities`` maps line index -> units. The order
+        becomes fulfilled when every unit is (and the shop sends its ``fulfilled`` webhook)."""
+        with self.lock:
+            order = self.orders[order_id]
+            for index, units in quantities.items():
+                line = order.lines[index]
+                if units < 1 or line.fulfilled + units > line.quantity:
+                    raise ValueError(f"line {index} has {line.quantity - line.fulfilled} unit(s) open, not {units}")
+            for index, units in quantities.items():
+                order.lines[index].fulfilled += units
+            done = all(line.fulfilled >= line.quantity for line in order.lines)
+            order.status = "fulfilled" if done else "partially_fulfilled"
+            order.touch(self.clock())
+            record = {"order_id": order_id, "number": len(self.fulfillments) + 1, "at": iso_z(self.clock()),
+                      "lines": {order.lines[i].sku: n for i, n in quantities.items()}, **detail}
+            self.fulfillments.append(record)
+        if done:
+            self.notify(order_id, "fulfilled")
+        return record
 
     def inject(self, *, status: int = 429, count: int = 1, retry_after: float | None = None, kind: str = "http",
                path_prefix: str = "") -> None:

@@ -18,6 +18,7 @@ import logging
 import os
 import re
 import secrets
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -158,7 +159,11 @@ def _connect_sandboxes(stack: Any, channels: Channels, order_every: float) -> No
                              webhook_secret=woo_secret)
     amazon = AmazonSandbox(order_every=order_every, seed=13, rate=1.0, burst=5, settle_seconds=5)
     channels.sandboxes = {"sandbox-shopify": shopify, "sandbox-woocommerce": woo, "sandbox-amazon": amazon}
+    # Order ids carry on from the clock, so a restarted stack (which keeps the orders it imported) never
+    # meets a new sandbox order under an id it stored before.
+    first_id = (int(time.time()) - 1_700_000_000) * 10
     for shop in channels.sandboxes.values():
+        shop._counter = max(shop._counter, first_id)
         shop.start()
         for _ in range(3):  # a few orders waiting already, found by the first poll
             shop.add_order(notify=False)

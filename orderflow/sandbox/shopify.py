@@ -1,5 +1,6 @@
 """A sandbox Shopify: the GraphQL Admin API (``orders``, ``productVariants``, ``locations``,
-``inventorySetQuantities``) and REST-shaped signed ``orders/*`` webhooks.
+``inventorySetQuantities``, an order's ``fulfillmentOrders`` and ``fulfillmentCreate``) and REST-shaped
+signed ``orders/*`` webhooks.
 
 It speaks the documented shapes: keyset cursors (``pageInfo.endCursor``) over ``sortKey: UPDATED_AT``,
 ``extensions.cost.throttleStatus`` on every answer, ``THROTTLED`` errors, 429 with ``Retry-After``,
@@ -61,7 +62,8 @@ class ShopifySandbox(SandboxChannel):
             "cancelledAt": iso_z(order.updated) if order.status == "cancelled" else None,
             "closedAt": iso_z(order.updated) if order.status == "fulfilled" else None,
             "displayFinancialStatus": order.payment.upper(),
-            "displayFulfillmentStatus": "FULFILLED" if order.status == "fulfilled" else "UNFULFILLED",
+            "displayFulfillmentStatus": {"fulfilled": "FULFILLED", "partially_fulfilled": "PARTIALLY_FULFILLED"}.get(
+                order.status, "UNFULFILLED"),
             "currencyCode": order.currency, "email": order.email,
             "shippingAddress": {
                 "name": order.name, "company": None, "address1": order.line1, "address2": order.line2,
@@ -87,7 +89,7 @@ class ShopifySandbox(SandboxChannel):
             "cancelled_at": iso_z(order.updated) if order.status == "cancelled" else None,
             "cancel_reason": "customer" if order.status == "cancelled" else None,
             "closed_at": None, "financial_status": order.payment,
-            "fulfillment_status": "fulfilled" if order.status == "fulfilled" else None,
+            "fulfillment_status": {"fulfilled": "fulfilled", "partially_fulfilled": "partial"}.get(order.status),
             "currency": order.currency, "total_price": _total(order),
             "line_items": [{"id": int(order.id) * 100 + i, "sku": line.sku, "quantity": line.quantity,
                             "price": line.price, "title": line.sku or "(no sku)", "requires_shipping": True,
@@ -120,6 +122,10 @@ class ShopifySandbox(SandboxChannel):
             data = self._variants(variables)
         elif "locations" in query:
             data = {"data": {"locations": {"nodes": [{"id": self.location_id, "name": "Sandbox warehouse"}]}}}
+        elif "fulfillmentCreate" in query:
+            data = self._fulfillment_create(variables)
+        elif "fulfillmentOrders" in query:
+            data = self._fulfillment_orders(variables)
         elif re.search(r"\border\(id:", query):
             data = self._order_lines(variables)
         elif re.search(r"\borders\(", query):
@@ -180,6 +186,76 @@ class ShopifySandbox(SandboxChannel):
         return {"data": {"order": {"lineItems": {
             "pageInfo": {"hasNextPage": more, "endCursor": _cursor([start + 100]) if more else None},
             "nodes": chunk}}}}
+
+    # -- fulfillment orders ---------------------------------------------------------------------------
+
+    @staticmethod
+    def _fo_status(order: ShopOrder) -> str:
+        if order.status == "cancelled":
+            return "CANCELLED"
+        if all(line.fulfilled >= line.quantity for line in order.lines):
+            return "CLOSED"
+        return "IN_PROGRESS" if any(line.fulfilled for line in order.lines) else "OPEN"
+
+    def _fulfillment_orders(self, variables: dict[str, Any]) -> dict[str, Any]:
+        order_id = str(variables.get("id", "")).rsplit("/", 1)[-1]
+        with self.lock:
+            order = self.orders.get(order_id)
+            if order is None:
+                return {"data": {"order": None}}
+            items = [{"id": f"gid://shopify/FulfillmentOrderLineItem/{int(order.id) * 1000 + i}",
+                      "remainingQuantity": line.quantity - line.fulfilled, "lineItem": {"sku": line.sku}}
+                     for i, line in enumerate(order.lines)]
+            return {"data": {"order": {"fulfillmentOrders": {"nodes": [{
+                "id": f"gid://shopify/FulfillmentOrder/{order.id}", "status": self._fo_status(order),
+                "lineItems": {"nodes": items}}]}}}}
+
+    def _fulfillment_create(self, variables: dict[str, Any]) -> dict[str, Any]:
+        def refused(field: list[str], message: str) -> dict[str, Any]:
+            return {"data": {"fulfillmentCreate": {"fulfillment": None,
+                                                   "userErrors": [{"field": field, "message": message}]}}}
+
+        fulfillment = variables.get("fulfillment")
+        if not isinstance(fulfillment, dict) or not fulfillment.get("lineItemsByFulfillmentOrder"):
+            return refused(["fulfillment", "lineItemsByFulfillmentOrder"], "Line items by fulfillment order is required.")
+        groups = fulfillment["lineItemsByFulfillmentOrder"]
+        with self.lock:
+            plans: list[tuple[str, dict[int, int]]] = []
+            for g, group in enumerate(groups):
+                order_id = str(group.get("fulfillmentOrderId", "")).rsplit("/", 1)[-1]
+                order = self.orders.get(order_id)
+                where = ["fulfillment", "lineItemsByFulfillmentOrder", str(g)]
+                if order is None:
+                    return refused([*where, "fulfillmentOrderId"], "Fulfillment order does not exist.")
+                if self._fo_status(order) not in ("OPEN", "IN_PROGRESS"):
+                    return refused([*where, "fulfillmentOrderId"],
+                                   "Fulfillment order is not in a fulfillable state.")
+                quantities: dict[int, int] = {}
+                items = group.get("fulfillmentOrderLineItems") or [
+                    {"id": f"gid://shopify/FulfillmentOrderLineItem/{int(order.id) * 1000 + i}",
+                     "quantity": line.quantity - line.fulfilled} for i, line in enumerate(order.lines)]
+                for item in items:
+                    try:
+                        index = int(str(item.get("id", "")).rsplit("/", 1)[-1]) - int(order.id) * 1000
+                        line = order.lines[index]
+                        units = int(item.get("quantity"))
+                    except (ValueError, TypeError, IndexError):
+                        return refused([*where, "fulfillmentOrderLineItems"], "Invalid fulfillment order line item.")
+                    if units < 0 or units > line.quantity - line.fulfilled:
+                        return refused([*where, "fulfillmentOrderLineItems"],
+                                       "Invalid fulfillment order line item quantity requested.")
+                    if units:
+                        quantities[index] = quantities.get(index, 0) + units
+                plans.append((order_id, quantities))
+            tracking = fulfillment.get("trackingInfo") or {}
+            records = [self.record_fulfillment(order_id, quantities, tracking=tracking,
+                                               notify_customer=bool(fulfillment.get("notifyCustomer")),
+                                               message=variables.get("message"))
+                       for order_id, quantities in plans if quantities]
+        if not records:
+            return refused(["fulfillment"], "No line items to fulfill.")
+        return {"data": {"fulfillmentCreate": {"fulfillment": {
+            "id": f"gid://shopify/Fulfillment/{records[-1]['number']}", "status": "SUCCESS"}, "userErrors": []}}}
 
     def _variants(self, variables: dict[str, Any]) -> dict[str, Any]:
         match = re.search(r"sku:'([^']*)'", variables.get("query") or "")

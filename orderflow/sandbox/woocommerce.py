@@ -5,6 +5,9 @@ Orders: ``GET /wp-json/wc/v3/orders`` with ``modified_after`` (strictly after, G
 answers carry ``X-WP-Total``, ``X-WP-TotalPages`` and ``Link``; a page past the last is a 400, as in
 WordPress. Money is a decimal string, except ``line_items[].price``, a JSON number (as WooCommerce
 sends it). Auth: consumer key and secret, as HTTP Basic or as query parameters.
+
+Tracking: ``GET``/``POST /orders/{id}/notes`` (customer notes) and ``PUT /orders/{id}`` with a
+``status`` (``completed`` fulfils every line that is still open).
 """
 
 from __future__ import annotations
@@ -23,6 +26,9 @@ from orderflow.sandbox.base import Request, Response, SandboxChannel, ShopOrder,
 
 API = "/wp-json/wc/v3"
 PRODUCT = re.compile(rf"^{API}/products/(\d+)(?:/variations/(\d+))?$")
+ORDER = re.compile(rf"^{API}/orders/(\d+)$")
+NOTES = re.compile(rf"^{API}/orders/(\d+)/notes$")
+NO_ORDER = {"code": "woocommerce_rest_shop_order_invalid_id", "message": "Invalid ID.", "data": {"status": 404}}
 
 
 def _wc_time(epoch: float) -> str:
@@ -41,6 +47,7 @@ class WooCommerceSandbox(SandboxChannel):
                                "manage_stock": False, "stock_quantity": None, "parent_id": 0}
                          for i, sku in enumerate(sorted(self.catalog), start=1)}
         self._deliveries = 0
+        self.notes: dict[str, list[dict[str, Any]]] = {}
 
     def channel(self, channel_id: str, **config: Any) -> tuple[Any, Any]:
         from orderflow.channels.config import WooCommerceConfig, WooCommerceCredentials
@@ -117,6 +124,10 @@ class WooCommerceSandbox(SandboxChannel):
             with self.lock:
                 found = [dict(p) for p in self.products.values() if sku is None or p["sku"] == sku]
             return Response(200, found)
+        if match := NOTES.match(request.path):
+            return self._notes(match.group(1), request)
+        if (match := ORDER.match(request.path)) and request.method in ("PUT", "POST"):
+            return self._update_order(match.group(1), request)
         match = PRODUCT.match(request.path)
         if match and request.method in ("PUT", "POST"):
             return self._update_product(int(match.group(2) or match.group(1)), request)
@@ -181,6 +192,57 @@ class WooCommerceSandbox(SandboxChannel):
                            stock_quantity=quantity)
             self.record_push(product["sku"], quantity, product_id=product_id)
             return Response(200, dict(product))
+
+    def _notes(self, order_id: str, request: Request) -> Response:
+        with self.lock:
+            if order_id not in self.orders:
+                return Response(404, NO_ORDER)
+            notes = self.notes.setdefault(order_id, [])
+            if request.method == "GET":
+                kind = request.q("type", "any")
+                return Response(200, [n for n in notes if kind == "any"
+                                      or (kind == "customer") == n["customer_note"]])
+            if request.method != "POST":
+                return Response(404, {"code": "rest_no_route", "data": {"status": 404}})
+            try:
+                body = request.json() or {}
+            except ValueError:
+                body = None
+            if not isinstance(body, dict) or not isinstance(body.get("note"), str) or not body["note"].strip():
+                return Response(400, {"code": "rest_missing_callback_param", "message": "Missing parameter(s): note",
+                                      "data": {"status": 400, "params": ["note"]}})
+            note = {"id": 500 + sum(len(v) for v in self.notes.values()), "author": "WooCommerce",
+                    "date_created_gmt": _wc_time(self.clock()), "note": body["note"],
+                    "customer_note": bool(body.get("customer_note")), "added_by_user": False}
+            notes.append(note)
+            self.fulfillments.append({"order_id": order_id, "number": len(self.fulfillments) + 1,
+                                      "at": iso_z(self.clock()), "note": note["note"],
+                                      "customer_note": note["customer_note"]})
+            self.orders[order_id].touch(self.clock())
+            return Response(201, note)
+
+    def _update_order(self, order_id: str, request: Request) -> Response:
+        try:
+            body = request.json() or {}
+        except ValueError:
+            return Response(400, {"code": "rest_invalid_json", "message": "Invalid JSON body passed.",
+                                  "data": {"status": 400}})
+        with self.lock:
+            order = self.orders.get(order_id)
+            if order is None:
+                return Response(404, NO_ORDER)
+            status = body.get("status") if isinstance(body, dict) else None
+            if status not in (None, "completed", "processing", "on-hold", "cancelled"):
+                return Response(400, {"code": "rest_invalid_param", "message": "Invalid parameter(s): status",
+                                      "data": {"status": 400, "params": {"status": "status is not one of ..."}}})
+            if status == "completed" and order.status != "fulfilled":
+                if order.status == "cancelled":
+                    return Response(400, {"code": "woocommerce_rest_invalid_status", "message":
+                                          "A cancelled order cannot be completed.", "data": {"status": 400}})
+                open_units = {i: line.quantity - line.fulfilled for i, line in enumerate(order.lines)
+                              if line.quantity > line.fulfilled}
+                self.record_fulfillment(order_id, open_units, status="completed")
+            return Response(200, self.render(order))
 
     # -- webhooks -------------------------------------------------------------------------------------
 

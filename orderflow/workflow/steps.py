@@ -49,10 +49,14 @@ class AwaitShipmentInput(AwaitInput):
     shipment_id: str
 
 
-def _live(order: Order) -> Order:
-    """Steps stop here for a cancelled order: the workflow catches OrderCancelled and ends."""
+def _live(order: Order, *, completing: bool = False) -> Order:
+    """Steps stop here for a cancelled order, and for one its sales channel fulfilled before it was
+    routed here (completed without shipments): the workflow catches OrderCancelled and ends."""
     if order.status == OrderStatus.CANCELLED:
         raise OrderCancelled(f"order {order.order_id} was cancelled", order_id=order.order_id)
+    if order.status == OrderStatus.COMPLETED and not completing:
+        raise OrderCancelled(f"order {order.order_id} was completed on its sales channel before it shipped here",
+                             order_id=order.order_id)
     return order
 
 
@@ -170,8 +174,8 @@ def reduce_inventory(order_id: str, ports: Ports) -> dict[str, Any]:
             return True
 
         order = ports.orders.update(order_id, reserved)
-        if order.status == OrderStatus.CANCELLED:
-            # cancelled while we were reserving: give the stock straight back
+        if order.status in (OrderStatus.CANCELLED, OrderStatus.COMPLETED):
+            # cancelled (or fulfilled on the channel) while we were reserving: give the stock straight back
             from orderflow.service import release_stock_of_cancelled
 
             release_stock_of_cancelled(order, ports)
@@ -210,10 +214,19 @@ def route_fulfillment(order_id: str, ports: Ports) -> dict[str, Any]:
 
         order = ports.orders.update(order_id, routed)
     sla = {wid: max(1, int(w.sla_hours * 3600)) for wid, w in warehouses.items()}
+    tell = tells_channel(order, ports)
     return {"order_id": order_id, "backordered": bool(plan.backordered), "shipments": [
         {"shipment_id": s.shipment_id, "method": s.method.value, "warehouse_id": s.warehouse_id,
-         "sla_seconds": sla.get(s.warehouse_id, 72 * 3600)}
+         "sla_seconds": sla.get(s.warehouse_id, 72 * 3600), "tell_channel": tell}
         for s in order.shipments if s.plan_no == plan.plan_no]}
+
+
+def tells_channel(order: Order, ports: Ports) -> bool:
+    """Whether the order's shipments are told to a connected sales channel when they leave."""
+    if not order.channel or not order.external_id:
+        return False
+    return any(c.channel_id == order.channel for c in ports.channels.list()) or \
+        any(c.channel_id == order.channel for c in ports.channels.list(fresh=True))  # connected just now
 
 
 def await_shipment(step: AwaitShipmentInput, ports: Ports) -> dict[str, Any]:
@@ -246,7 +259,7 @@ def shipped_output(shipment: Shipment) -> dict[str, Any]:
 
 def complete_order(order_id: str, ports: Ports) -> dict[str, Any]:
     """Every shipment has left: take the shipped units off the shelf (once) and complete the order."""
-    order = _live(ports.orders.get(order_id))
+    order = _live(ports.orders.get(order_id), completing=True)
     by_plan: dict[int, list] = {}
     for shipment in order.shipments:
         if shipment.status == ShipmentStatus.SHIPPED:

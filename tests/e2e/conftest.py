@@ -19,8 +19,11 @@ ADDRESS = {"name": "Grace Hopper", "line1": "1 Navy Way", "city": "Arlington", "
            "postal_code": "22202", "country": "US"}
 
 
-def start_stack(state_dir, *extra: str) -> dict:
+def start_stack(state_dir, *extra: str, persist: bool = False) -> dict:
+    """``orderflow local`` on free ports; without ``persist`` it keeps nothing on disk (``--no-persist``)."""
     port, moto_port = free_port(), free_port()
+    if not persist:
+        extra = ("--no-persist", *extra)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "ORDERFLOW_", "MOTO_"))}
     proc = subprocess.Popen(
         [sys.executable, "-m", "orderflow.cli", "local", "--port", str(port), "--moto-port", str(moto_port),

@@ -389,3 +389,28 @@ def test_every_queue_has_a_dead_letter_queue_and_the_workflow_may_send_to_it(syn
     substitutions = next(iter(synth.template.find_resources("AWS::StepFunctions::StateMachine").values()))[
         "Properties"]["DefinitionSubstitutions"]
     assert set(asl.QUEUE_PLACEHOLDERS) <= set(substitutions)
+
+
+def test_cfn_lint_finds_nothing_in_the_synthesized_template(synth: Synth) -> None:
+    import subprocess
+    import sys
+
+    template = synth.outdir / synth.stack.template_file
+    assert template.exists()
+    cfn_lint = Path(sys.executable).parent / "cfn-lint"
+    # W3005: CDK itself writes DependsOn on a function's role that it also GetAtt's (harmless, not ours).
+    lint = subprocess.run([str(cfn_lint), "--format", "parseable", "--ignore-checks", "W3005", "--", str(template)],
+                          capture_output=True, text=True, timeout=600)
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+
+
+def test_data_services_are_never_granted_a_wildcard_action(synth: Synth) -> None:
+    data_services = ("dynamodb:", "sqs:", "states:", "secretsmanager:", "s3:", "scheduler:", "lambda:")
+    for policy in [*synth.of_type("AWS::IAM::Policy").values(), *synth.of_type("AWS::IAM::Role").values()]:
+        documents = [policy["Properties"].get("PolicyDocument")] + [
+            p["PolicyDocument"] for p in policy["Properties"].get("Policies", [])]
+        for document in filter(None, documents):
+            for statement in document["Statement"]:
+                for action in _list(statement.get("Action", [])):
+                    if isinstance(action, str) and action.startswith(data_services):
+                        assert "*" not in action, (action, statement)

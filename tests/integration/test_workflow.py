@@ -80,7 +80,13 @@ def test_short_stock_waits_for_a_purchase_order_that_releases_it(stack, ports, u
     assert ledger_entries(ports, sku) == []  # nothing was taken while it waits
 
     # the shortfall was drafted onto the supplier's purchase order, rounded to the pack size
-    drafts = [po for po in ports.purchasing.list() if po.supplier == f"acme-{uid}"]
+    # (the allocate step drafts it right after it records the plan the status comes from: wait for it)
+    deadline = __import__("time").monotonic() + 20
+    while True:
+        drafts = [po for po in ports.purchasing.list() if po.supplier == f"acme-{uid}"]
+        if (drafts and drafts[0].lines) or __import__("time").monotonic() > deadline:
+            break
+        __import__("time").sleep(0.05)
     assert len(drafts) == 1 and drafts[0].status == PurchaseOrderStatus.DRAFT
     assert [(ln.sku, ln.quantity) for ln in drafts[0].lines] == [(sku, 6)]
     po = ports.purchasing.submit(drafts[0].po_id)

@@ -42,7 +42,7 @@ def test_shopifys_own_order_fixture_reads_into_a_new_order():
     ("refunded", None, None, ChannelState.CANCELLED),
     ("voided", None, None, ChannelState.CANCELLED),
     ("paid", None, "2026-01-01T00:00:00Z", ChannelState.CANCELLED),
-    ("paid", "fulfilled", None, ChannelState.CLOSED),
+    ("paid", "fulfilled", None, ChannelState.FULFILLED),
     ("paid", "partial", None, ChannelState.CLOSED),
 ])
 def test_shopify_status_mapping(financial, fulfillment, cancelled, state):
@@ -109,7 +109,7 @@ def test_woocommerce_order_reads_with_its_number_price_exactly():
 
 @pytest.mark.parametrize("status, state", [
     ("processing", ChannelState.READY), ("pending", ChannelState.UNPAID), ("on-hold", ChannelState.UNPAID),
-    ("failed", ChannelState.UNPAID), ("completed", ChannelState.CLOSED), ("cancelled", ChannelState.CANCELLED),
+    ("failed", ChannelState.UNPAID), ("completed", ChannelState.FULFILLED), ("cancelled", ChannelState.CANCELLED),
     ("refunded", ChannelState.CANCELLED), ("trash", ChannelState.CANCELLED)])
 def test_woocommerce_status_mapping(status, state):
     assert woocommerce.normalize(woo_order(status=status), "woo").state == state
@@ -141,7 +141,7 @@ def test_amazons_own_sandbox_example_reads_into_orders():
 
 @pytest.mark.parametrize("status, by, state", [
     ("UNSHIPPED", "MERCHANT", ChannelState.READY), ("PENDING", "MERCHANT", ChannelState.UNPAID),
-    ("PENDING_AVAILABILITY", "MERCHANT", ChannelState.UNPAID), ("SHIPPED", "MERCHANT", ChannelState.CLOSED),
+    ("PENDING_AVAILABILITY", "MERCHANT", ChannelState.UNPAID), ("SHIPPED", "MERCHANT", ChannelState.FULFILLED),
     ("PARTIALLY_SHIPPED", "MERCHANT", ChannelState.CLOSED), ("CANCELLED", "MERCHANT", ChannelState.CANCELLED),
     ("UNSHIPPED", "AMAZON", ChannelState.CLOSED), ("CANCELLED", "AMAZON", ChannelState.CANCELLED)])
 def test_amazon_status_mapping(status, by, state):

@@ -1,0 +1,112 @@
+"""The benchmark table: every figure of ``make bench`` beside its baseline, from ``bench-results/*.json``.
+
+Prints a Markdown table (what the README shows) and writes the same figures to
+``bench-results/summary.json``. Run after the benchmarks (``make bench`` does).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+from pathlib import Path
+from typing import Any
+
+#: EventBridge Scheduler after its free tier, per invocation (read with the other prices).
+SCHEDULER_PER_INVOCATION = 1.00 / 1_000_000
+
+
+def _load(folder: Path, name: str) -> dict[str, Any] | None:
+    path = folder / f"{name}.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def rows(folder: Path) -> list[tuple[str, str, str, str]]:
+    """(figure, orderflow, baseline, ratio) for every benchmark that has results."""
+    out: list[tuple[str, str, str, str]] = []
+    e2e = _load(folder, "end_to_end")
+    if e2e:
+        out.append((f"end to end: POST /orders -> completed ({e2e['orders']} orders, {e2e['workers']} workers)",
+                    f"{e2e['orderflow']['orders_per_second']} orders/s",
+                    f"{e2e['baseline_noop']['orders_per_second']} orders/s (no-op handlers)",
+                    f"{e2e['ratio_orders_per_second']}"))
+        for stage, figures in e2e["stages"].items():
+            out.append((f"  stage {stage}", f"p50 {figures['p50_ms']:.0f} ms, p95 {figures['p95_ms']:.0f} ms", "", ""))
+        cost = e2e.get("cost") or {}
+        if cost:
+            parts = ", ".join(f"{k} ${v}" for k, v in cost["per_1000_orders_usd"].items())
+            out.append(("cost per 1,000 orders (Standard workflow, list prices "
+                        f"{cost['region']}, read {cost['prices_read']})",
+                        f"${cost['total_per_1000_orders_usd']}", parts, ""))
+            per = e2e["per_order"]
+            out.append(("  per order", f"{per['state_transitions']} transitions, {per['lambda_invocations']} "
+                        f"invocations, {per['dynamodb_wru']} WRU, {per['dynamodb_rru']} RRU", "", ""))
+            runs = 12 * 24 * 30  # a 5-minute schedule's invocations in a month
+            out.append(("  schedules (fixed, not per order)",
+                        f"${runs * SCHEDULER_PER_INVOCATION:.4f} per 5-minute schedule per month (each channel "
+                        "import, supplier and FBA poll, the reconciler), plus its Lambda run", "", ""))
+    local = _load(folder, "local_stack")
+    if local:
+        out.append((f"local stack: creation -> paid ({local['orderflow']['orders']} orders)",
+                    f"{local['orderflow']['orders_per_second']} orders/s",
+                    f"{local['baseline_noop_handlers']['orders_per_second']} orders/s (no-op handlers)",
+                    f"{local['ratio_orders_per_second']}"))
+    cold = _load(folder, "cold_start")
+    if cold:
+        handlers = cold["handlers_ms"]
+        worst = max(handlers, key=handlers.get)
+        out.append((f"cold start: handler import, fresh interpreter ({len(handlers)} handlers, {cold['runs']} runs)",
+                    f"{min(handlers.values()):.0f}-{max(handlers.values()):.0f} ms (slowest {worst.split('.')[1]})",
+                    f"{cold['boto3_ms']:.0f} ms (import boto3)",
+                    f"{min(cold['ratio_to_boto3'].values())}-{max(cold['ratio_to_boto3'].values())}x"))
+    alloc = _load(folder, "allocation")
+    if alloc:
+        d = alloc["decisions"]
+        out.append((f"allocation decisions ({d['orders']} orders, 1-10 lines, 5-50 warehouses)",
+                    f"{d['rule_engine_per_second']}/s", f"{d['baseline_first_with_stock_per_second']}/s "
+                    "(first warehouse with stock)", f"{d['ratio']}"))
+        race = alloc.get("race")
+        if race:
+            out.append((f"race: {race.get('orders')} orders for {race.get('units')} units",
+                        f"{race.get('committed')} committed", f"{race.get('units')} expected",
+                        "ok" if race.get("committed") == race.get("units") else "OVERSOLD"))
+    imp = _load(folder, "import_throughput")
+    if imp:
+        out.append((f"import: {imp['orders']} orders from a sandbox {imp['channel']} in one run",
+                    f"{imp['import']['orders_per_second']} orders/s",
+                    f"{imp['baseline_single_puts']['puts_per_second']} puts/s (single DynamoDB puts)",
+                    f"{imp['ratio_import_to_puts']}"))
+    return out
+
+
+def table(found: list[tuple[str, str, str, str]]) -> str:
+    lines = ["| figure | orderflow | baseline, same run | ratio |", "| --- | --- | --- | --- |"]
+    lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in found]
+    return "\n".join(lines)
+
+
+def machine() -> str:
+    return f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, {platform.system()}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--results", type=Path, default=Path("bench-results"))
+    args = parser.parse_args(argv)
+    found = rows(args.results)
+    if not found:
+        print(f"no results in {args.results}/: run `make bench` first", file=sys.stderr)
+        return 1
+    print(f"\norderflow benchmarks ({machine()}):\n")
+    print(table(found))
+    summary = {"machine": machine(), "rows": [dict(zip(("figure", "orderflow", "baseline", "ratio"), r, strict=True))
+                                              for r in found]}
+    (args.results / "summary.json").write_text(json.dumps(summary, indent=2))
+    print(f"\n(written to {args.results / 'summary.json'})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

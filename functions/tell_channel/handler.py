@@ -1,0 +1,26 @@
+"""TellChannel: the channel-updates queue -> each shipped shipment's tracking told to the sales channel
+its order came from (Shopify fulfillmentCreate, WooCommerce note + completed, Amazon confirmShipment).
+
+A record whose channel fails fails alone (partial batch response) and comes back after a growing delay,
+then goes to the DLQ; see :mod:`orderflow.channel_updates`.
+"""
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from orderflow.channel_updates import handle_record
+from orderflow.observability import logger, tracer
+from orderflow.ports import default_ports
+
+
+def record_handler(record: SQSRecord) -> str:
+    return handle_record(record.body, receive_count=int(record.attributes.approximate_receive_count or 1),
+                         receipt_handle=record.receipt_handle, ports=default_ports())
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler(capture_response=False)
+def lambda_handler(event: dict, context: LambdaContext) -> dict:
+    return process_partial_response(event=event, record_handler=record_handler,
+                                    processor=BatchProcessor(event_type=EventType.SQS), context=context)
