@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import os
 import platform
 import sys
 import time
@@ -27,67 +28,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 PAGE_SIZES = {"shopify": 250, "woocommerce": 100, "amazon": 100}
-
-
-def item_level_transactions() -> None:
-    """Make moto's TransactWriteItems back up only the items it touches.
-
-    moto 5.2.5 deep-copies every table a transaction touches, to roll back on failure, and its model
-    instance tracker keeps every copy: each transaction on the orders table costs time and memory in
-    proportion to the whole table (measured here: ~0.5 s per transaction at 10,000 orders, and memory
-    growing with the square of the order count). DynamoDB's transactions cost what their items cost.
-    This keeps moto's own transaction logic and replaces only its backup: snapshots of the touched items,
-    restored when the transaction fails. (The local stack should get the same fix; see docs/channels.md.)
-    """
-    import threading
-
-    from moto.dynamodb.models import DynamoDBBackend
-    from moto.dynamodb.models.table import Table
-
-    if getattr(DynamoDBBackend, "_item_level", False):
-        return
-    original = DynamoDBBackend.transact_write_items
-    state = threading.local()
-
-    def table_deepcopy(self, memo):  # noqa: ANN001, ANN202
-        if getattr(state, "active", False):
-            return self  # the whole-table backup: not taken
-        clone = self.__class__.__new__(self.__class__)
-        memo[id(self)] = clone
-        for name, value in self.__dict__.items():
-            setattr(clone, name, copy.deepcopy(value, memo))
-        return clone
-
-    def transact_write_items(self, transact_items):  # noqa: ANN001, ANN202
-        snapshots = []
-        for entry in transact_items:
-            _, op = next(iter(entry.items()))
-            try:
-                table = self.get_table(op["TableName"])
-                key = op.get("Key") or {a: op["Item"][a] for a in (table.hash_key_attr, table.range_key_attr) if a}
-                current = self.get_item(op["TableName"], key)
-            except Exception:  # noqa: BLE001, S112 - moto reports it when it runs the transaction
-                continue
-            snapshots.append((op["TableName"], key, copy.deepcopy(current.to_json()["Attributes"]) if current else None))
-        state.active = True
-        try:
-            return original(self, transact_items)
-        except Exception:
-            for table_name, key, before in reversed(snapshots):
-                if before is None:
-                    try:
-                        self.delete_item(table_name, key)
-                    except Exception:  # noqa: BLE001, S110 - it was not written
-                        pass
-                else:
-                    self.put_item(table_name, before)
-            raise
-        finally:
-            state.active = False
-
-    Table.__deepcopy__ = table_deepcopy
-    DynamoDBBackend.transact_write_items = transact_write_items
-    DynamoDBBackend._item_level = True
 
 
 def run(orders: int, channel: str, workers: int, moto_as_shipped: bool = False) -> dict:
@@ -104,8 +44,8 @@ def run(orders: int, channel: str, workers: int, moto_as_shipped: bool = False) 
     from orderflow.settings import get_settings
     from orderflow.tables import ORDERS
 
-    if not moto_as_shipped:
-        item_level_transactions()
+    if moto_as_shipped:  # the local stack backs up only the items a transaction touches, unless told not to
+        os.environ["ORDERFLOW_MOTO_WHOLE_TABLE_TRANSACTIONS"] = "1"
     stack = LocalStack(api_port=0, serve_api=False, state_dir=Path(".orderflow/bench-import")).start()
     shop_cls = {"shopify": ShopifySandbox, "woocommerce": WooCommerceSandbox, "amazon": AmazonSandbox}[channel]
     options = {"settle_seconds": 0, "rate": 1000.0, "burst": 1000} if channel == "amazon" else {}

@@ -69,9 +69,10 @@ def rows(folder: Path) -> list[tuple[str, str, str, str]]:
                     "(first warehouse with stock)", f"{d['ratio']}"))
         race = alloc.get("race")
         if race:
-            out.append((f"race: {race.get('orders')} orders for {race.get('units')} units",
-                        f"{race.get('committed')} committed", f"{race.get('units')} expected",
-                        "ok" if race.get("committed") == race.get("units") else "OVERSOLD"))
+            out.append((f"race: {race['orders']} orders for {race['units']} units over 3 warehouses "
+                        f"({race['seconds']} s)", f"{race['units_committed']} units committed, {race['paid']} paid, "
+                        f"{race['awaiting_stock']} awaiting stock, {race['needs_attention']} needing attention",
+                        f"{race['units']} units", "ok" if race["ok"] else "OVERSOLD or short"))
     imp = _load(folder, "import_throughput")
     if imp:
         out.append((f"import: {imp['orders']} orders from a sandbox {imp['channel']} in one run",
