@@ -79,6 +79,46 @@ def test_orders_arrive_from_all_three_sandbox_channels_and_go_through_the_workfl
             break
         time.sleep(0.2)
     assert done == ["completed"] * 3
+    # ... and each channel was told, with the tracking number (Shopify fulfillment, WooCommerce note,
+    # Amazon shipment confirmation), through the channel-updates queue.
+    urls = {c["channel_id"]: c["base_url"] for c in api.get("/channels").json()["channels"]}
+    for channel in CHANNELS:
+        number = f"1Z{channel[-4:].upper()}0001"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            told = httpx.get(f"{urls[channel]}/_sandbox/fulfillments").json()["fulfillments"]
+            if number in json.dumps(told):
+                break
+            time.sleep(0.3)
+        assert number in json.dumps(told), (channel, told)
+
+
+def test_an_order_fulfilled_in_the_shop_first_completes_here_and_is_not_echoed(api):
+    shop = {c["channel_id"]: c["base_url"] for c in api.get("/channels").json()["channels"]}["sandbox-shopify"]
+    external_id = httpx.post(f"{shop}/_sandbox/orders", json={"lines": [{"sku": "MUG-12OZ", "quantity": 1}]}
+                             ).json()["id"]
+
+    def ours(*statuses):
+        for status in statuses:
+            for order in api.get("/orders", params={"status": status, "limit": 200}).json()["orders"]:
+                if order.get("channel") == "sandbox-shopify" and order.get("external_id") == external_id:
+                    return order
+        return None
+
+    deadline = time.monotonic() + 60
+    while not ours("paid") and time.monotonic() < deadline:
+        time.sleep(0.3)
+    order = ours("paid")
+    assert order, "the webhook's order did not reach paid"
+    assert httpx.post(f"{shop}/_sandbox/orders/{external_id}/fulfill").status_code == 200  # the seller, in Shopify
+    deadline = time.monotonic() + 30
+    while api.get(f"/orders/{order['order_id']}").json()["status"] != "completed" and time.monotonic() < deadline:
+        time.sleep(0.3)
+    done = api.get(f"/orders/{order['order_id']}").json()
+    assert done["status"] == "completed" and done["shipments"][0]["channel_update"] == "on_channel"
+    time.sleep(2)
+    told = httpx.get(f"{shop}/_sandbox/fulfillments").json()["fulfillments"]
+    assert not [f for f in told if f["order_id"] == external_id]  # no echo
 
 
 def test_orderflow_import_runs_an_import_now_and_reports_it(channel_stack, api):
