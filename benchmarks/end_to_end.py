@@ -121,7 +121,7 @@ def run(orders: int, workers: int) -> dict:
                 return {}
             return {"order_id": event["order_id"], "backordered": False, "shipments": [
                 {"shipment_id": f"{event['order_id']}-1", "method": "self_ship", "warehouse_id": "bench",
-                 "sla_seconds": 60}]}
+                 "sla_seconds": 60, "tell_channel": False}]}
 
         def noop_complete(event, context):
             done_base[event["order_id"]] = time.perf_counter()

@@ -85,7 +85,7 @@ def run(orders: int, workers: int) -> dict:
                 base.mark(event["order_id"])
                 return {}
             return {"shipments": [{"shipment_id": f"{event['order_id']}-1", "method": "self_ship",
-                                   "warehouse_id": "bench"}]}
+                                   "warehouse_id": "bench", "tell_channel": False}]}
 
         values = {}
         for placeholder, fn in asl.FUNCTION_PLACEHOLDERS.items():
@@ -93,6 +93,7 @@ def run(orders: int, workers: int) -> dict:
             lambda_binding.bind(name, noop_fulfill if fn == "fulfill" else noop)
             values[placeholder] = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}"
         values.update({p: f"{PREFIX}-{key}" for p, key in asl.TABLE_PLACEHOLDERS.items()})
+        values.update({p: stack.queue_urls[key] for p, key in asl.QUEUE_PLACEHOLDERS.items()})
         baseline_arn = client("stepfunctions").create_state_machine(
             name=f"{PREFIX}-noop-workflow", definition=asl.substitute(asl.read(), values),
             roleArn=f"arn:aws:iam::{ACCOUNT}:role/noop", type="STANDARD")["stateMachineArn"]

@@ -1,7 +1,7 @@
 """Telling the sales channel an order came from that a shipment left, with its tracking.
 
-The workflow sends one message per shipped shipment of a channel order to the channel-updates queue
-(its ``TellChannel`` state); :func:`tell_channel` handles one:
+The workflow sends one message per shipped shipment to the channel-updates queue (its ``TellChannel``
+state; ``tell: false`` for an order from no connected channel); :func:`tell_channel` handles one:
 
 - Shopify: ``fulfillmentCreate`` on the order's open fulfillment orders, for this shipment's lines,
   with its tracking (the customer is notified by Shopify);
@@ -48,6 +48,8 @@ class ChannelUpdate(BaseModel):
 
     order_id: str
     shipment_id: str
+    #: False: the order came from no connected channel (nothing to read or tell).
+    tell: bool = True
 
 
 def notice_for(order: Order, shipment_id: str) -> FulfillmentNotice:
@@ -68,6 +70,8 @@ def notice_for(order: Order, shipment_id: str) -> FulfillmentNotice:
 def tell_channel(update: ChannelUpdate, ports: Ports) -> str:
     """Push one shipped shipment to its order's channel, once. Returns what happened (for the log):
     ``pushed``, ``on_channel``, ``skipped``, ``already`` or why nothing was to be done."""
+    if not update.tell:
+        return "no channel"
     try:
         order = ports.orders.get(update.order_id)
     except NotFound:

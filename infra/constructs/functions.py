@@ -41,6 +41,7 @@ class FunctionSpec:
     scans: tuple[str, ...] = ()  # tables it may Scan (a sweep, never a request path)
     states_actions: tuple[str, ...] = ()  # on the order workflow state machine (task tokens included)
     describes_executions: bool = False  # states:DescribeExecution on the workflow's executions
+    stops_executions: bool = False  # states:StopExecution on them (a fulfiller rejected a shipment)
     consumes: str | None = None  # the queue (orderflow.queues key) it is the event source mapping of
     sends: tuple[str, ...] = ()  # queues it sends to
     schedule_minutes: int | None = None  # EventBridge Scheduler rate
@@ -57,7 +58,7 @@ class FunctionSpec:
 
     @property
     def needs_state_machine_arn(self) -> bool:
-        return "states:StartExecution" in self.states_actions
+        return "states:StartExecution" in self.states_actions or self.stops_executions
 
     @property
     def construct_id(self) -> str:
@@ -109,8 +110,9 @@ FUNCTION_SPECS: tuple[FunctionSpec, ...] = (
                  timeout_s=300),
     # Amazon FBA: Multi-Channel Fulfillment orders (fba-orders queue) and their tracking.
     FunctionSpec("forward_fba", writes=("orders", "settings"), consumes="fba-orders",
-                 states_actions=("states:SendTaskSuccess",), secrets_read=("channels",), timeout_s=90),
-    FunctionSpec("poll_fba", writes=("orders", "settings"), secrets_read=("channels",),
+                 states_actions=("states:SendTaskSuccess", "states:SendTaskFailure"), stops_executions=True,
+                 secrets_read=("channels",), timeout_s=90),
+    FunctionSpec("poll_fba", writes=("orders", "settings"), secrets_read=("channels",), stops_executions=True,
                  states_actions=("states:SendTaskSuccess", "states:SendTaskFailure"), schedule_minutes=10,
                  timeout_s=300),
     # Tracking told to the sales channel an order came from (channel-updates queue).
@@ -216,11 +218,12 @@ class Functions(Construct):
             self._data.grant(role, key, write=key in spec.writes, scan=key in spec.scans)
         for key in spec.sends:
             self._queues.queues[key].grant_send_messages(role)
-        if spec.describes_executions:
-            role.add_to_principal_policy(
-                iam.PolicyStatement(actions=["states:DescribeExecution"], resources=[self._executions_arn]))
+        if spec.describes_executions or spec.stops_executions:
+            actions = ["states:DescribeExecution"] if spec.describes_executions else []
+            actions += ["states:StopExecution"] if spec.stops_executions else []
+            role.add_to_principal_policy(iam.PolicyStatement(actions=actions, resources=[self._executions_arn]))
             acknowledge(role, wildcard_resource(role, self._executions_arn),
-                        "states:DescribeExecution on the order workflow's executions: they are named after the "
+                        f"{' and '.join(actions)} on the order workflow's executions: they are named after the "
                         "orders (<order id>, <order id>-r2...) and created at runtime, so the ARN ends in a "
                         "wildcard; no other state machine's executions are covered.")
         secrets = {"read": spec.secrets_read, "write": spec.secrets_write}
