@@ -116,6 +116,7 @@ def install() -> None:
 
     LambdaSimpleBackend.invoke = invoke  # type: ignore[method-assign]
     _cache_moto_module_list()
+    _own_query_language_scopes()
     if os.environ.get("ORDERFLOW_MOTO_WHOLE_TABLE_TRANSACTIONS") != "1":  # benchmarks compare both
         item_level_transactions()  # before the lock below wraps it
     _serialize_moto_dynamodb_writes()
@@ -200,6 +201,25 @@ def _serialize_moto_dynamodb_writes() -> None:
 
         locked._orderflow_locked = True  # type: ignore[attr-defined]
         setattr(DynamoDBBackend, name, locked)
+
+
+def _own_query_language_scopes() -> None:
+    """moto's ASL ``Preprocessor`` keeps its query-language scope stack in a *class* attribute, shared by
+    every execution being parsed at once: under load one parse pops another's scope and that execution
+    dies before its first state (an ``IndexError`` in a moto thread; the order is left for the
+    reconciler). Give each preprocessor its own stack."""
+    from moto.stepfunctions.parser.asl.parse.preprocessor import Preprocessor
+
+    if getattr(Preprocessor, "_orderflow_own_scopes", False):
+        return
+    original = Preprocessor.__init__
+
+    def __init__(self, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, N807
+        original(self, *args, **kwargs)
+        self._query_language_per_scope = []
+
+    Preprocessor.__init__ = __init__  # type: ignore[method-assign]
+    Preprocessor._orderflow_own_scopes = True  # type: ignore[attr-defined]
 
 
 def _cache_moto_module_list() -> None:
