@@ -36,10 +36,16 @@ class Recorder:
         self.lock = threading.Lock()
         self.all_done = threading.Event()
         self.expected = 0
+        self.each: dict[str, threading.Event] = {}
+
+    def event(self, order_id: str) -> threading.Event:
+        with self.lock:
+            return self.each.setdefault(order_id, threading.Event())
 
     def mark(self, order_id: str) -> None:
         with self.lock:
             self.done.setdefault(order_id, time.perf_counter())
+            self.each.setdefault(order_id, threading.Event()).set()
             if len(self.done) >= self.expected:
                 self.all_done.set()
 
@@ -106,8 +112,16 @@ def run(orders: int, workers: int) -> dict:
         def timed(label: str, recorder: Recorder, submit) -> dict:
             started: dict[str, float] = {}
             t0 = time.perf_counter()
+
+
+            def one(i: int) -> tuple[str, float]:
+                # closed loop: each submitting thread has one order in flight, in both runs alike
+                order_id, at = submit(i)
+                recorder.event(order_id).wait(300)
+                return order_id, at
+
             with ThreadPoolExecutor(workers) as pool:
-                for order_id, at in pool.map(lambda i: submit(i), range(orders)):
+                for order_id, at in pool.map(one, range(orders)):
                     started[order_id] = at
             if not recorder.all_done.wait(timeout=600):
                 raise RuntimeError(f"{label}: only {len(recorder.done)} of {orders} reached paid")

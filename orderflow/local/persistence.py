@@ -65,6 +65,11 @@ class Snapshots:
             name = self.tables.get(key)
             if name is None:
                 continue
+            for item in items:
+                # A lease (an import of a channel, an upload to a supplier) held by the stopped process
+                # ended with it: the next run may take it at once instead of waiting for it to run out.
+                if "lease_until" in item:
+                    item["lease_until"] = {"N": "0"}
             for start in range(0, len(items), 25):
                 requests = [{"PutRequest": {"Item": item}} for item in items[start:start + 25]]
                 pending: dict[str, Any] = {name: requests}
