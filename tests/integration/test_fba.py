@@ -445,3 +445,29 @@ def test_the_local_stack_runs_the_poll_on_its_schedule(stack, fba):
         assert set(result) >= {"checked", "shipped", "waiting", "needs_attention", "failed"}
         assert time.monotonic() < deadline
         time.sleep(0.05)
+
+
+def test_a_woocommerce_order_shipped_by_amazon_fba_has_amazons_tracking_told_to_the_store(stack, fba):
+    from decimal import Decimal
+
+    from orderflow.sandbox.woocommerce import WooCommerceSandbox
+
+    with WooCommerceSandbox(catalog={fba.sku: Decimal("10.00")}).start() as store:
+        config, credentials = store.channel(f"woo-{fba.channel_id}")
+        default_credentials().put(config.channel_id, credentials)
+        ChannelStore().put(config)
+        try:
+            external_id = store.add_order(lines=[(fba.sku, 1)])
+            order, _ = service.create_order(make_order([(fba.sku, 1)], fba.address, channel=config.channel_id,
+                                                       external_id=external_id), fba.ports)
+            assert fba.forwarded(order.order_id).status == OrderStatus.IN_FULFILLMENT
+            done = fba.poll_until(order.order_id, OrderStatus.COMPLETED)
+            number = done.shipments[0].tracking_number
+            deadline = time.monotonic() + 30
+            while store.orders[external_id].status != "fulfilled" and time.monotonic() < deadline:
+                time.sleep(0.1)
+            notes = [f["note"] for f in store.fulfillments if "note" in f]
+            assert len(notes) == 1 and number in notes[0]  # Amazon's tracking number, in the customer's note
+            assert store.orders[external_id].status == "fulfilled"  # and the order completed on the store
+        finally:
+            ChannelStore().delete(config.channel_id)

@@ -586,3 +586,36 @@ def test_the_forwarder_answers_a_partial_batch_response(stack, ports, supplier, 
     assert result == {"batchItemFailures": [{"itemIdentifier": "m1"}, {"itemIdentifier": "m2"}]}
     assert events(ports.orders.get(waiting.order_id), "forward_failed") == ["forward_failed"]
     assert acme.files("in") == []
+
+
+def test_a_channel_order_shipped_by_a_dropship_supplier_has_the_suppliers_tracking_pushed_to_the_channel(
+        stack, ports, supplier, uid, address):
+    from decimal import Decimal
+
+    from orderflow.adapters.channel_store import ChannelStore, default_credentials
+    from orderflow.sandbox.shopify import ShopifySandbox
+
+    sku = f"DROP-{uid}"
+    acme = supplier("dropship")
+    ports.inventory.set_on_hand(sku, acme.warehouse_id, 5)
+    with ShopifySandbox(catalog={sku: Decimal("20.00")}).start() as shop:
+        config, credentials = shop.channel(f"shop-drop-{uid}")
+        default_credentials().put(config.channel_id, credentials)
+        ChannelStore().put(config)
+        try:
+            external_id = shop.add_order(lines=[(sku, 2)])
+            order, _ = service.create_order(make_order([(sku, 2)], address, channel=config.channel_id,
+                                                       external_id=external_id), ports)
+            wait_for(ports, order.order_id, OrderStatus.IN_FULFILLMENT)
+            acme.behind().step()  # the supplier ships it and writes its tracking file
+            poll(acme.warehouse_id)
+            done = wait_for(ports, order.order_id, OrderStatus.COMPLETED)
+            number = done.shipments[0].tracking_number
+            eventually(lambda: shop.fulfillments, "the supplier's tracking at the channel")
+            [told] = shop.fulfillments
+            assert told["tracking"]["number"] == number and told["lines"] == {sku: 2}
+            assert shop.orders[external_id].status == "fulfilled"
+            assert eventually(lambda: ports.orders.get(order.order_id).shipments[0].channel_update,
+                              "the record of it") == "pushed"
+        finally:
+            ChannelStore().delete(config.channel_id)
