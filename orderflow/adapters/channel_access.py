@@ -13,25 +13,26 @@ class Channels:
 
     def __init__(self) -> None:
         self._store: Any = None
-        self._credentials: Any = None
         self._cached: tuple[float, list[Any]] | None = None
 
-    def _parts(self) -> tuple[Any, Any]:
+    def _store_(self) -> Any:
         if self._store is None:
-            from orderflow.adapters.channel_store import ChannelStore, default_credentials
+            from orderflow.adapters.channel_store import ChannelStore
 
-            self._store, self._credentials = ChannelStore(), default_credentials()
-        return self._store, self._credentials
+            self._store = ChannelStore()
+        return self._store
 
     def list(self, *, fresh: bool = False) -> list[Any]:
         now = time.monotonic()
         if fresh or self._cached is None or now - self._cached[0] > self.CACHE_SECONDS:
-            self._cached = (now, self._parts()[0].list())
+            self._cached = (now, self._store_().list())
         return self._cached[1]
 
     def client(self, config: Any, **options: Any) -> Any:
         """A client of the channel; ``options`` (``retry``, ``timeout`` ...) as :func:`client_for` takes."""
+        from orderflow.adapters.channel_store import default_credentials
         from orderflow.channels.clients import client_for
 
-        credentials = self._parts()[1].get(config.channel_id, config.type)
+        # Chosen per call, not cached: the local stack switches to its credentials file after start-up.
+        credentials = default_credentials().get(config.channel_id, config.type)
         return client_for(config, credentials, **options)

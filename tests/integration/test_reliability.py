@@ -18,6 +18,7 @@ from tests.integration.test_workflow import ledger_entries
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)
 def test_200_orders_racing_for_50_units_over_3_warehouses_commit_exactly_50(stack, ports, uid, address):
     sku = f"RACE-{uid}"
     for n, units in enumerate((20, 20, 10)):
@@ -26,7 +27,7 @@ def test_200_orders_racing_for_50_units_over_3_warehouses_commit_exactly_50(stac
     with ThreadPoolExecutor(8) as pool:
         orders = list(pool.map(lambda _: service.create_order(make_order([(sku, 1)], address), ports)[0],
                                range(200)))
-    final = [wait_for(ports, o.order_id, OrderStatus.PAID, OrderStatus.AWAITING_STOCK, timeout=240) for o in orders]
+    final = [wait_for(ports, o.order_id, OrderStatus.PAID, OrderStatus.AWAITING_STOCK, timeout=600) for o in orders]
     paid = [o for o in final if o.status == OrderStatus.PAID]
     levels = ports.inventory.levels(sku)
     try:
