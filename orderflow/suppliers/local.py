@@ -137,6 +137,9 @@ def seed_sandbox_suppliers(runtime: SupplierRuntime, *, delay_seconds: float | N
         for name in (config.folders.inbound, config.folders.outbound):
             (folder / name.strip("/")).mkdir(parents=True, exist_ok=True)
         config.credentials_ref = credentials.put(config.warehouse_id, secret)
+        existing = store.config(config.warehouse_id)  # a restarted stack has it already: replace it
+        if existing is not None:
+            config.created_at, config._version = existing.created_at, existing._version
         store.put_config(config)
         supplier = SandboxSupplier(folder, order_format=config.order_file, tracking_format=config.tracking_file,
                                    in_folder=config.folders.inbound, out_folder=config.folders.outbound,
