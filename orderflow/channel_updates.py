@@ -21,13 +21,11 @@ complete by then and never waits for the channel.
 from __future__ import annotations
 
 import logging
-import os
 from typing import Any
 
-from botocore.exceptions import ClientError
 from pydantic import BaseModel
 
-from orderflow.adapters.aws import client
+from orderflow.adapters.redelivery import backoff_seconds, redeliver_later
 from orderflow.channels.base import FulfillmentNotice, FulfillmentResult
 from orderflow.channels.http import RetryPolicy
 from orderflow.errors import NotFound
@@ -83,9 +81,7 @@ def tell_channel(update: ChannelUpdate, ports: Ports) -> str:
         return f"not shipped ({shipment.status.value})"
     if not order.channel or not order.external_id:
         return "no channel"
-    config = next((c for c in ports.channels.list() if c.channel_id == order.channel), None)
-    if config is None:
-        config = next((c for c in ports.channels.list(fresh=True) if c.channel_id == order.channel), None)
+    config = ports.channels.find(order.channel)
     if config is None:
         _record(ports, order.order_id, update.shipment_id,
                 FulfillmentResult("skipped", note=f"channel {order.channel} is not connected"))
@@ -123,8 +119,8 @@ def _record(ports: Ports, order_id: str, shipment_id: str, result: FulfillmentRe
 
 
 def retry_delay(receive_count: int) -> int:
-    base = int(os.environ.get(RETRY_SECONDS_ENV, DEFAULT_RETRY_SECONDS))
-    return max(0, min(base * 2 ** max(receive_count - 1, 0), MAX_RETRY_SECONDS))
+    return backoff_seconds(receive_count, env_var=RETRY_SECONDS_ENV, default=DEFAULT_RETRY_SECONDS,
+                           maximum=MAX_RETRY_SECONDS)
 
 
 def handle_record(body: str, *, receive_count: int, receipt_handle: str | None, ports: Ports) -> str:
@@ -151,14 +147,7 @@ def _failed(update: ChannelUpdate, err: Exception, receive_count: int, receipt_h
         _note_failure(ports, update, f"{message} (attempt {receive_count} of {attempts}; {what})")
     except Exception as exc:  # noqa: BLE001 - the note is a courtesy; the retry is what matters
         log.warning("could not note the failure on order %s: %s", update.order_id, exc)
-    queue_url = os.environ.get(CHANNEL_UPDATES.env_var)
-    if receipt_handle and queue_url:
-        try:  # the last failure: visible at once, so the next receive moves it to the DLQ
-            client("sqs").change_message_visibility(QueueUrl=queue_url, ReceiptHandle=receipt_handle,
-                                                    VisibilityTimeout=0 if last else delay)
-        except ClientError as exc:
-            log.warning("could not delay the retry for order %s: %s", update.order_id,
-                        exc.response["Error"]["Code"])
+    redeliver_later(CHANNEL_UPDATES, receipt_handle, delay, last=last)
 
 
 def _note_failure(ports: Ports, update: ChannelUpdate, detail: str) -> None:

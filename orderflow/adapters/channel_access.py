@@ -28,6 +28,14 @@ class Channels:
             self._cached = (now, self._store_().list())
         return self._cached[1]
 
+    def find(self, channel_id: str) -> Any | None:
+        """The channel's configuration; read again before saying it is not there (connected just now)."""
+        for fresh in (False, True):
+            found = next((c for c in self.list(fresh=fresh) if c.channel_id == channel_id), None)
+            if found is not None:
+                return found
+        return None
+
     def client(self, config: Any, **options: Any) -> Any:
         """A client of the channel; ``options`` (``retry``, ``timeout`` ...) as :func:`client_for` takes."""
         from orderflow.adapters.channel_store import default_credentials

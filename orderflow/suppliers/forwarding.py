@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import posixpath
 import time
 import uuid
@@ -38,6 +37,7 @@ from botocore.exceptions import ClientError
 
 from orderflow.adapters.aws import client
 from orderflow.adapters.dynamodb import ConcurrentUpdate
+from orderflow.adapters.redelivery import backoff_seconds, redeliver_later
 from orderflow.errors import NotFound, OrderCancelled, TransientError
 from orderflow.fulfillment import ForwardMessage, accept_forwarded
 from orderflow.models import Order, OrderStatus, Shipment, ShipmentStatus, utcnow
@@ -210,8 +210,8 @@ def _let_go(store, record: SentFile, me: str) -> None:  # noqa: ANN001
 
 
 def retry_delay(receive_count: int) -> int:
-    base = int(os.environ.get(RETRY_SECONDS_ENV, DEFAULT_RETRY_SECONDS))
-    return max(0, min(base * 2 ** max(receive_count - 1, 0), MAX_RETRY_SECONDS))
+    return backoff_seconds(receive_count, env_var=RETRY_SECONDS_ENV, default=DEFAULT_RETRY_SECONDS,
+                           maximum=MAX_RETRY_SECONDS)
 
 
 def handle_record(body: str, *, receive_count: int, receipt_handle: str | None, ports: Ports, suppliers: Suppliers,
@@ -250,10 +250,4 @@ def _failed(message: ForwardMessage, err: TransientError, receive_count: int, re
                     f"{message.shipment_id} to {message.warehouse_id}: {err.message}; {what}")
     except Exception as exc:  # noqa: BLE001 - the note is a courtesy; the retry is what matters
         log.warning("could not note the failed forward on order %s: %s", message.order_id, exc)
-    queue_url = os.environ.get(SUPPLIER_ORDERS.env_var)
-    if receipt_handle and queue_url and not last:
-        try:
-            client("sqs").change_message_visibility(QueueUrl=queue_url, ReceiptHandle=receipt_handle,
-                                                    VisibilityTimeout=delay)
-        except ClientError as exc:
-            log.warning("could not delay the retry of %s: %s", message.shipment_id, exc.response["Error"]["Code"])
+    redeliver_later(SUPPLIER_ORDERS, receipt_handle, delay, last=last)

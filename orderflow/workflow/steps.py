@@ -225,8 +225,7 @@ def tells_channel(order: Order, ports: Ports) -> bool:
     """Whether the order's shipments are told to a connected sales channel when they leave."""
     if not order.channel or not order.external_id:
         return False
-    return any(c.channel_id == order.channel for c in ports.channels.list()) or \
-        any(c.channel_id == order.channel for c in ports.channels.list(fresh=True))  # connected just now
+    return ports.channels.find(order.channel) is not None
 
 
 def await_shipment(step: AwaitShipmentInput, ports: Ports) -> dict[str, Any]:
