@@ -65,9 +65,9 @@ def race(orders: int, units: int) -> dict:
     from concurrent.futures import ThreadPoolExecutor
 
     from orderflow import service
-    from orderflow.local.stack import LocalStack
     from orderflow.models import NewOrder, OrderStatus, Warehouse
     from orderflow.ports import default_ports
+    from orderflow_local.stack import LocalStack
 
     stack = LocalStack(api_port=0, serve_api=False, state_dir=Path(".orderflow/bench")).start()
     try:

@@ -78,11 +78,11 @@ def run(orders: int, workers: int) -> dict:
 
     from orderflow import asl
     from orderflow.adapters.aws import client
-    from orderflow.local import lambda_binding
-    from orderflow.local.stack import ACCOUNT, FUNCTIONS, PREFIX, REGION, LocalStack, function_name
     from orderflow.models import Warehouse
     from orderflow.ports import default_ports
     from orderflow.trace import execution_arn
+    from orderflow_local import lambda_binding
+    from orderflow_local.stack import ACCOUNT, FUNCTIONS, PREFIX, REGION, LocalStack, function_name
 
     meter = Meter()
     stack = LocalStack(api_port=0, token="bench", state_dir=Path(".orderflow/bench")).start()

@@ -37,12 +37,12 @@ def run(orders: int, channel: str, workers: int, moto_as_shipped: bool = False) 
     from orderflow.adapters.stepfunctions import WorkflowGateway
     from orderflow.channels.clients import client_for
     from orderflow.importing import ImportOptions, import_channel
-    from orderflow.local.stack import ACCOUNT, PREFIX, LocalStack
     from orderflow.models import Order
     from orderflow.ports import default_ports
-    from orderflow.sandbox import AmazonSandbox, ShopifySandbox, WooCommerceSandbox
     from orderflow.settings import get_settings
     from orderflow.tables import ORDERS
+    from orderflow_local.sandbox import AmazonSandbox, ShopifySandbox, WooCommerceSandbox
+    from orderflow_local.stack import ACCOUNT, PREFIX, LocalStack
 
     if moto_as_shipped:  # the local stack backs up only the items a transaction touches, unless told not to
         os.environ["ORDERFLOW_MOTO_WHOLE_TABLE_TRANSACTIONS"] = "1"

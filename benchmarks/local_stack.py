@@ -53,10 +53,10 @@ class Recorder:
 def run(orders: int, workers: int) -> dict:
     from orderflow import asl, service
     from orderflow.adapters.aws import client
-    from orderflow.local import lambda_binding
-    from orderflow.local.stack import ACCOUNT, FUNCTIONS, PREFIX, REGION, LocalStack, function_name
     from orderflow.models import NewOrder, Warehouse
     from orderflow.ports import default_ports
+    from orderflow_local import lambda_binding
+    from orderflow_local.stack import ACCOUNT, FUNCTIONS, PREFIX, REGION, LocalStack, function_name
 
     stack = LocalStack(api_port=0, serve_api=False, state_dir=Path(".orderflow/bench")).start()
     try:

@@ -1,6 +1,6 @@
 """The DynamoDB tables, defined once.
 
-CDK (``infra/constructs/data.py``) and the local stack (``orderflow.local``) both build their tables
+CDK (``infra/constructs/data.py``) and the local stack (``orderflow_local``) both build their tables
 from :data:`TABLES`, so keys and indexes cannot drift between AWS and the laptop.
 
 Access patterns:

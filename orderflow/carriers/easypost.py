@@ -6,7 +6,7 @@
     GET  /v2/shipments/{id}/label?file_format=ZPL|PDF    (a label in another format)
 
 then the label file is downloaded from ``postage_label.label_pdf_url`` / ``label_zpl_url`` /
-``label_url``. The local sandbox carrier (:mod:`orderflow.sandbox.carrier`) speaks the same shape.
+``label_url``. The local sandbox carrier (:mod:`orderflow_local.sandbox.carrier`) speaks the same shape.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@
 - :mod:`orderflow.fba.forwarding`: fba-orders queue message -> createFulfillmentOrder -> ``in_fulfillment``;
 - :mod:`orderflow.fba.tracking`: the scheduled poll: getFulfillmentOrder -> tracking -> the order completes;
 - :mod:`orderflow.fba.cancellation`: the cancel hook: cancelFulfillmentOrder before an order is cancelled;
-- :mod:`orderflow.fba.local`: the same on ``orderflow local``, with a sandbox FBA server.
+- :mod:`orderflow_local.fba`: the same on ``orderflow local``, with a sandbox FBA server.
 
 See docs/fba.md.
 """

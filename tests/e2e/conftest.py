@@ -12,7 +12,7 @@ import time
 import httpx
 import pytest
 
-from orderflow.local.stack import free_port
+from orderflow_local.stack import free_port
 
 TOKEN = "e2e-token"
 ADDRESS = {"name": "Grace Hopper", "line1": "1 Navy Way", "city": "Arlington", "region": "VA",

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from orderflow.sandbox.carrier import pdf_page_size
+from orderflow_local.sandbox.carrier import pdf_page_size
 from tests.e2e.conftest import ADDRESS, wait_status
 
 pytestmark = pytest.mark.e2e

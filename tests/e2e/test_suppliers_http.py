@@ -15,9 +15,9 @@ import time
 import httpx
 import pytest
 
-from orderflow.local.stack import free_port
-from orderflow.sandbox.sftp import SandboxSftpServer, SandboxSupplier
 from orderflow.suppliers.config import TrackingFileFormat
+from orderflow_local.sandbox.sftp import SandboxSftpServer, SandboxSupplier
+from orderflow_local.stack import free_port
 from tests.e2e.conftest import ADDRESS, TOKEN, wait_status
 
 pytestmark = pytest.mark.e2e

@@ -12,7 +12,7 @@ from orderflow.models import NewOrder, Order, OrderStatus, Warehouse
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory):
-    from orderflow.local.stack import LocalStack
+    from orderflow_local.stack import LocalStack
 
     local = LocalStack(api_port=0, token="test-token", state_dir=tmp_path_factory.mktemp("state"))
     local.start()

@@ -24,10 +24,10 @@ from orderflow.fba.accounts import RETRY_BASE_ENV, FbaAccount, FbaStore
 from orderflow.fba.cancellation import recall_fba_shipments
 from orderflow.fba.forwarding import forward
 from orderflow.fulfillment import ForwardMessage
-from orderflow.local.lambda_binding import LocalLambdaContext
-from orderflow.local.queues import sqs_event
 from orderflow.models import Allocation, Order, OrderStatus, Shipment, ShipmentStatus
-from orderflow.sandbox.fba import FbaSandbox
+from orderflow_local.lambda_binding import LocalLambdaContext
+from orderflow_local.queues import sqs_event
+from orderflow_local.sandbox.fba import FbaSandbox
 from tests.integration.conftest import add_warehouse, make_order, wait_for
 
 pytestmark = pytest.mark.timeout(120)
@@ -450,7 +450,7 @@ def test_the_local_stack_runs_the_poll_on_its_schedule(stack, fba):
 def test_a_woocommerce_order_shipped_by_amazon_fba_has_amazons_tracking_told_to_the_store(stack, fba):
     from decimal import Decimal
 
-    from orderflow.sandbox.woocommerce import WooCommerceSandbox
+    from orderflow_local.sandbox.woocommerce import WooCommerceSandbox
 
     with WooCommerceSandbox(catalog={fba.sku: Decimal("10.00")}).start() as store:
         config, credentials = store.channel(f"woo-{fba.channel_id}")

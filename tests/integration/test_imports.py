@@ -17,7 +17,7 @@ from orderflow.adapters.channel_store import ChannelStore, default_credentials
 from orderflow.channels.http import Deadline, RetryPolicy
 from orderflow.importing import ImportOptions, import_channel
 from orderflow.models import OrderStatus
-from orderflow.sandbox import AmazonSandbox, ShopifySandbox, WooCommerceSandbox
+from orderflow_local.sandbox import AmazonSandbox, ShopifySandbox, WooCommerceSandbox
 from tests.integration.conftest import add_warehouse, execution_status, wait_for
 
 KINDS = ["shopify", "woocommerce", "amazon"]

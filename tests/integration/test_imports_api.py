@@ -22,11 +22,11 @@ from orderflow.adapters.channel_store import (
 )
 from orderflow.api import channels as channels_api
 from orderflow.channels.webhooks import sign
-from orderflow.local.lambda_binding import LocalLambdaContext
-from orderflow.local.scheduler import LocalScheduler
 from orderflow.models import OrderStatus
-from orderflow.sandbox import AmazonSandbox, ShopifySandbox, WooCommerceSandbox
 from orderflow.settings import get_settings
+from orderflow_local.lambda_binding import LocalLambdaContext
+from orderflow_local.sandbox import AmazonSandbox, ShopifySandbox, WooCommerceSandbox
+from orderflow_local.scheduler import LocalScheduler
 from tests.integration.conftest import add_warehouse, wait_for
 
 
@@ -189,7 +189,7 @@ def test_webhooks_for_unknown_channels_and_amazon_are_refused(stack, api, uid):
 @pytest.fixture
 def schedule_env(stack, monkeypatch, uid):
     """Channel schedules turned on, as CDK does on AWS and `orderflow local` does locally."""
-    from orderflow.local.stack import ACCOUNT, function_arn
+    from orderflow_local.stack import ACCOUNT, function_arn
 
     group = f"imports-{uid}"
     client("scheduler").create_schedule_group(Name=group)
@@ -203,7 +203,7 @@ def schedule_env(stack, monkeypatch, uid):
 
 
 def test_each_channel_gets_its_schedule_and_the_local_stack_runs_it(api, ports, shops, uid, schedule_env):
-    from orderflow.sandbox.runtime import ScheduleMirror
+    from orderflow_local.sandbox.runtime import ScheduleMirror
 
     shop = shops["woocommerce"]
     shop.webhook_url = None

@@ -6,7 +6,7 @@ import pytest
 
 from orderflow.adapters.aws import client
 from orderflow.errors import UnknownSku
-from orderflow.local import lambda_binding
+from orderflow_local import lambda_binding
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ import json
 import time
 
 from orderflow.adapters.aws import client
-from orderflow.local.queues import QueuePoller
+from orderflow_local.queues import QueuePoller
 
 
 def make_queue(uid, max_receives=2):

@@ -9,10 +9,10 @@ import pytest
 
 from orderflow import service
 from orderflow.adapters.channel_store import ChannelStore, default_credentials
-from orderflow.sandbox.amazon import AmazonSandbox
-from orderflow.sandbox.shopify import ShopifySandbox
-from orderflow.sandbox.woocommerce import WooCommerceSandbox
 from orderflow.stock_sync import sync_all
+from orderflow_local.sandbox.amazon import AmazonSandbox
+from orderflow_local.sandbox.shopify import ShopifySandbox
+from orderflow_local.sandbox.woocommerce import WooCommerceSandbox
 from tests.integration.conftest import add_warehouse, make_order, wait_for
 
 SHOPS = {"shopify": ShopifySandbox, "woocommerce": WooCommerceSandbox, "amazon": AmazonSandbox}

@@ -21,13 +21,13 @@ import pytest
 
 from orderflow import service
 from orderflow.adapters.aws import client
-from orderflow.local import lambda_binding
-from orderflow.local.lambda_binding import LocalLambdaContext
-from orderflow.local.stack import function_name
 from orderflow.models import OrderStatus, ShipmentStatus, Warehouse
-from orderflow.sandbox.sftp import SandboxSftpServer, SandboxSupplier
 from orderflow.suppliers.config import OrderFileFormat, TrackingFileFormat
 from orderflow.suppliers.forwarding import RETRY_SECONDS_ENV
+from orderflow_local import lambda_binding
+from orderflow_local.lambda_binding import LocalLambdaContext
+from orderflow_local.sandbox.sftp import SandboxSftpServer, SandboxSupplier
+from orderflow_local.stack import function_name
 from tests.integration.conftest import execution_status, make_order, wait_for
 
 AUTH = {"Authorization": "Bearer test-token"}
@@ -593,7 +593,7 @@ def test_a_channel_order_shipped_by_a_dropship_supplier_has_the_suppliers_tracki
     from decimal import Decimal
 
     from orderflow.adapters.channel_store import ChannelStore, default_credentials
-    from orderflow.sandbox.shopify import ShopifySandbox
+    from orderflow_local.sandbox.shopify import ShopifySandbox
 
     sku = f"DROP-{uid}"
     acme = supplier("dropship")

@@ -7,10 +7,10 @@ import pytest
 from orderflow import service
 from orderflow.adapters.aws import client
 from orderflow.errors import TransientError
-from orderflow.local import lambda_binding
-from orderflow.local.stack import function_name
 from orderflow.models import Order, OrderStatus, ShipmentStatus
 from orderflow.trace import execution_arn
+from orderflow_local import lambda_binding
+from orderflow_local.stack import function_name
 from tests.integration.conftest import add_warehouse, execution_status, make_order, wait_for
 
 
@@ -158,7 +158,7 @@ def test_an_unexpected_crash_is_not_retried_blindly_and_needs_attention(stack, p
 
 def test_replayed_steps_and_a_second_start_change_stock_once(stack, ports, uid, address):
     from functions.reduce_inventory.handler import lambda_handler as reduce_handler
-    from orderflow.local.lambda_binding import LocalLambdaContext
+    from orderflow_local.lambda_binding import LocalLambdaContext
 
     sku = f"SKU-{uid}"
     add_warehouse(ports, f"w-{uid}")
@@ -300,7 +300,7 @@ def test_an_order_larger_than_one_dynamodb_transaction_reserves_and_ships_every_
 
 def test_a_dropship_shipment_is_forwarded_through_its_queue_and_tracking_resumes_it(stack, ports, uid, address):
     from orderflow.fulfillment import ForwardMessage, accept_forwarded
-    from orderflow.local.queues import QueuePoller
+    from orderflow_local.queues import QueuePoller
 
     sku = f"SKU-{uid}"
     add_warehouse(ports, f"sup-{uid}", kind="dropship")

@@ -6,9 +6,9 @@ import time
 import pytest
 
 from orderflow.cli import build_parser
-from orderflow.local.http_front import proxy_event
-from orderflow.local.lambda_binding import function_name_of
-from orderflow.local.scheduler import LocalScheduler
+from orderflow_local.http_front import proxy_event
+from orderflow_local.lambda_binding import function_name_of
+from orderflow_local.scheduler import LocalScheduler
 
 
 def test_proxy_event_has_the_api_gateway_rest_shape():

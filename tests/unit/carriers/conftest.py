@@ -7,7 +7,7 @@ import pytest
 from orderflow.carriers.base import LabelRequest, Parcel
 from orderflow.carriers.http import RetryPolicy
 from orderflow.models import Address
-from orderflow.sandbox.carrier import SandboxCarrier
+from orderflow_local.sandbox.carrier import SandboxCarrier
 from tests.unit.carriers.fake_shippo import FakeShippo
 
 FROM = Address(name="Ship Dept", company="Acme Mugs", line1="5 Dock Rd", city="Newark", region="NJ",

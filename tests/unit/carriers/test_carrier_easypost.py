@@ -19,7 +19,7 @@ from orderflow.carriers.base import (
 )
 from orderflow.carriers.easypost import EasyPostClient
 from orderflow.carriers.http import RetryPolicy
-from orderflow.sandbox.carrier import pdf_page_size, ups_check_digit, usps_check_digit
+from orderflow_local.sandbox.carrier import pdf_page_size, ups_check_digit, usps_check_digit
 from tests.unit.carriers.conftest import label_request
 
 

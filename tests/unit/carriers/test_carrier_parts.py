@@ -22,7 +22,7 @@ from orderflow.carriers.hub import build_provider
 from orderflow.carriers.labels import LabelIn
 from orderflow.carriers.storage import LocalLabelStore, label_key
 from orderflow.errors import NotFound, ValidationFailed
-from orderflow.sandbox.carrier import (
+from orderflow_local.sandbox.carrier import (
     make_tracking_number,
     pdf_page_size,
     render_pdf,

@@ -9,7 +9,7 @@ import pytest
 
 from orderflow.channels.clients import client_for
 from orderflow.channels.http import RetryPolicy
-from orderflow.sandbox import AmazonSandbox, ShopifySandbox, WooCommerceSandbox
+from orderflow_local.sandbox import AmazonSandbox, ShopifySandbox, WooCommerceSandbox
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SHARED = Path(__file__).resolve().parents[3].parent / "shared" / "fixtures"

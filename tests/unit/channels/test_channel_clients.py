@@ -7,7 +7,7 @@ import pytest
 
 from orderflow.channels.base import ChannelAuthError, ChannelError, ChannelState, RateLimited
 from orderflow.channels.http import Deadline
-from orderflow.sandbox import AmazonSandbox, ShopifySandbox
+from orderflow_local.sandbox import AmazonSandbox, ShopifySandbox
 from tests.unit.channels.conftest import SINCE, connect, fast_retry, read_all, sandbox
 
 

@@ -9,7 +9,7 @@ import jsonschema
 import pytest
 
 from orderflow.channels.amazon import INCLUDED_DATA
-from orderflow.sandbox import AmazonSandbox
+from orderflow_local.sandbox import AmazonSandbox
 from tests.unit.channels.conftest import SHARED, connect, read_all
 
 

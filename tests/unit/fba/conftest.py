@@ -14,7 +14,7 @@ from orderflow.channels.http import RetryPolicy
 from orderflow.fba.accounts import FbaAccount
 from orderflow.fba.client import McfClient
 from orderflow.models import Address, AllocatedLine, Allocation, Order, OrderLine, Shipment
-from orderflow.sandbox.fba import FbaSandbox
+from orderflow_local.sandbox.fba import FbaSandbox
 
 MODEL = Path(__file__).resolve().parents[3].parent / "shared" / "fixtures" / "amazon-sp-api" / \
     "fulfillmentOutbound_2020-07-01.json"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncssh
 import pytest
 
-from orderflow.sandbox.sftp import SandboxSftpServer, SandboxSupplier
 from orderflow.suppliers.config import (
     OrderColumn,
     OrderFileFormat,
@@ -15,6 +14,7 @@ from orderflow.suppliers.config import (
 )
 from orderflow.suppliers.files import read_tracking_file
 from orderflow.suppliers.sftp import HostKeyMismatch, SftpClient, SupplierUnavailable
+from orderflow_local.sandbox.sftp import SandboxSftpServer, SandboxSupplier
 
 
 @pytest.fixture(scope="module")

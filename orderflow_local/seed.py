@@ -23,7 +23,7 @@ STOCK = {
 
 
 #: A dropship supplier and a 3PL, each with its own SKU; their sandbox SFTP accounts and supplier
-#: configurations come from ``orderflow.suppliers.local``.
+#: configurations come from ``orderflow_local.suppliers``.
 SUPPLIER_WAREHOUSES = [
     Warehouse(warehouse_id="acme-dropship", name="Acme Lamps (dropship supplier)", kind=WarehouseKind.DROPSHIP,
               priority=30, sla_hours=48),
@@ -39,7 +39,7 @@ SUPPLIER_STOCK = {
 def seed_suppliers(ports: Ports, runtime, *, stock: bool = True) -> list[str]:  # noqa: ANN001 - SupplierRuntime
     """The supplier warehouses, their stock (``stock``: not after a restart, which keeps the saved
     levels), and their sandbox suppliers (needs a sandbox SFTP server)."""
-    from orderflow.suppliers.local import seed_sandbox_suppliers
+    from orderflow_local.suppliers import seed_sandbox_suppliers
 
     for warehouse in SUPPLIER_WAREHOUSES:
         ports.settings.put_warehouse(warehouse)
@@ -67,8 +67,8 @@ FBA_STOCK = {("TSHIRT-BLK-M", "fba"): 200, ("MUG-12OZ", "fba"): 200, ("POSTER-A2
 
 def seed_fba(ports: Ports, stack, runtime, *, stock: bool = True) -> None:  # noqa: ANN001 - LocalStack, FbaRuntime
     """The FBA warehouse, its stock, and its Amazon account on the sandbox FBA server (needs it running)."""
-    from orderflow.fba.local import _sandbox_amazon, connect_sandbox_account
     from orderflow.rules.allocation import Pin
+    from orderflow_local.fba import _sandbox_amazon, connect_sandbox_account
 
     ports.settings.put_warehouse(FBA_WAREHOUSE)
     for (sku, warehouse_id), on_hand in (FBA_STOCK.items() if stock else ()):

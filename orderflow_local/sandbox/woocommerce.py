@@ -22,7 +22,7 @@ from urllib.parse import urlencode
 
 from orderflow.channels.base import parse_time
 from orderflow.channels.webhooks import sign
-from orderflow.sandbox.base import Request, Response, SandboxChannel, ShopOrder, iso_z
+from orderflow_local.sandbox.base import Request, Response, SandboxChannel, ShopOrder, iso_z
 
 API = "/wp-json/wc/v3"
 PRODUCT = re.compile(rf"^{API}/products/(\d+)(?:/variations/(\d+))?$")

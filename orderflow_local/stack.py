@@ -2,7 +2,7 @@
 
 - moto serves DynamoDB, Step Functions, SQS, Scheduler... at ``http://HOST:MOTO_PORT``; its Step
   Functions interpreter runs ``statemachines/order_workflow.asl.json`` for real;
-- each Lambda the ASL names is bound to our handler module (``orderflow.local.lambda_binding``);
+- each Lambda the ASL names is bound to our handler module (``orderflow_local.lambda_binding``);
 - the API is served at ``http://HOST:API_PORT`` through the same API handler as on AWS;
 - the local scheduler and queue pollers stand in for EventBridge Scheduler and Lambda's event
   source mappings, which moto stores but never runs.
@@ -80,7 +80,7 @@ class LocalStack:
     #: Stock auto-sync coalescing window: changes to one SKU within it go out as one update.
     sync_window_seconds: int = 1
     #: Keep the tables in ``<state_dir>/data.json`` (saved every ``snapshot_seconds`` and at a clean
-    #: stop, loaded at start; orderflow.local.persistence). ``orderflow local`` turns it on.
+    #: stop, loaded at start; orderflow_local.persistence). ``orderflow local`` turns it on.
     persist: bool = False
     snapshot_seconds: float = 5.0
 
@@ -143,7 +143,7 @@ class LocalStack:
         from moto.core.config import default_user_config
         from moto.server import ThreadedMotoServer
 
-        from orderflow.local import lambda_binding
+        from orderflow_local import lambda_binding
 
         self.state_machine_arn = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{PREFIX}-order-workflow"
         os.environ.update(self.environment())
@@ -170,7 +170,7 @@ class LocalStack:
         self._moto.start()
         self._create_resources()
         if self.persist:
-            from orderflow.local.persistence import Snapshots
+            from orderflow_local.persistence import Snapshots
 
             self.snapshots = Snapshots(self.state_dir, {t.key: table_name(t.key) for t in TABLES},
                                        every=self.snapshot_seconds)
@@ -178,12 +178,12 @@ class LocalStack:
             self.snapshots.start()
         self._start_sandbox_carrier()
         if self.serve_api:
-            from orderflow.local.http_front import ApiFront
+            from orderflow_local.http_front import ApiFront
 
             api_handler = importlib.import_module(FUNCTIONS["api"]).lambda_handler
             self._api = ApiFront(self.host, self.api_port, self.token or "", api_handler)
             self._api.start()
-        from orderflow.local.scheduler import LocalScheduler
+        from orderflow_local.scheduler import LocalScheduler
 
         self.scheduler = LocalScheduler(speedup=self.schedule_speedup)
         self.scheduler.start()
@@ -228,16 +228,16 @@ class LocalStack:
 
     def start_channels(self, *, sandbox: bool = True, order_every: float = 8.0) -> Any:
         """Run the channels' import schedules here and (``sandbox``) connect sandbox Shopify, WooCommerce
-        and Amazon shops that keep producing orders (``orderflow.sandbox.runtime``)."""
-        from orderflow.sandbox.runtime import start_channels
+        and Amazon shops that keep producing orders (``orderflow_local.sandbox.runtime``)."""
+        from orderflow_local.sandbox.runtime import start_channels
 
         self.channel_runtime = start_channels(self, sandbox=sandbox, order_every=order_every)
         return self.channel_runtime
 
     def start_suppliers(self, *, poll_every: float = 10.0, sandbox: bool = False) -> Any:
         """Forward the supplier queue to its SFTP forwarder, poll suppliers' tracking files every
-        ``poll_every`` seconds and (``sandbox``) serve a sandbox SFTP server (``orderflow.suppliers.local``)."""
-        from orderflow.suppliers.local import start_suppliers
+        ``poll_every`` seconds and (``sandbox``) serve a sandbox SFTP server (``orderflow_local.suppliers``)."""
+        from orderflow_local.suppliers import start_suppliers
 
         self.supplier_runtime = start_suppliers(self, poll_every=poll_every, sandbox=sandbox)
         return self.supplier_runtime
@@ -245,8 +245,8 @@ class LocalStack:
     def start_fba(self, *, poll_every: float = 10.0, sandbox: bool = False,
                   step_seconds: float | None = None) -> Any:
         """Forward the fba-orders queue to the FBA forwarder, poll Amazon for tracking every ``poll_every``
-        seconds and (``sandbox``) serve a sandbox FBA server (``orderflow.fba.local``). Once per stack."""
-        from orderflow.fba.local import start_fba
+        seconds and (``sandbox``) serve a sandbox FBA server (``orderflow_local.fba``). Once per stack."""
+        from orderflow_local.fba import start_fba
 
         if self.fba_runtime is None:
             self.fba_runtime = start_fba(self, poll_every=poll_every, sandbox=sandbox, step_seconds=step_seconds)
@@ -254,8 +254,8 @@ class LocalStack:
 
     def add_poller(self, queue_url: str, handler_module: str, **options: Any) -> Any:
         """Feed a queue to a handler the way Lambda's event source mapping would."""
-        from orderflow.local.lambda_binding import LocalLambdaContext
-        from orderflow.local.queues import QueuePoller
+        from orderflow_local.lambda_binding import LocalLambdaContext
+        from orderflow_local.queues import QueuePoller
 
         handler = importlib.import_module(handler_module).lambda_handler
         name = handler_module.split(".")[1]
@@ -298,7 +298,7 @@ class LocalStack:
         kept in ``<state dir>/labels``, carrier API keys in ``<state dir>/carrier-credentials.json``."""
         from orderflow.carriers import accounts, storage
         from orderflow.ports import default_ports
-        from orderflow.sandbox.carrier import SandboxCarrier
+        from orderflow_local.sandbox.carrier import SandboxCarrier
 
         self.sandbox_carrier = SandboxCarrier(self.host).start()
         state = self.state_dir.resolve()

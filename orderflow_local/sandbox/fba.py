@@ -1,6 +1,6 @@
 """A sandbox Amazon FBA: Multi-Channel Fulfillment (Fulfillment Outbound API v2020-07-01) on a local HTTP server.
 
-It is a sandbox Selling Partner API (:class:`orderflow.sandbox.amazon.AmazonSandbox`: Login with Amazon at
+It is a sandbox Selling Partner API (:class:`orderflow_local.sandbox.amazon.AmazonSandbox`: Login with Amazon at
 ``POST /auth/o2/token``, access tokens that expire, 403 ``Unauthorized`` without a live
 ``x-amz-access-token``) that also serves, in the shapes of Amazon's model
 (``fulfillmentOutbound_2020-07-01.json``; the tests validate every answer against it):
@@ -38,8 +38,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
 
-from orderflow.sandbox.amazon import AmazonSandbox
-from orderflow.sandbox.base import Fault, Request, Response, iso_z
+from orderflow_local.sandbox.amazon import AmazonSandbox
+from orderflow_local.sandbox.base import Fault, Request, Response, iso_z
 
 PREFIX = "/fba/outbound/2020-07-01/fulfillmentOrders"
 ORDER = re.compile(r"^/fba/outbound/2020-07-01/fulfillmentOrders/([^/]+)$")

@@ -18,7 +18,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from orderflow.local.lambda_binding import LocalLambdaContext
+from orderflow_local.lambda_binding import LocalLambdaContext
 
 log = logging.getLogger(__name__)
 

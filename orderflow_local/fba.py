@@ -5,7 +5,7 @@ scheduler, and (with sample data) a sandbox FBA server with an FBA warehouse con
   source mapping does on AWS (batches, partial batch failures, redrive to the DLQ);
 - ``functions.poll_fba.handler`` runs every ``poll_every`` seconds (divided by the stack's schedule
   speed-up), as the EventBridge Scheduler schedule does on AWS;
-- the sandbox (:class:`orderflow.sandbox.fba.FbaSandbox`) listens on a free loopback port and moves each
+- the sandbox (:class:`orderflow_local.sandbox.fba.FbaSandbox`) listens on a free loopback port and moves each
   fulfillment order a step every ``step_seconds``; it takes the sandbox Amazon channel's Login-with-Amazon
   credentials when the sandbox channels run (the account then names ``sandbox-amazon`` and points its
   ``endpoint`` here), otherwise it is connected as its own Amazon channel ``sandbox-fba``.
@@ -46,8 +46,8 @@ class FbaRuntime:
 
 def start_fba(stack: Any, *, poll_every: float = DEFAULT_POLL_SECONDS, sandbox: bool = False,
               step_seconds: float | None = None) -> FbaRuntime:
-    from orderflow.local.lambda_binding import LocalLambdaContext
-    from orderflow.local.stack import FUNCTIONS, function_name
+    from orderflow_local.lambda_binding import LocalLambdaContext
+    from orderflow_local.stack import FUNCTIONS, function_name
 
     runtime = FbaRuntime()
     runtime.poller = stack.add_poller(stack.queue_urls[FBA_ORDERS.key], FUNCTIONS["forward_fba"])
@@ -57,7 +57,7 @@ def start_fba(stack: Any, *, poll_every: float = DEFAULT_POLL_SECONDS, sandbox: 
     runtime.described.append(f"tracking polled every {poll_every / stack.scheduler.speedup:g}s; fulfillment "
                              "orders created from the fba-orders queue")
     if sandbox:
-        from orderflow.sandbox.fba import FbaSandbox
+        from orderflow_local.sandbox.fba import FbaSandbox
 
         step = step_seconds if step_seconds is not None else float(os.environ.get(SANDBOX_STEP_ENV) or 5.0)
         amazon = _sandbox_amazon(stack)

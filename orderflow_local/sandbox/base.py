@@ -36,7 +36,7 @@ import httpx
 
 log = logging.getLogger(__name__)
 
-#: The local stack's sample SKUs (orderflow.local.seed) with their shop prices.
+#: The local stack's sample SKUs (orderflow_local.seed) with their shop prices.
 CATALOG = {"TSHIRT-BLK-M": Decimal("19.99"), "MUG-12OZ": Decimal("12.50"), "POSTER-A2": Decimal("9.00")}
 PEOPLE = [
     ("Ada Lovelace", "12 Analytical St", None, "Brooklyn", "NY", "11201", "US"),

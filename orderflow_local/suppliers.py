@@ -65,8 +65,8 @@ def prepare(stack: Any) -> None:
 
 
 def start_suppliers(stack: Any, *, poll_every: float = DEFAULT_POLL_SECONDS, sandbox: bool = False) -> SupplierRuntime:
-    from orderflow.local.lambda_binding import LocalLambdaContext
-    from orderflow.local.stack import function_name
+    from orderflow_local.lambda_binding import LocalLambdaContext
+    from orderflow_local.stack import function_name
 
     prepare(stack)
     runtime = SupplierRuntime()
@@ -79,7 +79,7 @@ def start_suppliers(stack: Any, *, poll_every: float = DEFAULT_POLL_SECONDS, san
     runtime.described.append(f"tracking files polled every {poll_every / speed:g}s; order files forwarded "
                              "from the supplier-orders queue")
     if sandbox:
-        from orderflow.sandbox.sftp import SandboxSftpServer
+        from orderflow_local.sandbox.sftp import SandboxSftpServer
 
         runtime.root = Path(tempfile.mkdtemp(prefix="orderflow-sftp-"))
         runtime.sandbox = SandboxSftpServer(runtime.root, host=stack.host).start()
@@ -121,11 +121,11 @@ def sandbox_configs(server: Any) -> list[tuple[SupplierConfig, SupplierCredentia
 
 
 def seed_sandbox_suppliers(runtime: SupplierRuntime, *, delay_seconds: float | None = None) -> list[str]:
-    """Configure the sandbox suppliers (their warehouses and stock come from ``orderflow.local.seed``)
+    """Configure the sandbox suppliers (their warehouses and stock come from ``orderflow_local.seed``)
     and start the supplier behind each account. Returns a line per supplier for the banner."""
-    from orderflow.sandbox.sftp import SandboxSupplier
     from orderflow.suppliers.credentials import default_credentials
     from orderflow.suppliers.store import SupplierStore
+    from orderflow_local.sandbox.sftp import SandboxSupplier
 
     server = runtime.sandbox
     assert server is not None, "start_suppliers(..., sandbox=True) first"

@@ -4,9 +4,9 @@ They keep producing orders (paging headers, 429s, signed webhooks included), so 
 imports with no internet, and the tests run the real channel clients against real sockets.
 """
 
-from orderflow.sandbox.amazon import AmazonSandbox
-from orderflow.sandbox.base import SandboxChannel
-from orderflow.sandbox.shopify import ShopifySandbox
-from orderflow.sandbox.woocommerce import WooCommerceSandbox
+from orderflow_local.sandbox.amazon import AmazonSandbox
+from orderflow_local.sandbox.base import SandboxChannel
+from orderflow_local.sandbox.shopify import ShopifySandbox
+from orderflow_local.sandbox.woocommerce import WooCommerceSandbox
 
 __all__ = ["AmazonSandbox", "SandboxChannel", "ShopifySandbox", "WooCommerceSandbox"]

@@ -18,7 +18,7 @@ from typing import Any
 
 from orderflow.channels.base import parse_time
 from orderflow.channels.webhooks import sign
-from orderflow.sandbox.base import Fault, Request, Response, SandboxChannel, ShopOrder, iso_z
+from orderflow_local.sandbox.base import Fault, Request, Response, SandboxChannel, ShopOrder, iso_z
 
 GRAPHQL = re.compile(r"^/admin/api/(\d{4}-\d{2})/graphql\.json$")
 FILTER = re.compile(r"updated_at:(>=|<=|>|<)'([^']+)'")

@@ -29,7 +29,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote
 
 from orderflow.channels.base import parse_time
-from orderflow.sandbox.base import Request, Response, SandboxChannel, ShopOrder, iso_z
+from orderflow_local.sandbox.base import Request, Response, SandboxChannel, ShopOrder, iso_z
 
 ORDERS = "/orders/2026-01-01/orders"
 LISTING = re.compile(r"^/listings/2021-08-01/items/([^/]+)/([^/]+)$")

@@ -33,7 +33,7 @@ from orderflow.adapters.channel_store import (
     default_credentials,
 )
 from orderflow.channels.config import ImportSchedule
-from orderflow.sandbox import AmazonSandbox, SandboxChannel, ShopifySandbox, WooCommerceSandbox
+from orderflow_local.sandbox import AmazonSandbox, SandboxChannel, ShopifySandbox, WooCommerceSandbox
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ def rate_seconds(expression: str) -> float:
 def prepare(stack: Any) -> None:
     """Point channel credentials, schedules and the import function at the local stack."""
     from orderflow.api import channels as channels_api
-    from orderflow.local.stack import ACCOUNT, PREFIX, function_arn
+    from orderflow_local.stack import ACCOUNT, PREFIX, function_arn
 
     credentials = stack.state_dir / "channel-credentials.json"
     credentials.unlink(missing_ok=True)  # the stack's data lives in memory: start clean
@@ -100,7 +100,7 @@ class ScheduleMirror:
 
 def invoke(function_arn: str, payload: str) -> Any:
     """Invoke a bound function in-process the way Lambda would (a function error becomes an exception)."""
-    from orderflow.local.lambda_binding import invoke_bound
+    from orderflow_local.lambda_binding import invoke_bound
 
     headers: dict[str, str] = {}
     result = invoke_bound(function_arn, payload, headers)

@@ -85,7 +85,7 @@ class Snapshots:
 
     def save(self, *, force: bool = False) -> bool:
         """Write every table's items (when anything was written since the last save, or ``force``)."""
-        from orderflow.local.lambda_binding import DYNAMODB_WRITE_LOCK
+        from orderflow_local.lambda_binding import DYNAMODB_WRITE_LOCK
 
         with self._save_lock:
             writes = _write_count()
@@ -140,6 +140,6 @@ class Snapshots:
 
 def _write_count() -> int:
     """How many DynamoDB writes moto has taken (counted by the write lock's wrapper)."""
-    from orderflow.local import lambda_binding
+    from orderflow_local import lambda_binding
 
     return lambda_binding.dynamodb_writes()
