@@ -30,6 +30,8 @@ class Table:
     partition_key: str
     sort_key: str | None = None
     indexes: tuple[Index, ...] = field(default_factory=tuple)
+    #: Items carrying this attribute (epoch seconds) are deleted by DynamoDB's TTL after that time.
+    ttl_attribute: str | None = None
 
     @property
     def env_var(self) -> str:
@@ -70,6 +72,8 @@ class Table:
 ORDERS = Table(
     key="orders",
     partition_key="order_id",
+    # guard items (``idem#<key>``, ``webhook#<channel>#<event>``) expire; orders never carry it
+    ttl_attribute="expires_at",
     indexes=(
         Index("by_status", "status", "created_at"),
         Index("by_channel_ref", "channel_ref"),

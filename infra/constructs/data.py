@@ -52,6 +52,7 @@ class Data(Construct):
                 # Orders and the stock ledger are the record of the business; stock levels and
                 # settings are the seller's data too, so nothing here goes away with the stack.
                 removal_policy=RemovalPolicy.RETAIN,
+                time_to_live_attribute=definition.ttl_attribute,
             )
             for index in definition.indexes:
                 table.add_global_secondary_index(

@@ -49,6 +49,7 @@ class FunctionSpec:
     secrets_write: tuple[str, ...] = ()  # ... and creates/updates (configuration API)
     labels: bool = False  # reads and writes the label bucket
     manages_import_schedules: bool = False  # creates each channel's import schedule (POST /channels)
+    invokes: tuple[str, ...] = ()  # functions it invokes synchronously (env ORDERFLOW_<NAME>_FUNCTION)
     memory_mb: int = 512
     timeout_s: int = 30
 
@@ -63,6 +64,11 @@ class FunctionSpec:
     @property
     def construct_id(self) -> str:
         return "".join(part.capitalize() for part in self.name.split("_"))
+
+
+def function_env_var(name: str) -> str:
+    """The variable that names function ``name`` to a function that invokes it."""
+    return f"ORDERFLOW_{name.upper()}_FUNCTION"
 
 
 SECRET_KINDS = ("channels", "carriers", "suppliers")
@@ -92,7 +98,9 @@ FUNCTION_SPECS: tuple[FunctionSpec, ...] = (
         "api", writes=("orders", "settings", "inventory", "ledger"), sends=("stock-sync",),
         states_actions=("states:StartExecution", "states:SendTaskSuccess", "states:SendTaskFailure"),
         describes_executions=True, secrets_read=SECRET_KINDS, secrets_write=SECRET_KINDS, labels=True,
-        manages_import_schedules=True, timeout_s=29,
+        # POST /suppliers/{id}/poll runs the supplier's tracking poll in its own function (300 s), not in
+        # the API's 29 s.
+        manages_import_schedules=True, invokes=("poll_tracking",), timeout_s=29,
     ),
     # Stock auto-sync (stock-sync FIFO queue) and its hourly sweep (which scans the stocked SKUs).
     FunctionSpec("sync_stock", reads=("inventory",), writes=("settings",), scans=("inventory",),
@@ -180,6 +188,12 @@ class Functions(Construct):
         for spec in FUNCTION_SPECS:
             if spec.manages_import_schedules:
                 self._manage_import_schedules(spec)
+            for target in spec.invokes:
+                # The unqualified function only (grant_invoke would add every version and alias: `<arn>:*`).
+                self.roles[spec.name].add_to_principal_policy(iam.PolicyStatement(
+                    actions=["lambda:InvokeFunction"], resources=[self.functions[target].function_arn]))
+                self.functions[spec.name].add_environment(function_env_var(target),
+                                                          self.functions[target].function_name)
 
     def _manage_import_schedules(self, spec: FunctionSpec) -> None:
         role, function = self.roles[spec.name], self.functions[spec.name]

@@ -20,8 +20,10 @@ class Queues(Construct):
         self.dlqs: dict[str, sqs.Queue] = {}
         for queue in QUEUES:
             name = "".join(part.capitalize() for part in queue.key.split("-"))
+            # A FIFO queue's dead-letter queue must be FIFO too; the messages keep their group and order.
+            fifo = {"fifo": True} if queue.fifo else {}
             dlq = sqs.Queue(self, f"{name}Dlq", encryption=sqs.QueueEncryption.SQS_MANAGED, enforce_ssl=True,
-                            retention_period=DLQ_RETENTION)
+                            retention_period=DLQ_RETENTION, **fifo)
             acknowledge(dlq, "AwsSolutions-SQS3",
                         f"this is the dead-letter queue of {queue.key}: failed messages end here, and a DLQ needs "
                         "no DLQ of its own.")
@@ -32,6 +34,7 @@ class Queues(Construct):
             self.queues[queue.key] = sqs.Queue(
                 self, name, encryption=sqs.QueueEncryption.SQS_MANAGED, enforce_ssl=True,
                 visibility_timeout=Duration.seconds(queue.visibility_timeout),
+                delivery_delay=Duration.seconds(queue.delay_seconds), **fifo,
                 dead_letter_queue=sqs.DeadLetterQueue(queue=dlq, max_receive_count=queue.max_receives),
             )
 

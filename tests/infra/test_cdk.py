@@ -418,3 +418,44 @@ def test_data_services_are_never_granted_a_wildcard_action(synth: Synth) -> None
                 for action in _list(statement.get("Action", [])):
                     if isinstance(action, str) and action.startswith(data_services):
                         assert "*" not in action, (action, statement)
+
+
+def test_fifo_queues_are_fifo_with_their_delay_and_a_fifo_dead_letter_queue(synth: Synth) -> None:
+    """The stock-sync consumer sends with MessageGroupId/MessageDeduplicationId: on a standard queue every
+    send is refused (it was, on AWS, until this test)."""
+    from orderflow.queues import QUEUES
+
+    for queue in QUEUES:
+        props = synth.resources[synth.lid(synth.stack.queues.queues[queue.key])]["Properties"]
+        dlq = synth.resources[synth.lid(synth.stack.queues.dlqs[queue.key])]["Properties"]
+        assert bool(props.get("FifoQueue")) is queue.fifo, queue.key
+        assert bool(dlq.get("FifoQueue")) is queue.fifo, queue.key
+        assert props.get("DelaySeconds", 0) == queue.delay_seconds, queue.key
+    assert any(q.fifo for q in QUEUES)
+
+
+def test_tables_whose_items_expire_have_ttl_on_that_attribute(synth: Synth) -> None:
+    assert any(t.ttl_attribute for t in TABLES)
+    for definition in TABLES:
+        props = synth.resources[synth.lid(synth.stack.data.tables[definition.key])]["Properties"]
+        if definition.ttl_attribute:
+            assert props["TimeToLiveSpecification"] == {"AttributeName": definition.ttl_attribute, "Enabled": True}
+        else:
+            assert "TimeToLiveSpecification" not in props
+
+
+def test_a_function_that_invokes_another_is_told_its_name_and_may_invoke_it(synth: Synth) -> None:
+    from infra.constructs.functions import function_env_var
+    from orderflow.api.suppliers import POLL_FUNCTION_ENV
+
+    api = synth.stack.functions
+    assert function_env_var("poll_tracking") == POLL_FUNCTION_ENV
+    for spec in FUNCTION_SPECS:
+        env = synth.resources[synth.lid(api.functions[spec.name])]["Properties"]["Environment"]["Variables"]
+        for target in spec.invokes:
+            assert env[function_env_var(target)] == {"Ref": synth.lid(api.functions[target])}
+            statements = synth.statements(synth.lid(api.roles[spec.name]))
+            invoke = [s for s in statements if "lambda:InvokeFunction" in _list(s["Action"])]
+            assert any({"Fn::GetAtt": [synth.lid(api.functions[target]), "Arn"]} in _list(s["Resource"])
+                       for s in invoke)
+    assert any(spec.invokes for spec in FUNCTION_SPECS)
