@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from functools import cache
 
 from orderflow.adapters.channel_access import Channels
 from orderflow.adapters.dynamodb import InventoryRepository, OrderRepository, SettingsRepository
 from orderflow.adapters.stepfunctions import WorkflowGateway
 from orderflow.carriers.hub import Carriers
 from orderflow.purchasing import Purchasing
+from orderflow.settings import per_function
 
 
 @dataclass
@@ -47,7 +47,7 @@ class Ports:
             logging.getLogger(__name__).warning("could not request a stock sync for %s: %s", skus, exc)
 
 
-@cache
+@per_function
 def default_ports() -> Ports:
     settings, inventory = SettingsRepository(), InventoryRepository()
     return Ports(orders=OrderRepository(), inventory=inventory, settings=settings, workflow=WorkflowGateway(),

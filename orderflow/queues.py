@@ -24,6 +24,12 @@ class Queue:
     def env_var(self) -> str:
         return f"ORDERFLOW_{self.key.upper().replace('-', '_')}_QUEUE_URL"
 
+    @property
+    def construct_id(self) -> str:
+        """Its construct id in CDK (``Queues/<id>``, its DLQ ``Queues/<id>Dlq``); the local stack finds the
+        deployed queues by it."""
+        return "".join(part.capitalize() for part in self.key.split("-"))
+
     def dlq_key(self) -> str:
         return f"{self.key}-dlq"
 

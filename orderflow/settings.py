@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
-from functools import lru_cache
+import threading
+from collections.abc import Callable
+from typing import Generic, TypeVar
 
 from pydantic import BaseModel
 
@@ -18,7 +20,37 @@ class Settings(BaseModel):
     state_machine_arn: str | None = None
 
 
-@lru_cache(maxsize=1)
+T = TypeVar("T")
+
+
+class per_function(Generic[T]):  # noqa: N801 - used as a decorator, like functools.cache
+    """Cache a zero-argument factory once per Lambda function: keyed on ``AWS_LAMBDA_FUNCTION_NAME``, which
+    Lambda sets and never changes within a container (so on AWS this is a plain once-per-process cache).
+    The local stack runs every function in one process, each with its own environment: each gets its own."""
+
+    def __init__(self, factory: Callable[[], T]) -> None:
+        self.factory = factory
+        self.values: dict[str | None, T] = {}
+        self.lock = threading.Lock()
+        self.__doc__ = factory.__doc__
+        self.__name__ = getattr(factory, "__name__", "factory")
+
+    def __call__(self) -> T:
+        key = os.environ.get("AWS_LAMBDA_FUNCTION_NAME")
+        try:
+            return self.values[key]
+        except KeyError:
+            with self.lock:
+                if key not in self.values:
+                    self.values[key] = self.factory()
+                return self.values[key]
+
+    def cache_clear(self) -> None:
+        with self.lock:
+            self.values.clear()
+
+
+@per_function
 def get_settings() -> Settings:
     env = os.environ
     return Settings(

@@ -37,6 +37,11 @@ class Table:
     def env_var(self) -> str:
         return f"ORDERFLOW_{self.key.upper()}_TABLE"
 
+    @property
+    def construct_id(self) -> str:
+        """Its construct id in CDK (``Data/<id>``); the local stack finds the deployed table by it."""
+        return self.key.capitalize()
+
     def attributes(self) -> list[str]:
         names = [self.partition_key] + ([self.sort_key] if self.sort_key else [])
         for index in self.indexes:

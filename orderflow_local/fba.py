@@ -13,12 +13,9 @@ scheduler, and (with sample data) a sandbox FBA server with an FBA warehouse con
 
 from __future__ import annotations
 
-import importlib
 import os
 from dataclasses import dataclass, field
 from typing import Any
-
-from orderflow.queues import FBA_ORDERS
 
 #: How often the local stack asks Amazon for tracking (AWS: the schedule's rate, e.g. 15 minutes).
 DEFAULT_POLL_SECONDS = 10.0
@@ -46,14 +43,11 @@ class FbaRuntime:
 
 def start_fba(stack: Any, *, poll_every: float = DEFAULT_POLL_SECONDS, sandbox: bool = False,
               step_seconds: float | None = None) -> FbaRuntime:
-    from orderflow_local.lambda_binding import LocalLambdaContext
-    from orderflow_local.stack import FUNCTIONS, function_name
-
     runtime = FbaRuntime()
-    runtime.poller = stack.add_poller(stack.queue_urls[FBA_ORDERS.key], FUNCTIONS["forward_fba"])
-    handler = importlib.import_module(FUNCTIONS["poll_fba"]).lambda_handler
-    context = LocalLambdaContext(function_name("poll_fba"))
-    runtime.job = stack.scheduler.add("poll_fba", poll_every, lambda: handler({}, context))
+    # The template's event source mapping of fba-orders, and its poll_fba schedule run this often.
+    runtime.poller = stack.poller_of("forward_fba")
+    stack.schedules.override("poll_fba", poll_every)
+    runtime.job = stack.scheduler.jobs.get(stack.schedules.job_name("poll_fba"))
     runtime.described.append(f"tracking polled every {poll_every / stack.scheduler.speedup:g}s; fulfillment "
                              "orders created from the fba-orders queue")
     if sandbox:

@@ -1,7 +1,9 @@
 """The local stack's front door: a real HTTP server that plays API Gateway.
 
-Each request is checked for the bearer token (as an authorizer would), turned into an API Gateway
-REST proxy event, and handed to the same Lambda handler that serves the API on AWS.
+Each request is routed the way the template's REST API routes it: a method the template leaves open
+(``AuthorizationType: NONE``: ``GET /health``, the webhooks) is public; every other method needs the
+local bearer token (the local stand-in for SigV4). The request becomes an API Gateway REST proxy event for
+the same Lambda handler that serves the API on AWS.
 """
 
 from __future__ import annotations
@@ -23,12 +25,17 @@ from orderflow_local.lambda_binding import LocalLambdaContext
 log = logging.getLogger(__name__)
 
 MAX_BODY = 1024 * 1024
-#: Routes open without a token: health, the API description, and webhooks (they carry the channel's
-#: own signature).
-PUBLIC_PREFIXES = ("/health", "/webhooks/", "/openapi.json", "/docs")
+#: Connections waiting to be accepted: a burst of a few hundred is queued, never reset.
+LISTEN_BACKLOG = 1024
 
 
-def proxy_event(method: str, raw_path: str, headers: dict[str, str], body: bytes, source_ip: str) -> dict[str, Any]:
+class _Server(ThreadingHTTPServer):
+    request_queue_size = LISTEN_BACKLOG
+    daemon_threads = True
+
+
+def proxy_event(method: str, raw_path: str, headers: dict[str, str], body: bytes, source_ip: str,
+                resource: str = "/{proxy+}") -> dict[str, Any]:
     parts = urlsplit(raw_path)
     query = parse_qs(parts.query, keep_blank_values=True)
     text: str | None
@@ -39,17 +46,17 @@ def proxy_event(method: str, raw_path: str, headers: dict[str, str], body: bytes
         text, is_b64 = base64.b64encode(body).decode(), True
     request_id = str(uuid.uuid4())
     return {
-        "resource": "/{proxy+}",
+        "resource": resource,
         "path": parts.path,
         "httpMethod": method,
         "headers": headers,
         "multiValueHeaders": {k: [v] for k, v in headers.items()},
         "queryStringParameters": {k: v[-1] for k, v in query.items()} or None,
         "multiValueQueryStringParameters": query or None,
-        "pathParameters": {"proxy": parts.path.lstrip("/")},
+        "pathParameters": {"proxy": parts.path.lstrip("/")} if resource.endswith("+}") else None,
         "stageVariables": None,
         "requestContext": {
-            "resourcePath": "/{proxy+}", "httpMethod": method, "path": f"/local{parts.path}", "stage": "local",
+            "resourcePath": resource, "httpMethod": method, "path": f"/local{parts.path}", "stage": "local",
             "requestId": request_id, "accountId": "000000000000", "apiId": "local",
             "requestTimeEpoch": int(time.time() * 1000), "identity": {"sourceIp": source_ip},
         },
@@ -59,9 +66,13 @@ def proxy_event(method: str, raw_path: str, headers: dict[str, str], body: bytes
 
 
 class ApiFront:
-    def __init__(self, host: str, port: int, token: str, handler: Callable[[dict, Any], dict]) -> None:
+    def __init__(self, host: str, port: int, token: str, handler: Callable[[dict, Any], dict],
+                 routes: Callable[[str, str], Any]) -> None:
+        """``routes(method, path)`` is the template's method for a request (orderflow_local.cloudformation.Route),
+        None when the REST API has none."""
         self.token = token
         self.handler = handler
+        self.routes = routes
         front = self
 
         class RequestHandler(BaseHTTPRequestHandler):
@@ -93,11 +104,14 @@ class ApiFront:
                     return self._error(413, "payload_too_large", f"the body is over {MAX_BODY} bytes")
                 body = self.rfile.read(length) if length else b""
                 path = urlsplit(self.path).path
-                if not path.startswith(PUBLIC_PREFIXES) and not front.authorized(self.headers.get("Authorization")):
+                route = front.routes(self.command, path)
+                if route is None:  # API Gateway's answer to a route it does not have
+                    return self._error(403, "missing_authentication_token", f"no route for {self.command} {path}")
+                if route.authorization != "NONE" and not front.authorized(self.headers.get("Authorization")):
                     return self._error(401, "unauthorized", "send Authorization: Bearer <token> "
                                                             "(printed by `orderflow local`)")
                 headers = dict(self.headers.items())
-                event = proxy_event(self.command, self.path, headers, body, self.client_address[0])
+                event = proxy_event(self.command, self.path, headers, body, self.client_address[0], route.path)
                 context = LocalLambdaContext(function_name="orderflow-api",
                                              aws_request_id=event["requestContext"]["requestId"])
                 try:
@@ -121,8 +135,7 @@ class ApiFront:
                     return self._handle
                 raise AttributeError(name)
 
-        self.server = ThreadingHTTPServer((host, port), RequestHandler)
-        self.server.daemon_threads = True
+        self.server = _Server((host, port), RequestHandler)
         self.thread = threading.Thread(target=self.server.serve_forever, name="orderflow-api", daemon=True)
 
     @property

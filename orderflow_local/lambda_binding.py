@@ -28,7 +28,15 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[dict, Any], Any]
 
-_handlers: dict[str, Handler] = {}
+@dataclass(frozen=True)
+class Bound:
+    handler: Handler
+    #: The function's template environment (None: the process's, for tests that bind a stand-in).
+    environment: dict[str, str] | None = None
+    memory_mb: int = 512
+
+
+_handlers: dict[str, Bound] = {}
 _lock = threading.Lock()
 #: Held by every moto DynamoDB write (see _serialize_moto_dynamodb_writes); the local stack's snapshots
 #: hold it too, so a snapshot never sees half of a transaction.
@@ -65,9 +73,42 @@ def function_name_of(name_or_arn: str) -> str:
     return name_or_arn
 
 
-def bind(function_name: str, handler: Handler) -> None:
+def bind(function_name: str, handler: Handler, environment: dict[str, str] | None = None,
+         memory_mb: int = 512) -> None:
+    """Serve ``function_name`` with ``handler``; while it runs it sees ``environment`` (orderflow_local.function_env)."""
     with _lock:
-        _handlers[function_name] = handler
+        previous = _handlers.get(function_name)
+        if environment is None and previous is not None:
+            environment, memory_mb = previous.environment, previous.memory_mb  # a stand-in keeps the function's
+        _handlers[function_name] = Bound(handler, environment, memory_mb)
+
+
+def bound(function_name: str) -> Bound | None:
+    return _handlers.get(function_name_of(function_name))
+
+
+def call(function_name: str, event: Any, context: Any) -> Any:
+    """Run the bound handler of ``function_name`` in this thread, in its own environment."""
+    from orderflow_local import function_env
+
+    entry = _handlers[function_name_of(function_name)]
+    if entry.environment is None:
+        return entry.handler(event, context)
+    with function_env.running(function_name_of(function_name), entry.environment, entry.memory_mb):
+        return entry.handler(event, context)
+
+
+def invoke(function_name: str, event: Any) -> Any:
+    """Invoke a bound function the way Lambda's synchronous Invoke does; a function error is raised."""
+    headers: dict[str, str] = {}
+    result = invoke_bound(function_name, json.dumps(event), headers)
+    if result is None:
+        raise LookupError(f"no function {function_name} in the local stack")
+    body = json.loads(result) if result else None
+    if headers.get("x-amz-function-error"):
+        raise RuntimeError(f"{body.get('errorType')}: {body.get('errorMessage')}" if isinstance(body, dict)
+                           else "function error")
+    return body
 
 
 def unbind_all() -> None:
@@ -79,8 +120,7 @@ def invoke_bound(function_name: str, payload: bytes | str | None,
                  response_headers: dict[str, str]) -> bytes | None:
     """Call the bound handler like Lambda would and return the response payload."""
     name = function_name_of(function_name)
-    handler = _handlers.get(name)
-    if handler is None:
+    if name not in _handlers:
         return None
     raw = payload.decode() if isinstance(payload, bytes) else (payload or "{}")
     event = json.loads(raw) if raw else {}
@@ -88,7 +128,7 @@ def invoke_bound(function_name: str, payload: bytes | str | None,
     context = LocalLambdaContext(function_name=name, aws_request_id=request_id,
                                  invoked_function_arn=f"arn:aws:lambda:local:000000000000:function:{name}")
     try:
-        result = handler(event, context)
+        result = call(name, event, context)
     except Exception as exc:  # noqa: BLE001 - reported to the caller exactly as Lambda does
         response_headers["x-amz-function-error"] = "Unhandled"
         body = {"errorType": type(exc).__name__, "errorMessage": str(exc) or type(exc).__name__,

@@ -35,16 +35,21 @@ def sqs_event(queue_arn: str, messages: list[dict[str, Any]]) -> dict[str, Any]:
 
 class QueuePoller:
     def __init__(self, queue_url: str, handler: Callable[[dict, Any], dict | None], *, batch_size: int = 10,
-                 wait_seconds: int = 1, context_factory: Callable[[], Any] | None = None) -> None:
+                 wait_seconds: int = 1, context_factory: Callable[[], Any] | None = None,
+                 report_batch_item_failures: bool = True, workers: int = 1) -> None:
         self.queue_url = queue_url
         self.handler = handler
         self.batch_size = batch_size
         self.wait_seconds = wait_seconds
+        #: The mapping's FunctionResponseTypes: without ReportBatchItemFailures a returned list means nothing.
+        self.report_batch_item_failures = report_batch_item_failures
+        #: Batches handled at once (the mapping's maximum concurrency; one when it sets none).
+        self.workers = max(1, workers)
         self.context_factory = context_factory or (lambda: None)
         self.queue_arn = client("sqs").get_queue_attributes(
             QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
 
     def poll_once(self) -> tuple[int, int]:
         """One receive → invoke → delete round. Returns (handled, failed)."""
@@ -57,7 +62,8 @@ class QueuePoller:
             return 0, 0
         try:
             result = self.handler(sqs_event(self.queue_arn, messages), self.context_factory()) or {}
-            failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
+            reported = result.get("batchItemFailures", []) if self.report_batch_item_failures else []
+            failed = {f["itemIdentifier"] for f in reported}
         except Exception as exc:  # noqa: BLE001 - the whole batch failed, as on Lambda
             log.warning("queue handler failed for a batch of %d: %s", len(messages), exc)
             failed = {m["MessageId"] for m in messages}
@@ -76,11 +82,13 @@ class QueuePoller:
                 self._stop.wait(1)
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._loop, name=f"poller-{self.queue_url.rsplit('/', 1)[-1]}",
-                                        daemon=True)
-        self._thread.start()
+        for n in range(self.workers):
+            thread = threading.Thread(target=self._loop, name=f"poller-{self.queue_url.rsplit('/', 1)[-1]}-{n}",
+                                      daemon=True)
+            thread.start()
+            self._threads.append(thread)
 
     def stop(self) -> None:
         self._stop.set()
-        if self._thread:
-            self._thread.join(timeout=self.wait_seconds + 5)
+        for thread in self._threads:
+            thread.join(timeout=self.wait_seconds + 5)

@@ -1,11 +1,13 @@
-"""The embedded local stack: everything orderflow runs on AWS, in one process, on loopback.
+"""The embedded local stack: the CDK stack, deployed into the embedded AWS and run in one process.
 
-- moto serves DynamoDB, Step Functions, SQS, Scheduler... at ``http://HOST:MOTO_PORT``; its Step
-  Functions interpreter runs ``statemachines/order_workflow.asl.json`` for real;
-- each Lambda the ASL names is bound to our handler module (``orderflow_local.lambda_binding``);
-- the API is served at ``http://HOST:API_PORT`` through the same API handler as on AWS;
-- the local scheduler and queue pollers stand in for EventBridge Scheduler and Lambda's event
-  source mappings, which moto stores but never runs.
+- the CDK app is synthesized (cached: orderflow_local.template) and its template deployed with moto's
+  CloudFormation at ``http://HOST:MOTO_PORT`` (orderflow_local.cloudformation): the tables, queues, state
+  machine, functions, event source mappings and schedules are the template's resources;
+- each Lambda function of the template runs its ``Handler`` in-process, seeing exactly the environment the
+  template gives it (orderflow_local.function_env); moto's Step Functions interpreter runs the ASL for real;
+- the API is served at ``http://HOST:API_PORT`` the way the template's REST API routes it (orderflow_local.http_front);
+- the template's event source mappings are served by queue pollers and its schedules (and those created at
+  runtime) by the local scheduler: moto stores both but never runs them.
 """
 
 from __future__ import annotations
@@ -22,31 +24,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from orderflow import asl
-from orderflow.queues import QUEUES
-from orderflow.tables import TABLES
+from orderflow.queues import STOCK_SYNC
+from orderflow_local import cloudformation
 
 log = logging.getLogger(__name__)
 
-REGION = "us-east-1"
-ACCOUNT = "123456789012"
-PREFIX = "orderflow"
-#: Function name -> handler module, for every Lambda the workflow and the API use.
-FUNCTIONS = {
-    "allocate": "functions.allocate.handler",
-    "reduce_inventory": "functions.reduce_inventory.handler",
-    "fulfill": "functions.fulfill.handler",
-    "complete": "functions.complete.handler",
-    "import_orders": "functions.import_orders.handler",
-    "api": "functions.api.handler",
-    "sync_stock": "functions.sync_stock.handler",
-    "reconcile": "functions.reconcile.handler",
-    "forward_supplier": "functions.forward_supplier.handler",
-    "poll_tracking": "functions.poll_tracking.handler",
-    "forward_fba": "functions.forward_fba.handler",
-    "poll_fba": "functions.poll_fba.handler",
-    "tell_channel": "functions.tell_channel.handler",
-}
+REGION = cloudformation.REGION
+ACCOUNT = cloudformation.ACCOUNT
+
+#: The deployment of the most recently started stack in this process (function_name() and friends read it).
+_deployed: list[cloudformation.Deployment] = []
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -55,16 +42,23 @@ def free_port(host: str = "127.0.0.1") -> int:
         return sock.getsockname()[1]
 
 
+def deployment() -> cloudformation.Deployment:
+    if not _deployed:
+        raise RuntimeError("no local stack has been started in this process")
+    return _deployed[-1]
+
+
 def function_name(name: str) -> str:
-    return f"{PREFIX}-{name.replace('_', '-')}"
+    """The deployed name of functions/<name>/ (CloudFormation generates it)."""
+    return deployment().functions[name].physical_name
 
 
 def function_arn(name: str) -> str:
-    return f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{function_name(name)}"
+    return deployment().functions[name].arn
 
 
 def table_name(key: str) -> str:
-    return f"{PREFIX}-{key}"
+    return deployment().tables[key]
 
 
 @dataclass
@@ -100,6 +94,10 @@ class LocalStack:
         self.snapshots: Any = None
         #: Items loaded from the state folder at start (0: started empty).
         self.restored = 0
+        self.deployment: cloudformation.Deployment | None = None
+        self.schedules: Any = None
+        #: Progress of a long start (the first synth); ``orderflow local`` prints it.
+        self.say = lambda message: log.info("%s", message)
 
     @property
     def endpoint(self) -> str:
@@ -123,11 +121,10 @@ class LocalStack:
             "POWERTOOLS_SERVICE_NAME": "orderflow",
             "ORDERFLOW_STATE_MACHINE_ARN": self.state_machine_arn,
         }
-        for table in TABLES:
-            env[table.env_var] = table_name(table.key)
-        for queue in QUEUES:
-            if queue.key in self.queue_urls:
-                env[queue.env_var] = self.queue_urls[queue.key]
+        if self.deployment:
+            # Outside a function (tests, the CLI, the sandboxes), the process sees every function's variables.
+            for function in self.deployment.functions.values():
+                env.update(function.environment)
         return env
 
     # -- life cycle ------------------------------------------------------------------------------
@@ -143,11 +140,12 @@ class LocalStack:
         from moto.core.config import default_user_config
         from moto.server import ThreadedMotoServer
 
-        from orderflow_local import lambda_binding
+        from orderflow_local import function_env, lambda_binding, template
 
-        self.state_machine_arn = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{PREFIX}-order-workflow"
+        folder = template.synthesized(say=self.say)
+        function_env.install()
         os.environ.update(self.environment())
-        from orderflow.adapters.aws import reset_clients
+        from orderflow.adapters.aws import client, reset_clients
         from orderflow.ports import default_ports
         from orderflow.settings import get_settings
 
@@ -158,51 +156,86 @@ class LocalStack:
         default_user_config["lambda"] = {"use_docker": False}
         default_user_config["stepfunctions"] = {"execute_state_machine": True}
         lambda_binding.install()
-        for name, module in FUNCTIONS.items():
-            handler = importlib.import_module(module).lambda_handler
-            lambda_binding.bind(function_name(name), handler)
 
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         # moto's interpreter logs every failed state with its whole parse tree; the execution
         # history (orderflow trace) tells the same story readably.
         logging.getLogger("moto.stepfunctions").setLevel(logging.CRITICAL)
+        logging.getLogger("moto.cloudformation").setLevel(logging.ERROR)
         self._moto = ThreadedMotoServer(ip_address=self.host, port=self.moto_port, verbose=False)
         self._moto.start()
-        self._create_resources()
+        self.deployment = cloudformation.deploy(folder, client)
+        _deployed.append(self.deployment)
+        self._detach_moto_event_source_mappings()
+        self.state_machine_arn = self.deployment.state_machine_arn
+        self.queue_urls = dict(self.deployment.queues)
+        if self.sync_window_seconds != STOCK_SYNC.delay_seconds:
+            # the coalescing window of stock auto-sync, shortened for a local stack (--sync-window)
+            client("sqs").set_queue_attributes(QueueUrl=self.queue_urls[STOCK_SYNC.key],
+                                               Attributes={"DelaySeconds": str(self.sync_window_seconds)})
+        os.environ.update(self.environment())
+        get_settings.cache_clear()
+        default_ports.cache_clear()
+        for function in self.deployment.functions.values():
+            module, attribute = function.handler.rsplit(".", 1)
+            handler = getattr(importlib.import_module(module), attribute)
+            lambda_binding.bind(function.physical_name, handler, function.environment, function.memory_mb)
         if self.persist:
             from orderflow_local.persistence import Snapshots
 
-            self.snapshots = Snapshots(self.state_dir, {t.key: table_name(t.key) for t in TABLES},
-                                       every=self.snapshot_seconds)
+            self.snapshots = Snapshots(self.state_dir, dict(self.deployment.tables), every=self.snapshot_seconds)
             self.restored = self.snapshots.load()
             self.snapshots.start()
         self._start_sandbox_carrier()
         if self.serve_api:
             from orderflow_local.http_front import ApiFront
 
-            api_handler = importlib.import_module(FUNCTIONS["api"]).lambda_handler
-            self._api = ApiFront(self.host, self.api_port, self.token or "", api_handler)
+            api = self.deployment.functions["api"].physical_name
+            self._api = ApiFront(self.host, self.api_port, self.token or "",
+                                 lambda event, context: lambda_binding.call(api, event, context),
+                                 routes=self.deployment.route_for)
             self._api.start()
         from orderflow_local.scheduler import LocalScheduler
+        from orderflow_local.schedules import ScheduleRunner
 
         self.scheduler = LocalScheduler(speedup=self.schedule_speedup)
+        self.schedules = ScheduleRunner(self.scheduler, {f.physical_name: f.name
+                                                         for f in self.deployment.functions.values()})
+        self.schedules.sync()
+        # New or changed schedules (POST /channels creates one per channel) are picked up every few seconds.
+        self.scheduler.add("schedule-sync", 3.0 * self.schedule_speedup, self.schedules.sync)
         self.scheduler.start()
-        self._start_stock_sync()
+        for mapping in self.deployment.event_source_mappings:
+            self._serve_event_source_mapping(mapping)
         self._write_state_file()
         return self
 
-    def _start_stock_sync(self) -> None:
-        """Stock auto-sync: the stock-sync queue's consumer, and the hourly catch-up sweep."""
-        from orderflow.ports import default_ports
-        from orderflow.stock_sync import sync_all
+    def _detach_moto_event_source_mappings(self) -> None:
+        """moto runs an SQS event source mapping inside SendMessage (synchronously, ignoring partial batch
+        responses); the local stack's pollers serve the mappings instead, as Lambda's pollers do."""
+        from moto.sqs.models import sqs_backends
 
-        self.add_poller(self.queue_urls["stock-sync"], FUNCTIONS["sync_stock"], wait_seconds=1)
-        # Tracking told to the sales channels (the workflow's TellChannel state queues one per shipment).
-        self.add_poller(self.queue_urls["channel-updates"], FUNCTIONS["tell_channel"], wait_seconds=1)
-        self.scheduler.add("stock-sync-sweep", 3600, lambda: sync_all(default_ports()))
-        from orderflow.service import reconcile
+        for queue in sqs_backends[ACCOUNT][REGION].queues.values():
+            queue.lambda_event_source_mappings.clear()
 
-        self.scheduler.add("reconcile", 300, lambda: reconcile(default_ports()))
+    def _serve_event_source_mapping(self, mapping: cloudformation.EventSourceMapping) -> Any:
+        from orderflow_local import lambda_binding
+        from orderflow_local.lambda_binding import LocalLambdaContext
+        from orderflow_local.queues import QueuePoller
+
+        physical = self.deployment.functions[mapping.function].physical_name
+        poller = QueuePoller(
+            mapping.queue_url, lambda event, context: lambda_binding.call(physical, event, context),
+            batch_size=mapping.batch_size, wait_seconds=1, report_batch_item_failures=mapping.report_batch_item_failures,
+            workers=mapping.maximum_concurrency or 1, context_factory=lambda: LocalLambdaContext(physical))
+        poller.function = mapping.function
+        poller.start()
+        self.pollers.append(poller)
+        return poller
+
+    def poller_of(self, function: str) -> Any:
+        """The queue poller serving functions/<function>'s event source mapping."""
+        return next((p for p in self.pollers if getattr(p, "function", None) == function), None)
 
     def resume_restored(self, *, wait: bool = False) -> threading.Thread | None:
         """After a restart with saved data: redrive every order whose workflow should be running (their
@@ -253,7 +286,7 @@ class LocalStack:
         return self.fba_runtime
 
     def add_poller(self, queue_url: str, handler_module: str, **options: Any) -> Any:
-        """Feed a queue to a handler the way Lambda's event source mapping would."""
+        """Feed a queue to a handler module directly (tests); the template's mappings are served at start."""
         from orderflow_local.lambda_binding import LocalLambdaContext
         from orderflow_local.queues import QueuePoller
 
@@ -264,34 +297,6 @@ class LocalStack:
         poller.start()
         self.pollers.append(poller)
         return poller
-
-    def _create_resources(self) -> None:
-        from orderflow.adapters.aws import client
-
-        ddb = client("dynamodb")
-        for table in TABLES:
-            ddb.create_table(**table.create_table_kwargs(table_name(table.key)))
-        sqs = client("sqs")
-        for queue in QUEUES:
-            fifo = {"FifoQueue": "true"} if queue.fifo else {}
-            dlq_url = sqs.create_queue(QueueName=queue.dlq_name(PREFIX), Attributes=fifo)["QueueUrl"]
-            dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-            delay = self.sync_window_seconds if queue.key == "stock-sync" else queue.delay_seconds
-            self.queue_urls[queue.key] = sqs.create_queue(QueueName=queue.queue_name(PREFIX), Attributes={
-                **fifo, "VisibilityTimeout": str(queue.visibility_timeout), "DelaySeconds": str(delay),
-                "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(queue.max_receives)}),
-            })["QueueUrl"]
-            self.queue_urls[queue.dlq_key()] = dlq_url
-        os.environ.update(self.environment())
-        values = {placeholder: function_arn(fn) for placeholder, fn in asl.FUNCTION_PLACEHOLDERS.items()}
-        values.update({placeholder: table_name(key) for placeholder, key in asl.TABLE_PLACEHOLDERS.items()})
-        values.update({placeholder: self.queue_urls[key] for placeholder, key in asl.QUEUE_PLACEHOLDERS.items()})
-        client("stepfunctions").create_state_machine(
-            name=f"{PREFIX}-order-workflow",
-            definition=asl.substitute(asl.read(), values),
-            roleArn=f"arn:aws:iam::{ACCOUNT}:role/{PREFIX}-order-workflow",
-            type="STANDARD",
-        )
 
     def _start_sandbox_carrier(self) -> None:
         """The sandbox carrier (EasyPost's API shape) as the default carrier account ``sandbox``; labels are

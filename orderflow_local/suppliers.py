@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from orderflow.queues import SUPPLIER_ORDERS
 from orderflow.suppliers.config import (
     Folders,
     OrderColumn,
@@ -65,16 +64,12 @@ def prepare(stack: Any) -> None:
 
 
 def start_suppliers(stack: Any, *, poll_every: float = DEFAULT_POLL_SECONDS, sandbox: bool = False) -> SupplierRuntime:
-    from orderflow_local.lambda_binding import LocalLambdaContext
-    from orderflow_local.stack import function_name
-
     prepare(stack)
     runtime = SupplierRuntime()
-    runtime.poller = stack.add_poller(stack.queue_urls[SUPPLIER_ORDERS.key], "functions.forward_supplier.handler")
-    from functions.poll_tracking.handler import lambda_handler as poll
-
-    context = LocalLambdaContext(function_name("poll_tracking"))
-    runtime.job = stack.scheduler.add("poll_tracking", poll_every, lambda: poll({}, context))
+    # The template's event source mapping of supplier-orders, and its poll_tracking schedule run this often.
+    runtime.poller = stack.poller_of("forward_supplier")
+    stack.schedules.override("poll_tracking", poll_every)
+    runtime.job = stack.scheduler.jobs.get(stack.schedules.job_name("poll_tracking"))
     speed = stack.scheduler.speedup
     runtime.described.append(f"tracking files polled every {poll_every / speed:g}s; order files forwarded "
                              "from the supplier-orders queue")

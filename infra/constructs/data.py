@@ -41,7 +41,7 @@ class Data(Construct):
         for definition in TABLES:
             table = dynamodb.Table(
                 self,
-                definition.key.capitalize(),
+                definition.construct_id,
                 partition_key=_attr(definition.partition_key),
                 sort_key=_attr(definition.sort_key),
                 billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,

@@ -19,7 +19,7 @@ class Queues(Construct):
         self.queues: dict[str, sqs.Queue] = {}
         self.dlqs: dict[str, sqs.Queue] = {}
         for queue in QUEUES:
-            name = "".join(part.capitalize() for part in queue.key.split("-"))
+            name = queue.construct_id
             # A FIFO queue's dead-letter queue must be FIFO too; the messages keep their group and order.
             fifo = {"fifo": True} if queue.fifo else {}
             dlq = sqs.Queue(self, f"{name}Dlq", encryption=sqs.QueueEncryption.SQS_MANAGED, enforce_ssl=True,

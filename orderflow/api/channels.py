@@ -15,7 +15,6 @@
 from __future__ import annotations
 
 import time
-from functools import cache
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response, content_types
@@ -34,6 +33,7 @@ from orderflow.channels.webhooks import raw_body
 from orderflow.errors import NotFound, ValidationFailed
 from orderflow.importing import ImportOptions, import_channel, receive_webhook
 from orderflow.models import Identifier
+from orderflow.settings import per_function
 
 router = Router()
 
@@ -41,17 +41,17 @@ router = Router()
 API_IMPORT_SECONDS = 24.0
 
 
-@cache
+@per_function
 def channel_store() -> ChannelStore:
     return ChannelStore()
 
 
-@cache
+@per_function
 def credential_store() -> CredentialStore:
     return default_credentials()
 
 
-@cache
+@per_function
 def schedules() -> ChannelSchedules:
     return ChannelSchedules()
 

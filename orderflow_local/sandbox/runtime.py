@@ -6,28 +6,21 @@ import schedules run locally.
 - Each is connected as a channel the way a seller connects one (``POST /channels`` does the same):
   configuration in the settings table, credentials in the local credentials file
   (``.orderflow/channel-credentials.json``, mode 0600), and an EventBridge Scheduler schedule.
-- moto stores schedules but never fires them: :class:`ScheduleMirror` reads the channel schedule group
-  and runs each enabled schedule on the local scheduler, invoking its target function in-process
-  with its input, the way EventBridge Scheduler invokes the import function on AWS.
+- The import schedules are created in the template's import schedule group, as ``POST /channels`` does on
+  AWS; :mod:`orderflow_local.schedules` fires them.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-import re
 import secrets
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from orderflow.adapters.aws import client
 from orderflow.adapters.channel_store import (
     CREDENTIALS_FILE_ENV,
-    IMPORT_FUNCTION_ENV,
-    SCHEDULE_GROUP_ENV,
-    SCHEDULER_ROLE_ENV,
     ChannelSchedules,
     ChannelStore,
     default_credentials,
@@ -37,85 +30,20 @@ from orderflow_local.sandbox import AmazonSandbox, SandboxChannel, ShopifySandbo
 
 log = logging.getLogger(__name__)
 
-SCHEDULE_GROUP = "orderflow-channel-imports"
-RATE = re.compile(r"^rate\((\d+)\s+(minute|minutes|hour|hours|day|days)\)$")
-UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
-
-
-def rate_seconds(expression: str) -> float:
-    """``rate(5 minutes)`` -> 300. (Channel schedules are rate expressions.)"""
-    match = RATE.match(expression.strip())
-    if not match:
-        raise ValueError(f"not a rate expression: {expression}")
-    return int(match.group(1)) * UNIT_SECONDS[match.group(2).rstrip("s")]
-
-
 def prepare(stack: Any) -> None:
-    """Point channel credentials, schedules and the import function at the local stack."""
+    """Keep channel credentials in the stack's state folder (the local stand-in for Secrets Manager)."""
     from orderflow.api import channels as channels_api
-    from orderflow_local.stack import ACCOUNT, PREFIX, function_arn
 
     credentials = stack.state_dir / "channel-credentials.json"
     credentials.unlink(missing_ok=True)  # the stack's data lives in memory: start clean
-    os.environ.update({
-        CREDENTIALS_FILE_ENV: str(credentials.resolve()),
-        SCHEDULE_GROUP_ENV: SCHEDULE_GROUP,
-        SCHEDULER_ROLE_ENV: f"arn:aws:iam::{ACCOUNT}:role/{PREFIX}-import-scheduler",
-        IMPORT_FUNCTION_ENV: function_arn("import_orders"),
-    })
+    os.environ[CREDENTIALS_FILE_ENV] = str(credentials.resolve())
     channels_api.reset()
-    client("scheduler").create_schedule_group(Name=SCHEDULE_GROUP)
-
-
-class ScheduleMirror:
-    """Runs the schedules of one EventBridge Scheduler group on the local scheduler."""
-
-    def __init__(self, scheduler: Any, group: str = SCHEDULE_GROUP) -> None:
-        self.scheduler = scheduler
-        self.group = group
-        self.running: dict[str, tuple[str, str, str]] = {}
-
-    def sync(self) -> None:
-        scheduler_api = client("scheduler")
-        seen = set()
-        for summary in scheduler_api.list_schedules(GroupName=self.group).get("Schedules", []):
-            name = summary["Name"]
-            schedule = scheduler_api.get_schedule(Name=name, GroupName=self.group)
-            if schedule.get("State") != "ENABLED":
-                continue
-            seen.add(name)
-            target = schedule["Target"]
-            signature = (schedule["ScheduleExpression"], target["Arn"], target.get("Input", "{}"))
-            if self.running.get(name) == signature:
-                continue
-            self.running[name] = signature
-            self.scheduler.add(f"schedule:{name}", rate_seconds(signature[0]),
-                               lambda arn=target["Arn"], payload=signature[2]: invoke(arn, payload),
-                               run_at_start=True)
-            log.debug("local schedule %s: %s", name, signature[0])
-        for name in set(self.running) - seen:
-            self.running.pop(name)
-            self.scheduler.jobs.pop(f"schedule:{name}", None)
-
-
-def invoke(function_arn: str, payload: str) -> Any:
-    """Invoke a bound function in-process the way Lambda would (a function error becomes an exception)."""
-    from orderflow_local.lambda_binding import invoke_bound
-
-    headers: dict[str, str] = {}
-    result = invoke_bound(function_arn, payload, headers)
-    body = json.loads(result) if result else None
-    if headers.get("x-amz-function-error"):
-        raise RuntimeError(f"{body.get('errorType')}: {body.get('errorMessage')}" if isinstance(body, dict)
-                           else "function error")
-    return body
 
 
 @dataclass
 class Channels:
     sandboxes: dict[str, SandboxChannel] = field(default_factory=dict)
     configs: list[Any] = field(default_factory=list)
-    mirror: ScheduleMirror | None = None
 
     def describe(self) -> list[str]:
         lines = []
@@ -135,16 +63,13 @@ def start_channels(stack: Any, *, sandbox: bool = True, order_every: float = 8.0
     sandbox shops connected as channels ``sandbox-shopify``, ``sandbox-woocommerce``, ``sandbox-amazon``."""
     prepare(stack)
     channels = Channels()
-    channels.mirror = ScheduleMirror(stack.scheduler)
     if sandbox:
         try:
             _connect_sandboxes(stack, channels, order_every)
         except BaseException:
             channels.stop()
             raise
-    channels.mirror.sync()
-    # New or changed channel schedules (POST /channels) are picked up every few seconds.
-    stack.scheduler.add("channel-schedules", 3.0 * stack.scheduler.speedup, channels.mirror.sync)
+    stack.schedules.sync()  # the channels' import schedules start now
     return channels
 
 
