@@ -54,12 +54,16 @@ def cmd_local(args: argparse.Namespace) -> int:
     stack = LocalStack(host=args.host, api_port=args.port, moto_port=args.moto_port, token=args.token,
                        state_dir=args.state_dir, schedule_speedup=args.speedup, persist=args.persist,
                        snapshot_seconds=args.snapshot_seconds)
+    stack.say = lambda message: print(f"orderflow local: {message}", flush=True)
     started = time.monotonic()
     try:
         stack.start()
     except OSError as err:
         print(f"orderflow local: cannot start: {err} (is another stack on port {args.port}? "
               "try --port)", file=sys.stderr)
+        return 2
+    except RuntimeError as err:  # the CDK app did not synthesize or its template did not deploy
+        print(f"orderflow local: cannot start: {err}", file=sys.stderr)
         return 2
     if args.seed:
         from orderflow.ports import default_ports
@@ -106,6 +110,9 @@ def cmd_local(args: argparse.Namespace) -> int:
     print(f"  API:        {stack.api_url}")
     print(f"  token:      {stack.token}")
     print(f"  AWS (moto): {stack.endpoint}  (state machine {stack.state_machine_arn})")
+    print(f"  stack:      {stack.deployment.stack_name}, deployed from the CDK template with CloudFormation "
+          f"({len(stack.deployment.resource_types)} resources): aws cloudformation describe-stack-resources "
+          f"--stack-name {stack.deployment.stack_name} --endpoint-url {stack.endpoint}")
     if stack.sandbox_carrier:
         print(f"  carrier:    sandbox (EasyPost API shape) at {stack.sandbox_carrier.url}; "
               "POST /orders/ORDER_ID/labels buys a label (docs/carriers.md)")

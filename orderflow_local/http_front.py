@@ -73,6 +73,7 @@ class ApiFront:
         self.token = token
         self.handler = handler
         self.routes = routes
+        self.container = threading.Lock()
         front = self
 
         class RequestHandler(BaseHTTPRequestHandler):
@@ -115,7 +116,10 @@ class ApiFront:
                 context = LocalLambdaContext(function_name="orderflow-api",
                                              aws_request_id=event["requestContext"]["requestId"])
                 try:
-                    result = front.handler(event, context)
+                    # One request at a time, as in one Lambda container: Powertools' resolver keeps the
+                    # current request on the (module-level) app, so concurrent requests would cross.
+                    with front.container:
+                        result = front.handler(event, context)
                 except Exception:  # noqa: BLE001 - a bug in the API must still answer
                     log.exception("API handler crashed")
                     return self._error(500, "internal_error", "the API handler crashed; see the stack's log")

@@ -174,6 +174,7 @@ class LocalStack:
             client("sqs").set_queue_attributes(QueueUrl=self.queue_urls[STOCK_SYNC.key],
                                                Attributes={"DelaySeconds": str(self.sync_window_seconds)})
         os.environ.update(self.environment())
+        self._use_local_credential_files()
         get_settings.cache_clear()
         default_ports.cache_clear()
         for function in self.deployment.functions.values():
@@ -209,6 +210,17 @@ class LocalStack:
             self._serve_event_source_mapping(mapping)
         self._write_state_file()
         return self
+
+    def _use_local_credential_files(self) -> None:
+        """The local stand-in for Secrets Manager, from the start (a function caches its store on first use):
+        channel and supplier credentials in 0600 files in the state folder (carriers: _start_sandbox_carrier)."""
+        from orderflow.adapters import channel_store
+        from orderflow.suppliers import credentials
+
+        state = self.state_dir.resolve()
+        state.mkdir(parents=True, exist_ok=True)
+        os.environ[channel_store.CREDENTIALS_FILE_ENV] = str(state / "channel-credentials.json")
+        os.environ[credentials.CREDENTIALS_FILE_ENV] = str(state / "supplier-credentials.json")
 
     def _detach_moto_event_source_mappings(self) -> None:
         """moto runs an SQS event source mapping inside SendMessage (synchronously, ignoring partial batch

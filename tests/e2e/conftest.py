@@ -38,7 +38,7 @@ def start_stack(state_dir, *extra: str, persist: bool = False) -> dict:
             lines.put(line)
 
     threading.Thread(target=pump, daemon=True).start()
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 240  # a first start synthesizes the CDK app
     while True:
         try:
             line = lines.get(timeout=0.5)

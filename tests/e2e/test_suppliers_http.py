@@ -72,7 +72,7 @@ def test_the_sample_data_shows_dropship_and_3pl_orders_completing(tmp_path):
 
     threading.Thread(target=pump, daemon=True).start()
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 240  # a first start synthesizes the CDK app
         while "Press Ctrl-C" not in "".join(output):
             assert proc.poll() is None and time.monotonic() < deadline, "".join(output)
             time.sleep(0.1)

@@ -441,7 +441,7 @@ def test_the_local_stack_runs_the_poll_on_its_schedule(stack, fba):
     fba.forwarded(order.order_id)
     deadline = time.monotonic() + 30
     while fba.ports.orders.get(order.order_id).status != OrderStatus.COMPLETED:
-        result = stack.scheduler.run_now("poll_fba")  # the job functions.poll_fba runs as, every poll_every s
+        result = stack.scheduler.run_now(stack.schedules.job_name("poll_fba"))  # the job functions.poll_fba runs as, every poll_every s
         assert set(result) >= {"checked", "shipped", "waiting", "needs_attention", "failed"}
         assert time.monotonic() < deadline
         time.sleep(0.05)

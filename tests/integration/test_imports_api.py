@@ -14,7 +14,6 @@ import pytest
 
 from orderflow.adapters.aws import client
 from orderflow.adapters.channel_store import (
-    IMPORT_FUNCTION_ENV,
     SCHEDULE_GROUP_ENV,
     SCHEDULER_ROLE_ENV,
     ChannelStore,
@@ -186,45 +185,34 @@ def test_webhooks_for_unknown_channels_and_amazon_are_refused(stack, api, uid):
     assert httpx.post(f"{stack.api_url}/webhooks/amz-{uid}", content=b"{}").status_code == 422
 
 
-@pytest.fixture
-def schedule_env(stack, monkeypatch, uid):
-    """Channel schedules turned on, as CDK does on AWS and `orderflow local` does locally."""
-    from orderflow_local.stack import ACCOUNT, function_arn
+def test_each_channel_gets_its_schedule_and_the_local_stack_runs_it(api, ports, shops, uid, stack):
+    """POST /channels creates the channel's schedule in the template's import schedule group (the API function
+    is told the group, role and import function by CDK); the local stack fires it like EventBridge Scheduler."""
+    from orderflow_local.schedules import ScheduleRunner
 
-    group = f"imports-{uid}"
-    client("scheduler").create_schedule_group(Name=group)
-    monkeypatch.setenv(SCHEDULE_GROUP_ENV, group)
-    monkeypatch.setenv(SCHEDULER_ROLE_ENV, f"arn:aws:iam::{ACCOUNT}:role/scheduler")
-    monkeypatch.setenv(IMPORT_FUNCTION_ENV, function_arn("import_orders"))
-    channels_api.reset()
-    yield group
-    monkeypatch.undo()
-    channels_api.reset()
-
-
-def test_each_channel_gets_its_schedule_and_the_local_stack_runs_it(api, ports, shops, uid, schedule_env):
-    from orderflow_local.sandbox.runtime import ScheduleMirror
-
+    group = stack.deployment.functions["api"].environment[SCHEDULE_GROUP_ENV]
+    import_function = stack.deployment.functions["import_orders"]
     shop = shops["woocommerce"]
     shop.webhook_url = None
     response = post_channel(api, shop, f"woo-{uid}", import_schedule={"every_minutes": 2})
-    assert response.json()["schedule"]["name"] == f"{schedule_env}/woo-{uid}"
-    schedule = client("scheduler").get_schedule(Name=f"woo-{uid}", GroupName=schedule_env)
+    assert response.json()["schedule"]["name"] == f"{group}/woo-{uid}"
+    schedule = client("scheduler").get_schedule(Name=f"woo-{uid}", GroupName=group)
     assert schedule["ScheduleExpression"] == "rate(2 minutes)" and schedule["State"] == "ENABLED"
     assert json.loads(schedule["Target"]["Input"]) == {"channel_id": f"woo-{uid}"}
-    assert schedule["Target"]["Arn"].endswith(":function:orderflow-import-orders")
+    assert schedule["Target"]["Arn"] == import_function.arn
+    assert schedule["Target"]["RoleArn"] == stack.deployment.functions["api"].environment[SCHEDULER_ROLE_ENV]
 
     scheduler = LocalScheduler(speedup=1)
-    mirror = ScheduleMirror(scheduler, schedule_env)
-    mirror.sync()
-    job = scheduler.jobs[f"schedule:woo-{uid}"]
+    runner = ScheduleRunner(scheduler, {import_function.physical_name: "import_orders"})
+    runner.sync()
+    job = scheduler.jobs[f"schedule:{group}/woo-{uid}"]
     assert job.every_seconds == 120
     external_id = shop.add_order()
-    report = scheduler.run_now(f"schedule:woo-{uid}")  # what EventBridge Scheduler does on AWS
+    report = scheduler.run_now(f"schedule:{group}/woo-{uid}")  # what EventBridge Scheduler does on AWS
     assert report["new"] == 1 and ports.orders.find_by_channel_ref(f"woo-{uid}", external_id)
     post_channel(api, shop, f"woo-{uid}", import_schedule={"every_minutes": 2, "enabled": False})
-    mirror.sync()
-    assert f"schedule:woo-{uid}" not in scheduler.jobs
+    runner.sync()
+    assert f"schedule:{group}/woo-{uid}" not in scheduler.jobs
 
 
 def test_the_import_function_imports_the_channel_its_schedule_names(ports, shops, uid):

@@ -102,9 +102,7 @@ def deliveries(stack):
     forwarder.handle_record = watch.record(real_handle)
     yield watch
     forwarder.handle_record = real_handle
-    runtime.poller.stop()
-    stack.pollers.remove(runtime.poller)
-    stack.scheduler.jobs.pop("poll_tracking", None)
+    runtime.poller.handler = watch.handler  # the template's mapping goes on serving the queue
     runtime.stop()
     stack.supplier_runtime = None
     if saved_retry is None:
@@ -260,7 +258,7 @@ def test_a_3pl_with_its_own_formats_ships_in_parts_and_completes_when_everything
 
     header = "Extra;PO;Item;Qty;Carrier;Tracking\r\n"
     (north.folder / "shipments" / "SHIP_part1.csv").write_text(header + f"x;{po};{hoodie};2;FedEx;7700001|7700002\r\n")
-    stack.scheduler.run_now("poll_tracking")  # the schedule's run: every configured supplier
+    stack.scheduler.run_now(stack.schedules.job_name("poll_tracking"))  # the schedule's run: every configured supplier
     part = wait_for(ports, order.order_id, OrderStatus.IN_FULFILLMENT)
     assert part.shipments[0].status == ShipmentStatus.FORWARDED
     assert [e.detail for e in part.events if e.type == "supplier_partial"] == [
