@@ -82,7 +82,7 @@ def run(orders: int, workers: int) -> dict:
     from orderflow.ports import default_ports
     from orderflow.trace import execution_arn
     from orderflow_local import lambda_binding
-    from orderflow_local.stack import ACCOUNT, FUNCTIONS, PREFIX, REGION, LocalStack, function_name
+    from orderflow_local.stack import ACCOUNT, PREFIX, REGION, LocalStack, function_name, table_name
 
     meter = Meter()
     stack = LocalStack(api_port=0, token="bench", state_dir=Path(".orderflow/bench")).start()
@@ -94,10 +94,9 @@ def run(orders: int, workers: int) -> dict:
 
         # Lambda time per function, measured around our handlers
         durations: dict[str, list[float]] = defaultdict(list)
-        import importlib
 
         for name in asl.FUNCTION_PLACEHOLDERS.values():
-            real = importlib.import_module(FUNCTIONS[name]).lambda_handler
+            real = lambda_binding.bound(function_name(name)).handler
 
             def timed(event, context, real=real, name=name):
                 t0 = time.perf_counter()
@@ -137,7 +136,7 @@ def run(orders: int, workers: int) -> dict:
             name = f"{PREFIX}-noop-{fn}"
             lambda_binding.bind(name, {"fulfill": noop_fulfill, "complete": noop_complete}.get(fn, noop))
             values[placeholder] = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}"
-        values.update({p: f"{PREFIX}-{key}" for p, key in asl.TABLE_PLACEHOLDERS.items()})
+        values.update({p: table_name(key) for p, key in asl.TABLE_PLACEHOLDERS.items()})
         values.update({p: stack.queue_urls[key] for p, key in asl.QUEUE_PLACEHOLDERS.items()})
         baseline_arn = client("stepfunctions").create_state_machine(
             name=f"{PREFIX}-noop-workflow", definition=asl.substitute(asl.read(), values),

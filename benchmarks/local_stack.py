@@ -56,7 +56,7 @@ def run(orders: int, workers: int) -> dict:
     from orderflow.models import NewOrder, Warehouse
     from orderflow.ports import default_ports
     from orderflow_local import lambda_binding
-    from orderflow_local.stack import ACCOUNT, FUNCTIONS, PREFIX, REGION, LocalStack, function_name
+    from orderflow_local.stack import ACCOUNT, PREFIX, REGION, LocalStack, function_name, table_name
 
     stack = LocalStack(api_port=0, serve_api=False, state_dir=Path(".orderflow/bench")).start()
     try:
@@ -67,9 +67,8 @@ def run(orders: int, workers: int) -> dict:
         # -- orderflow: real handlers, with the await step's return recorded -------------------
         real = Recorder()
         real.expected = orders
-        import importlib
 
-        fulfill = importlib.import_module(FUNCTIONS["fulfill"]).lambda_handler
+        fulfill = lambda_binding.bound(function_name("fulfill")).handler
 
         def recording_fulfill(event, context):
             result = fulfill(event, context)
@@ -98,7 +97,7 @@ def run(orders: int, workers: int) -> dict:
             name = f"{PREFIX}-noop-{fn}"
             lambda_binding.bind(name, noop_fulfill if fn == "fulfill" else noop)
             values[placeholder] = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}"
-        values.update({p: f"{PREFIX}-{key}" for p, key in asl.TABLE_PLACEHOLDERS.items()})
+        values.update({p: table_name(key) for p, key in asl.TABLE_PLACEHOLDERS.items()})
         values.update({p: stack.queue_urls[key] for p, key in asl.QUEUE_PLACEHOLDERS.items()})
         baseline_arn = client("stepfunctions").create_state_machine(
             name=f"{PREFIX}-noop-workflow", definition=asl.substitute(asl.read(), values),

@@ -73,7 +73,9 @@ class ApiFront:
         self.token = token
         self.handler = handler
         self.routes = routes
-        self.container = threading.Lock()
+        from orderflow_local import api_containers
+
+        api_containers.install()
         front = self
 
         class RequestHandler(BaseHTTPRequestHandler):
@@ -116,10 +118,7 @@ class ApiFront:
                 context = LocalLambdaContext(function_name="orderflow-api",
                                              aws_request_id=event["requestContext"]["requestId"])
                 try:
-                    # One request at a time, as in one Lambda container: Powertools' resolver keeps the
-                    # current request on the (module-level) app, so concurrent requests would cross.
-                    with front.container:
-                        result = front.handler(event, context)
+                    result = front.handler(event, context)  # each thread as its own container (api_containers)
                 except Exception:  # noqa: BLE001 - a bug in the API must still answer
                     log.exception("API handler crashed")
                     return self._error(500, "internal_error", "the API handler crashed; see the stack's log")

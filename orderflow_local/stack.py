@@ -31,6 +31,9 @@ log = logging.getLogger(__name__)
 
 REGION = cloudformation.REGION
 ACCOUNT = cloudformation.ACCOUNT
+#: A name prefix for what benchmarks and tests create beside the stack (the stack's own names come from
+#: CloudFormation).
+PREFIX = "orderflow"
 
 #: The deployment of the most recently started stack in this process (function_name() and friends read it).
 _deployed: list[cloudformation.Deployment] = []
@@ -212,14 +215,14 @@ class LocalStack:
         return self
 
     def _use_local_credential_files(self) -> None:
-        """The local stand-in for Secrets Manager, from the start (a function caches its store on first use):
-        channel and supplier credentials in 0600 files in the state folder (carriers: _start_sandbox_carrier)."""
-        from orderflow.adapters import channel_store
+        """Supplier credentials in a 0600 file in the state folder from the start (the supplier forwarder keeps
+        its store for the container's life, and the template's mapping may run it before start_suppliers).
+        Channel credentials stay in the embedded Secrets Manager until start_channels (tests check them there);
+        carrier keys: _start_sandbox_carrier."""
         from orderflow.suppliers import credentials
 
         state = self.state_dir.resolve()
         state.mkdir(parents=True, exist_ok=True)
-        os.environ[channel_store.CREDENTIALS_FILE_ENV] = str(state / "channel-credentials.json")
         os.environ[credentials.CREDENTIALS_FILE_ENV] = str(state / "supplier-credentials.json")
 
     def _detach_moto_event_source_mappings(self) -> None:

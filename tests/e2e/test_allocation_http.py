@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
@@ -97,7 +98,14 @@ def test_a_backorder_is_drafted_onto_a_purchase_order_and_released_by_receiving_
     order_id = order(api, [(f"BO-{uid}", 3)])
     assert wait_status(api, order_id, "awaiting_stock")["allocations"][-1]["backordered"][0]["quantity"] == 3
 
-    drafts = [po for po in api.get("/purchase-orders").json()["purchase_orders"] if po["supplier"] == f"acme-{uid}"]
+    # the allocate step records awaiting_stock first, then adds the backorder to the draft
+    deadline = time.monotonic() + 30
+    while True:
+        drafts = [po for po in api.get("/purchase-orders").json()["purchase_orders"]
+                  if po["supplier"] == f"acme-{uid}"]
+        if (drafts and drafts[0]["lines"]) or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
     assert len(drafts) == 1 and drafts[0]["status"] == "draft"
     assert [(ln["sku"], ln["quantity"]) for ln in drafts[0]["lines"]] == [(f"BO-{uid}", 10)]
     po_id = drafts[0]["po_id"]

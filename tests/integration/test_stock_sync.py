@@ -33,7 +33,7 @@ def shops(stack, ports, uid):
     add_warehouse(ports, f"a-{uid}", priority=1)
     add_warehouse(ports, f"b-{uid}", priority=2)
     add_warehouse(ports, f"fba-{uid}", kind="fba", priority=3)
-    ports.channels.list(fresh=True)
+    fresh_containers()
     yield sku, started
     for shop in started.values():
         shop.stop()
@@ -41,7 +41,15 @@ def shops(stack, ports, uid):
     for config in store.list():
         if uid in config.channel_id:
             store.delete(config.channel_id)
-    ports.channels.list(fresh=True)
+    fresh_containers()
+
+
+def fresh_containers():
+    """Every function's next run starts as a new container (on AWS each keeps its own channel list for
+    Channels.CACHE_SECONDS): the sync function sees these shops at once, and not the stopped ones after."""
+    from orderflow.ports import default_ports
+
+    default_ports.cache_clear()
 
 
 def last_pushed(shop, sku):

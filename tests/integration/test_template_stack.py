@@ -153,3 +153,24 @@ def test_template_schedules_are_fired_locally(stack):
     job = stack.schedules.job_name("reconcile")
     assert stack.scheduler.jobs[job].every_seconds == 300
     assert "redriven" in stack.scheduler.run_now(job)  # through the reconcile function, with its input
+
+
+def test_concurrent_requests_do_not_cross(stack):
+    """Each API request is handled as in its own container: none sees another's path (Powertools keeps the
+    request on the resolver; orderflow_local.api_containers makes that per thread)."""
+    results: dict[int, object] = {}
+
+    def call(i: int) -> None:
+        try:
+            response = httpx.get(f"{stack.api_url}/orders/missing-{i:04d}",
+                                 headers={"Authorization": "Bearer test-token"}, timeout=60)
+            results[i] = (response.status_code, f"missing-{i:04d}" in response.text)
+        except Exception as exc:  # noqa: BLE001
+            results[i] = exc
+
+    threads = [threading.Thread(target=call, args=(i,)) for i in range(120)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert all(r == (404, True) for r in results.values()), [r for r in results.values() if r != (404, True)][:3]

@@ -66,3 +66,31 @@ def test_cli_help_names_every_command(capsys):
     assert "local" in out and "trace" in out
     args = build_parser().parse_args(["local", "--port", "0", "--no-seed"])
     assert args.port == 0 and args.seed is False
+
+
+def test_the_api_resolver_keeps_each_threads_request_apart():
+    """Powertools keeps the current request on the resolver (class attributes and per-instance dicts); the
+    local front serves many requests at once, so each thread must see only its own."""
+    from aws_lambda_powertools.event_handler.api_gateway import BaseRouter
+
+    from orderflow.api.app import app
+    from orderflow_local import api_containers
+
+    api_containers.install()
+    barrier = threading.Barrier(2)
+    seen = {}
+
+    def request(name: str) -> None:
+        BaseRouter.current_event = name  # what resolve() does
+        app.append_context(_route=name)
+        barrier.wait()  # both requests are now "in flight"
+        seen[name] = (app.current_event, BaseRouter.current_event, app.context.get("_route"))
+        barrier.wait()
+        app.clear_context()
+
+    threads = [threading.Thread(target=request, args=(n,)) for n in ("first", "second")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert seen == {"first": ("first",) * 3, "second": ("second",) * 3}
