@@ -50,13 +50,32 @@ class Recorder:
                 self.all_done.set()
 
 
+def record_paid(expected: int) -> Recorder:
+    """Wrap the stack's fulfill function: an order counts as paid when its await-shipment step returned."""
+    from orderflow_local import lambda_binding
+    from orderflow_local.stack import function_name
+
+    recorder = Recorder()
+    recorder.expected = expected
+    fulfill = lambda_binding.bound(function_name("fulfill")).handler
+
+    def recording_fulfill(event, context):
+        result = fulfill(event, context)
+        if event.get("action") == "await_shipment":
+            recorder.mark(event["order_id"])
+        return result
+
+    lambda_binding.bind(function_name("fulfill"), recording_fulfill)
+    return recorder
+
+
 def run(orders: int, workers: int) -> dict:
     from orderflow import asl, service
     from orderflow.adapters.aws import client
     from orderflow.models import NewOrder, Warehouse
     from orderflow.ports import default_ports
     from orderflow_local import lambda_binding
-    from orderflow_local.stack import ACCOUNT, PREFIX, REGION, LocalStack, function_name, table_name
+    from orderflow_local.stack import ACCOUNT, PREFIX, REGION, LocalStack, table_name
 
     stack = LocalStack(api_port=0, serve_api=False, state_dir=Path(".orderflow/bench")).start()
     try:
@@ -65,18 +84,7 @@ def run(orders: int, workers: int) -> dict:
         ports.inventory.set_on_hand("BENCH-SKU", "bench", orders * 10)
 
         # -- orderflow: real handlers, with the await step's return recorded -------------------
-        real = Recorder()
-        real.expected = orders
-
-        fulfill = lambda_binding.bound(function_name("fulfill")).handler
-
-        def recording_fulfill(event, context):
-            result = fulfill(event, context)
-            if event.get("action") == "await_shipment":
-                real.mark(event["order_id"])
-            return result
-
-        lambda_binding.bind(function_name("fulfill"), recording_fulfill)
+        real = record_paid(orders)
 
         # -- baseline: the same ASL, handlers that do nothing ------------------------------------
         base = Recorder()

@@ -25,7 +25,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from benchmarks.local_stack import Recorder, percentile
+from benchmarks.local_stack import percentile, record_paid
 
 
 def resident_mb() -> float:
@@ -39,25 +39,14 @@ def run(waiting: int, orders: int, workers: int) -> dict:
     from orderflow import service
     from orderflow.models import NewOrder, Warehouse
     from orderflow.ports import default_ports
-    from orderflow_local import lambda_binding
-    from orderflow_local.stack import LocalStack, function_name
+    from orderflow_local.stack import LocalStack
 
     stack = LocalStack(api_port=0, serve_api=False, state_dir=Path(".orderflow/bench-waiting")).start()
     try:
         ports = default_ports()
         ports.settings.put_warehouse(Warehouse(warehouse_id="bench", name="Bench", priority=1))
         ports.inventory.set_on_hand("BENCH-SKU", "bench", (waiting + 2 * orders) * 2)
-        recorder = Recorder()
-        recorder.expected = waiting + 2 * orders
-        fulfill = lambda_binding.bound(function_name("fulfill")).handler
-
-        def recording_fulfill(event, context):
-            result = fulfill(event, context)
-            if event.get("action") == "await_shipment":
-                recorder.mark(event["order_id"])
-            return result
-
-        lambda_binding.bind(function_name("fulfill"), recording_fulfill)
+        recorder = record_paid(waiting + 2 * orders)
         address = {"name": "Bench", "line1": "1 Main St", "city": "Springfield", "postal_code": "12345",
                    "country": "US"}
         new = NewOrder.model_validate({"lines": [{"sku": "BENCH-SKU", "quantity": 1, "unit_price": "9.99"}],

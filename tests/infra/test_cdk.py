@@ -96,6 +96,26 @@ def test_build_code_copies_only_code_and_its_data(tmp_path: Path) -> None:
         handler = tmp_path / "code" / "functions" / name / "handler.py"
         assert "def lambda_handler(" in handler.read_text(), handler
     assert (tmp_path / "code" / "orderflow" / "__init__.py").exists()
+    # the local runtime and the sandboxes never ship in a Lambda bundle
+    assert {p.relative_to(tmp_path / "code").parts[0] for p in files} == {"orderflow", "functions"}
+    assert not [p for p in files if p.parts[-2] in ("local", "sandbox") or "sandbox" in p.name]
+
+
+def test_the_shipped_package_never_imports_the_local_runtime() -> None:
+    """orderflow/ and functions/ ship in every Lambda; orderflow_local (moto, the sandboxes) must stay out.
+    The one reference is the CLI's optional `local` command, found with importlib when installed."""
+    import ast
+
+    from infra import ROOT
+
+    offenders = []
+    for package in ("orderflow", "functions"):
+        for path in (ROOT / package).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text())):
+                names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
+                    [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+                offenders += [f"{path.relative_to(ROOT)}: {n}" for n in names if n.split(".")[0] == "orderflow_local"]
+    assert not offenders
 
 
 def test_layer_is_built_for_the_function_runtime(synth: Synth) -> None:
