@@ -24,8 +24,9 @@ install: $(STAMP) ## create .venv and install pinned dependencies (only when mis
 run: install ## start the local stack with sample data (API on http://127.0.0.1:3000)
 	$(BIN)/orderflow local
 
-test: install build ## set up and run the whole test suite (two workers; each test file stays on one)
-	$(BIN)/python -m pytest -n 2 --dist loadfile
+test: install build ## set up and run the whole test suite (two workers; each test file stays on one), then the slow race alone
+	$(BIN)/python -m pytest -n 2 --dist loadfile -m "not slow"
+	$(BIN)/python -m pytest -m slow
 
 test-fast: install ## unit tests only
 	$(BIN)/python -m pytest tests/unit -q

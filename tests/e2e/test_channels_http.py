@@ -123,17 +123,17 @@ def test_an_order_fulfilled_in_the_shop_first_completes_here_and_is_not_echoed(a
 
 def test_orderflow_import_runs_an_import_now_and_reports_it(channel_stack, api):
     result = subprocess.run([sys.executable, "-m", "orderflow.cli", "import", "sandbox-amazon", "--state-dir",
-                             str(channel_stack["state_dir"])], capture_output=True, text=True, timeout=60,
+                             str(channel_stack["state_dir"])], capture_output=True, text=True, timeout=180,
                             env=channel_stack["env"])
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("sandbox-amazon: ") and " new, " in result.stdout and " skipped, " in result.stdout
     as_json = subprocess.run([sys.executable, "-m", "orderflow.cli", "import", "sandbox-woocommerce", "--json",
                               "--state-dir", str(channel_stack["state_dir"])], capture_output=True, text=True,
-                             timeout=60, env=channel_stack["env"])
+                             timeout=180, env=channel_stack["env"])
     report = json.loads(as_json.stdout)
     assert {"new", "updated", "skipped", "failed"} <= set(report) and report["channel_id"] == "sandbox-woocommerce"
     missing = subprocess.run([sys.executable, "-m", "orderflow.cli", "import", "no-such-channel", "--state-dir",
-                              str(channel_stack["state_dir"])], capture_output=True, text=True, timeout=60,
+                              str(channel_stack["state_dir"])], capture_output=True, text=True, timeout=180,
                              env=channel_stack["env"])
     assert missing.returncode == 1 and "404" in missing.stderr
 
