@@ -93,7 +93,7 @@ def test_orders_arrive_from_all_three_sandbox_channels_and_go_through_the_workfl
         assert number in json.dumps(told), (channel, told)
 
 
-def test_an_order_fulfilled_in_the_shop_first_completes_here_and_is_not_echoed(api):
+def test_an_order_fulfilled_in_the_shop_first_completes_here_and_is_not_echoed(channel_stack, api):
     shop = {c["channel_id"]: c["base_url"] for c in api.get("/channels").json()["channels"]}["sandbox-shopify"]
     external_id = httpx.post(f"{shop}/_sandbox/orders", json={"lines": [{"sku": "MUG-12OZ", "quantity": 1}]}
                              ).json()["id"]
@@ -115,7 +115,9 @@ def test_an_order_fulfilled_in_the_shop_first_completes_here_and_is_not_echoed(a
     while api.get(f"/orders/{order['order_id']}").json()["status"] != "completed" and time.monotonic() < deadline:
         time.sleep(0.3)
     done = api.get(f"/orders/{order['order_id']}").json()
-    assert done["status"] == "completed" and done["shipments"][0]["channel_update"] == "on_channel"
+    said = [line for line in channel_stack["output"] if order["order_id"] in line or "WARN" in line or "ERROR" in line]
+    assert done["status"] == "completed" and done["shipments"][0]["channel_update"] == "on_channel", (
+        done["events"], said[-30:])
     time.sleep(2)
     told = httpx.get(f"{shop}/_sandbox/fulfillments").json()["fulfillments"]
     assert not [f for f in told if f["order_id"] == external_id]  # no echo
