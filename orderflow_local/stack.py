@@ -300,19 +300,6 @@ class LocalStack:
             self.fba_runtime = start_fba(self, poll_every=poll_every, sandbox=sandbox, step_seconds=step_seconds)
         return self.fba_runtime
 
-    def add_poller(self, queue_url: str, handler_module: str, **options: Any) -> Any:
-        """Feed a queue to a handler module directly (tests); the template's mappings are served at start."""
-        from orderflow_local.lambda_binding import LocalLambdaContext
-        from orderflow_local.queues import QueuePoller
-
-        handler = importlib.import_module(handler_module).lambda_handler
-        name = handler_module.split(".")[1]
-        poller = QueuePoller(queue_url, handler, context_factory=lambda: LocalLambdaContext(function_name(name)),
-                             **options)
-        poller.start()
-        self.pollers.append(poller)
-        return poller
-
     def _start_sandbox_carrier(self) -> None:
         """The sandbox carrier (EasyPost's API shape) as the default carrier account ``sandbox``; labels are
         kept in ``<state dir>/labels``, carrier API keys in ``<state dir>/carrier-credentials.json``."""
