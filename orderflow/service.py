@@ -422,8 +422,7 @@ def create_order_once(new: NewOrder, ports: Ports, key: str, keys) -> tuple[Orde
             _ensure_started(order, ports)
             created = True
     except Exception:
-        if not claim.resumed:
-            keys.abandon(key)
+        keys.release(key)  # the retry with this key resumes the same order id (it may be written already)
         raise
     status = 201 if created else 200
     keys.finish(key, order.order_id, status)

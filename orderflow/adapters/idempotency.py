@@ -97,14 +97,17 @@ class IdempotencyKeys:
                 ExpressionAttributeValues={":done": {"S": "done"}, ":code": {"N": str(status_code)},
                                            ":target": {"S": order_id}})
 
-    def abandon(self, key: str) -> None:
-        """Forget a claim whose request failed before writing anything, so a retry can go at once."""
+    def release(self, key: str) -> None:
+        """The request holding the key failed: end its lease now, so the client's retry with the same key
+        takes over at once (``resumed``) and finishes the same order id. The claim itself is kept: the
+        failure may have come after the order was written (a throttled ``StartExecution``), and a new
+        order id for the retry would make a second order."""
         try:
             with storage_errors():
-                client("dynamodb").delete_item(TableName=self.table, Key=self._key(key),
-                                               ConditionExpression="#s = :pending",
-                                               ExpressionAttributeNames={"#s": "state"},
-                                               ExpressionAttributeValues={":pending": {"S": "pending"}})
+                client("dynamodb").update_item(
+                    TableName=self.table, Key=self._key(key), UpdateExpression="SET lease_until = :ended",
+                    ConditionExpression="#s = :pending", ExpressionAttributeNames={"#s": "state"},
+                    ExpressionAttributeValues={":ended": {"N": "0"}, ":pending": {"S": "pending"}})
         except ClientError as err:
             if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise

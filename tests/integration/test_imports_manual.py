@@ -113,3 +113,29 @@ def test_channel_and_external_id_make_a_manual_order_idempotent_too(api, sku, ad
     second = api.post("/orders", json={**body(sku, address), **ref})
     assert (first.status_code, second.status_code) == (201, 200)
     assert first.json()["order_id"] == second.json()["order_id"]
+
+
+def test_a_request_that_failed_after_writing_its_order_is_resumed_by_the_retry_never_a_second_order(
+        ports, sku, address, monkeypatch):
+    """StartExecution throttled after the order was written (the API answers 503): the client's retry
+    with the same key finishes that same order; it does not get a new order id (two orders would ship)."""
+    from orderflow.errors import TransientError
+
+    key = str(uuid.uuid4())
+    new = make_order([(sku, 1)], address)
+    real_start = ports.workflow.start
+    throttled = []
+
+    def throttled_start(order_id, attempt=1):
+        throttled.append(order_id)
+        raise TransientError("StartExecution was throttled")
+
+    monkeypatch.setattr(ports.workflow, "start", throttled_start)
+    with pytest.raises(TransientError):
+        service.create_order_once(new, ports, key, IdempotencyKeys())
+    written = ports.orders.get(throttled[0])  # the order was written before the start failed
+    monkeypatch.setattr(ports.workflow, "start", real_start)
+    order, status, replayed = service.create_order_once(new, ports, key, IdempotencyKeys())
+    assert order.order_id == written.order_id and (status, replayed) == (201, False)
+    again, status, replayed = service.create_order_once(new, ports, key, IdempotencyKeys())
+    assert (again.order_id, status, replayed) == (written.order_id, 201, True)
