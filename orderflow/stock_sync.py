@@ -11,12 +11,16 @@ available quantity (summed over the warehouses that feed it).
   What was already pushed is remembered per channel and SKU, so a retry pushes only what is missing.
 - **Missed changes** (a crash between a stock write and its request) are caught by
   :func:`sync_all`, run on a schedule and by ``orderflow sync-stock``.
+- **A lost request never blocks later ones.** A failed send deletes its marker again (and raises); a
+  marker older than :data:`MARKER_STALE_SECONDS` (its message was lost) is replaced by the next change,
+  and the sweep clears stale markers.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -31,6 +35,9 @@ log = logging.getLogger(__name__)
 
 PENDING = "stock_sync_pending"
 PUSHED = "stock_sync_pushed"
+#: A pending marker this old has lost its message (the delay plus a consumer's retries are far shorter):
+#: the next change replaces it and sends again; the sweep deletes it.
+MARKER_STALE_SECONDS = STOCK_SYNC.delay_seconds + 900
 
 
 class Pushed(Document):
@@ -54,18 +61,44 @@ def request_sync(skus: Iterable[str], ports: Ports) -> list[str]:
     sent = []
     for sku in dict.fromkeys(skus):
         marker = new_id("sync")
+        now = time.time()
         try:
             client("dynamodb").put_item(
-                TableName=ports.settings.table, ConditionExpression="attribute_not_exists(id)",
-                Item={"entity": {"S": PENDING}, "id": {"S": sku}, "marker": {"S": marker}, "at": {"S": utcnow()}})
+                TableName=ports.settings.table,
+                ConditionExpression="attribute_not_exists(id) OR stale_after < :now",
+                ExpressionAttributeValues={":now": {"N": f"{now:.3f}"}},
+                Item={"entity": {"S": PENDING}, "id": {"S": sku}, "marker": {"S": marker}, "at": {"S": utcnow()},
+                      "stale_after": {"N": f"{now + MARKER_STALE_SECONDS:.3f}"}})
         except ClientError as err:
             if err.response["Error"]["Code"] == "ConditionalCheckFailedException":
                 continue  # a sync of this SKU is already on its way and will read the newest stock
             raise
-        client("sqs").send_message(QueueUrl=url, MessageBody=json.dumps({"sku": sku, "marker": marker}),
-                                   MessageGroupId=sku, MessageDeduplicationId=marker)
+        try:
+            client("sqs").send_message(QueueUrl=url, MessageBody=json.dumps({"sku": sku, "marker": marker}),
+                                       MessageGroupId=sku, MessageDeduplicationId=marker)
+        except Exception:
+            _drop_marker(sku, ports, marker)  # nothing is on its way: the next change must send again
+            raise
         sent.append(sku)
     return sent
+
+
+def _drop_marker(sku: str, ports: Ports, marker: str | None = None, *, stale_before: float | None = None) -> None:
+    """Delete the SKU's pending marker: only ``marker`` (when given), only one stale before the time."""
+    conditions, values = [], {}
+    if marker is not None:
+        conditions.append("marker = :marker")
+        values[":marker"] = {"S": marker}
+    if stale_before is not None:
+        conditions.append("stale_after < :now")
+        values[":now"] = {"N": f"{stale_before:.3f}"}
+    extra = {"ConditionExpression": " AND ".join(conditions), "ExpressionAttributeValues": values} if conditions else {}
+    try:
+        client("dynamodb").delete_item(TableName=ports.settings.table,
+                                       Key={"entity": {"S": PENDING}, "id": {"S": sku}}, **extra)
+    except ClientError as err:
+        if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
+            raise
 
 
 def channel_quantity(levels: list[StockLevel], feeding: set[str]) -> int:
@@ -85,8 +118,7 @@ def sync_sku(sku: str, ports: Ports, *, clear_marker: bool = True) -> dict[str, 
     """Push the SKU's available quantity to every auto-sync channel that does not have it yet.
     Returns channel id -> quantity pushed. Raises if any channel failed (after trying them all)."""
     if clear_marker:
-        client("dynamodb").delete_item(TableName=ports.settings.table,
-                                       Key={"entity": {"S": PENDING}, "id": {"S": sku}})
+        _drop_marker(sku, ports)
     levels = ports.inventory.levels(sku)
     pushed: dict[str, int] = {}
     failures: list[str] = []
@@ -122,8 +154,10 @@ def sync_all(ports: Ports) -> dict[str, dict[str, int]]:
     if not any(getattr(c, "auto_sync_stock", False) for c in ports.channels.list()):
         return {}
     out = {}
+    now = time.time()
     for sku in ports.inventory.all_skus():
         try:
+            _drop_marker(sku, ports, stale_before=now)  # a marker whose message was lost blocks no more
             done = sync_sku(sku, ports, clear_marker=False)
         except Exception as exc:  # noqa: BLE001 - one SKU's failure must not stop the sweep
             log.warning("stock sync sweep: %s", exc)

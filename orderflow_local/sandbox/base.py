@@ -11,6 +11,7 @@ renders them in its channel's JSON. Beside the channel's own API, every sandbox 
   ``retry_after``), or ``{"kind": "throttled"}`` (Shopify's GraphQL THROTTLED);
 - ``GET /_sandbox/requests``: the API requests received (method, path, query, status).
 - ``GET /_sandbox/fulfillments``: the shipments our tracking push told the shop (order, lines, tracking).
+- ``GET /_sandbox/webhooks``: the webhooks the shop delivered (order, change, event id, our answer).
 
 Tests and the local stack use the same methods in-process (``add_order``, ``inject``, ``pushes`` ...).
 """
@@ -270,6 +271,9 @@ class SandboxChannel:
         if path == "/fulfillments" and request.method == "GET":
             with self.lock:
                 return Response(200, {"fulfillments": list(self.fulfillments)})
+        if path == "/webhooks" and request.method == "GET":
+            with self.lock:
+                return Response(200, {"webhooks": list(self.webhooks_sent)})
         if path == "/requests" and request.method == "GET":
             with self.lock:
                 return Response(200, {"requests": list(self.requests)})
@@ -441,7 +445,8 @@ class SandboxChannel:
             return
         delivery = self.webhook(order_id, change)
         if delivery is not None:
-            self._outbox.put(delivery)
+            url, headers, body = delivery
+            self._outbox.put((url, {**headers, "X-Sandbox-Order": order_id, "X-Sandbox-Change": change}, body))
 
     def webhook(self, order_id: str, change: str) -> tuple[str, dict[str, str], bytes] | None:
         """(url, headers, body) of this channel's webhook for the change; None if it sends none."""
@@ -454,12 +459,14 @@ class SandboxChannel:
                 if item is None or self._stop.is_set():  # stopping: what is still queued is dropped
                     return
                 url, headers, body = item
+                about = {"order_id": headers.pop("X-Sandbox-Order", None),
+                         "change": headers.pop("X-Sandbox-Change", None)}
                 try:
                     status = http.post(url, content=body, headers=headers).status_code
                 except httpx.HTTPError as exc:
                     status = f"error: {type(exc).__name__}"
                 with self.lock:
-                    self.webhooks_sent.append({"url": url, "status": status,
+                    self.webhooks_sent.append({**about, "url": url, "status": status,
                                                "event": next((v for k, v in headers.items()
                                                               if k.lower().endswith(("event-id", "delivery-id"))),
                                                              None)})

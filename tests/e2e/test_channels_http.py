@@ -115,9 +115,16 @@ def test_an_order_fulfilled_in_the_shop_first_completes_here_and_is_not_echoed(c
     while api.get(f"/orders/{order['order_id']}").json()["status"] != "completed" and time.monotonic() < deadline:
         time.sleep(0.3)
     done = api.get(f"/orders/{order['order_id']}").json()
-    said = [line for line in channel_stack["output"] if order["order_id"] in line or "WARN" in line or "ERROR" in line]
-    assert done["status"] == "completed" and done["shipments"][0]["channel_update"] == "on_channel", (
-        done["events"], said[-30:])
+    if done["status"] != "completed" or done["shipments"][0]["channel_update"] != "on_channel":
+        print("events:", *[f"  {e['at']} {e['type']}: {(e.get('detail') or '')[:160]}" for e in done["events"]],
+              "shipments:", json.dumps(done["shipments"])[:1500], sep="\n")
+        print("webhooks:", [w for w in httpx.get(f"{shop}/_sandbox/webhooks").json()["webhooks"]
+                            if w.get("order_id") == external_id])
+        print("channel:", json.dumps([c for c in api.get("/channels").json()["channels"]
+                                      if c["channel_id"] == "sandbox-shopify"])[:1500])
+        print("stack said:", *[line[:300] for line in channel_stack["output"]
+                               if order["order_id"] in line or "WARN" in line or "ERROR" in line][-30:], sep="\n")
+    assert (done["status"], done["shipments"][0]["channel_update"]) == ("completed", "on_channel")
     time.sleep(2)
     told = httpx.get(f"{shop}/_sandbox/fulfillments").json()["fulfillments"]
     assert not [f for f in told if f["order_id"] == external_id]  # no echo

@@ -98,3 +98,39 @@ def test_the_sweep_pushes_only_what_a_channel_does_not_have(stack, ports, uid, s
     before = {k: len(s.inventory()["pushes"]) for k, s in started.items()}
     assert sku not in sync_all(ports)  # nothing new to say
     assert {k: len(s.inventory()["pushes"]) for k, s in started.items()} == before
+
+
+def test_a_failed_send_does_not_block_the_next_change(stack, ports, uid, shops, monkeypatch):
+    """The queue refused a sync request: its marker goes too, so the next change sends again (before,
+    the marker stayed forever and the SKU was never pushed again)."""
+    import orderflow.stock_sync as stock_sync
+    from orderflow.adapters.aws import client as real_client
+
+    sku, started = shops
+
+    class RefusingSqs:
+        def send_message(self, **_):
+            raise RuntimeError("SQS refused the message")
+
+    monkeypatch.setattr(stock_sync, "client", lambda name: RefusingSqs() if name == "sqs" else real_client(name))
+    with pytest.raises(RuntimeError):
+        stock_sync.request_sync([sku], ports)
+    monkeypatch.setattr(stock_sync, "client", real_client)
+    ports.inventory.set_on_hand(sku, f"a-{uid}", 4)
+    wait_pushed(started, sku, 4)
+
+
+def test_a_marker_whose_message_was_lost_is_replaced_and_swept(stack, ports, uid, shops):
+    from orderflow.adapters.aws import client
+    from orderflow.stock_sync import PENDING
+
+    sku, started = shops
+    lost = {"entity": {"S": PENDING}, "id": {"S": sku}, "marker": {"S": "sync_lost"}, "at": {"S": "2026-01-01"},
+            "stale_after": {"N": "1"}}
+    client("dynamodb").put_item(TableName=ports.settings.table, Item=lost)
+    ports.inventory.set_on_hand(sku, f"a-{uid}", 3)  # the stale marker does not swallow this change
+    wait_pushed(started, sku, 3)
+    client("dynamodb").put_item(TableName=ports.settings.table, Item=lost)
+    sync_all(ports)
+    key = {"entity": {"S": PENDING}, "id": {"S": sku}}
+    assert "Item" not in client("dynamodb").get_item(TableName=ports.settings.table, Key=key)
