@@ -101,18 +101,30 @@ class ApiFront:
                 self._reply(status, {"Content-Type": "application/json"}, body)
 
             def _handle(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
+                # Route and auth before a byte of the body is read; a length that is not a plain count
+                # (``-1``, ``1e9``, two headers) or a chunked body is refused, never read to EOF.
+                path = urlsplit(self.path).path
+                route = front.routes(self.command, path)
+                lengths = self.headers.get_all("Content-Length") or []
+                if self.headers.get("Transfer-Encoding"):
+                    self.close_connection = True
+                    return self._error(411, "length_required", "send the body with a Content-Length "
+                                                               "(chunked bodies are not accepted)")
+                if len(lengths) > 1 or (lengths and not lengths[0].strip().isdigit()):
+                    self.close_connection = True
+                    return self._error(400, "bad_request", "Content-Length must be one non-negative number")
+                length = int(lengths[0]) if lengths else 0
+                if route is None:  # API Gateway's answer to a route it does not have
+                    self.close_connection = bool(length)
+                    return self._error(403, "missing_authentication_token", f"no route for {self.command} {path}")
+                if route.authorization != "NONE" and not front.authorized(self.headers.get("Authorization")):
+                    self.close_connection = bool(length)  # the unread body must not be taken for a request
+                    return self._error(401, "unauthorized", "send Authorization: Bearer <token> "
+                                                            "(printed by `orderflow local`)")
                 if length > MAX_BODY:
                     self.close_connection = True
                     return self._error(413, "payload_too_large", f"the body is over {MAX_BODY} bytes")
                 body = self.rfile.read(length) if length else b""
-                path = urlsplit(self.path).path
-                route = front.routes(self.command, path)
-                if route is None:  # API Gateway's answer to a route it does not have
-                    return self._error(403, "missing_authentication_token", f"no route for {self.command} {path}")
-                if route.authorization != "NONE" and not front.authorized(self.headers.get("Authorization")):
-                    return self._error(401, "unauthorized", "send Authorization: Bearer <token> "
-                                                            "(printed by `orderflow local`)")
                 headers = dict(self.headers.items())
                 event = proxy_event(self.command, self.path, headers, body, self.client_address[0], route.path)
                 context = LocalLambdaContext(function_name="orderflow-api",

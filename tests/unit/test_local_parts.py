@@ -94,3 +94,51 @@ def test_the_api_resolver_keeps_each_threads_request_apart():
     for thread in threads:
         thread.join()
     assert seen == {"first": ("first",) * 3, "second": ("second",) * 3}
+
+
+def _front_reply(raw: bytes) -> bytes:
+    """Send raw bytes to a local API front (token ``t``; /open is public) and read what it answers."""
+    import socket
+
+    from orderflow_local.cloudformation import Route
+    from orderflow_local.http_front import ApiFront
+
+    def routes(method, path):
+        return Route(path=path, method="ANY", authorization="NONE" if path == "/open" else "CUSTOM")
+
+    seen = []
+
+    def handler(event, context):
+        seen.append(event)
+        return {"statusCode": 200, "body": "handled"}
+
+    front = ApiFront("127.0.0.1", 0, "t", handler, routes)
+    front.start()
+    try:
+        with socket.create_connection(("127.0.0.1", front.port), timeout=10) as conn:
+            conn.sendall(raw)  # and the connection stays open: a server reading to EOF would hang here
+            answer = b""
+            while b"\r\n\r\n" not in answer:
+                chunk = conn.recv(4096)
+                if not chunk:
+                    break
+                answer += chunk
+        return answer + (b"handled" if seen else b"")
+    finally:
+        front.stop()
+
+
+def test_the_local_front_refuses_a_negative_or_malformed_content_length_without_reading_to_eof():
+    for length in (b"-1", b"1e9", b"+5", b"abc"):
+        answer = _front_reply(b"POST /orders HTTP/1.1\r\nHost: x\r\nContent-Length: " + length + b"\r\n\r\n{")
+        assert answer.startswith(b"HTTP/1.1 400"), (length, answer[:80])
+    answer = _front_reply(b"POST /open HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n1\r\n{\r\n")
+    assert answer.startswith(b"HTTP/1.1 411"), answer[:80]
+
+
+def test_the_local_front_checks_the_token_before_it_reads_a_body():
+    """A caller without the token cannot make the front read (or wait for) a body, however long."""
+    answer = _front_reply(b"POST /orders HTTP/1.1\r\nHost: x\r\nContent-Length: 900000\r\n\r\n{")
+    assert answer.startswith(b"HTTP/1.1 401") and not answer.endswith(b"handled"), answer[:80]
+    answer = _front_reply(b"POST /open HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}")
+    assert answer.startswith(b"HTTP/1.1 200") and answer.endswith(b"handled"), answer[:80]
