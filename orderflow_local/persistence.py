@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
 from orderflow.adapters.aws import client
+from orderflow.private_files import write_private
 
 log = logging.getLogger(__name__)
 
@@ -102,14 +102,8 @@ class Snapshots:
                     tables[key] = items
             body = {"format": FORMAT, "saved_at_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                     "tables": tables}
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_suffix(".json.tmp")
-            with open(tmp, "w") as handle:
-                json.dump(body, handle, separators=(",", ":"))
-                handle.flush()
-                os.fsync(handle.fileno())
-            tmp.chmod(0o600)
-            os.replace(tmp, self.path)
+            write_private(self.path, json.dumps(body, separators=(",", ":")),
+                          tmp=self.path.with_suffix(".json.tmp"))
             self._writes_seen = writes
             self.saved_at = time.time()
             self.items_saved = sum(len(v) for v in tables.values())

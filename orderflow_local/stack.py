@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from orderflow.private_files import write_private
 from orderflow.queues import STOCK_SYNC
 from orderflow_local import cloudformation
 
@@ -321,9 +322,7 @@ class LocalStack:
         info = {"api_url": self.api_url, "endpoint": self.endpoint, "token": self.token,
                 "state_machine_arn": self.state_machine_arn, "region": REGION, "pid": os.getpid(),
                 "started_at": time.time(), "env": env}
-        path = self.state_dir / "local.json"
-        path.write_text(json.dumps(info, indent=2))
-        path.chmod(0o600)
+        write_private(self.state_dir / "local.json", json.dumps(info, indent=2))
 
     def stop(self) -> None:
         for poller in self.pollers:

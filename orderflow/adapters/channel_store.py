@@ -30,6 +30,7 @@ from orderflow.adapters.dynamodb import from_item, storage_errors, to_item
 from orderflow.channels.config import ChannelType, Credentials, config_from, credentials_from, reveal
 from orderflow.errors import NotFound, TransientError
 from orderflow.models import Order, utcnow
+from orderflow.private_files import write_private
 from orderflow.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -293,12 +294,7 @@ class FileCredentials:
         with self._lock:
             data = self._read()
             data[channel_id] = reveal(credentials)
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_suffix(".tmp")
-            tmp.touch(mode=0o600)
-            tmp.chmod(0o600)
-            tmp.write_text(json.dumps(data, indent=2))
-            tmp.replace(self.path)
+            write_private(self.path, json.dumps(data, indent=2), tmp=self.path.with_suffix(".tmp"))
         return f"file:{self.path.name}#{channel_id}"
 
     def get(self, channel_id: str, channel_type: ChannelType | str) -> Credentials | None:

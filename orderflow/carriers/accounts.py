@@ -3,7 +3,7 @@
 - the account (``entity = "carrier"``, ``id = <carrier id>``): type, base URL, default service, the
   ship-from address (default: the shipment's warehouse address), timeouts. Never a key.
 - the API key: ``ORDERFLOW_CARRIER_KEY_<CARRIER_ID>`` in the environment if set (CI, a developer's
-  shell); else, with ``ORDERFLOW_CARRIER_CREDENTIALS_FILE`` set (the local stack), a 0600 JSON file;
+  shell; :func:`env_key_name` gives each carrier id its own name); else, with ``ORDERFLOW_CARRIER_CREDENTIALS_FILE`` set (the local stack), a 0600 JSON file;
   else AWS Secrets Manager, secret ``orderflow/carriers/<carrier id>`` (prefix from
   ``ORDERFLOW_CARRIER_SECRET_PREFIX``) holding ``{"api_key": ...}``.
 
@@ -22,10 +22,11 @@ from pathlib import Path
 from typing import Annotated, Protocol
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, StringConstraints, field_validator, model_validator
+from pydantic import ConfigDict, Field, SecretStr, StringConstraints, field_validator, model_validator
 
 from orderflow.errors import NotFound, ValidationFailed
 from orderflow.models import Address, Document, Identifier, Model, ShortText, utcnow
+from orderflow.private_files import write_private
 
 ENTITY = "carrier"
 CREDENTIALS_FILE_ENV = "ORDERFLOW_CARRIER_CREDENTIALS_FILE"
@@ -84,6 +85,9 @@ class _AccountFields(Model):
 
 class CarrierAccountIn(_AccountFields):
     """``PUT /carriers/{carrier_id}``: the account, and its API key (kept out of the table; never echoed)."""
+
+    #: A key that fails validation is never repeated in the error's text.
+    model_config = ConfigDict(hide_input_in_errors=True)
 
     api_key: Annotated[SecretStr, Field(min_length=1, max_length=512)] | None = Field(
         None, description="Required the first time for easypost and shippo; omit it to keep the stored key")
@@ -184,8 +188,32 @@ class KeyStore(Protocol):
     def ref(self, carrier_id: str) -> str: ...
 
 
+_PLAIN_ID = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+_ESCAPES = {"_": "__", "-": "_0"}
+
+
 def env_key_name(carrier_id: str) -> str:
-    return KEY_ENV_PREFIX + re.sub(r"[^A-Z0-9]", "_", carrier_id.upper())
+    """The environment variable holding ``carrier_id``'s key; distinct ids get distinct names.
+
+    An id of lower-case letters, digits and ``-`` is upper-cased with ``-`` as ``_`` (``ups-1`` ->
+    ``ORDERFLOW_CARRIER_KEY_UPS_1``). Any other id (with ``_`` or upper-case letters, which would
+    otherwise collide: ``ups_1``, ``UPS-1``) starts with ``_`` and escapes: ``_`` -> ``__``, ``-`` ->
+    ``_0``, an upper-case letter X -> ``_X`` (``ups_1`` -> ``ORDERFLOW_CARRIER_KEY__UPS__1``). Plain
+    names never start with ``_``, and the escapes are a prefix-free code, so the mapping is injective.
+    """
+    if _PLAIN_ID.match(carrier_id):
+        return KEY_ENV_PREFIX + carrier_id.upper().replace("-", "_")
+    out = []
+    for char in carrier_id:
+        if char in _ESCAPES:
+            out.append(_ESCAPES[char])
+        elif "A" <= char <= "Z":
+            out.append("_" + char)
+        elif "a" <= char <= "z" or "0" <= char <= "9":
+            out.append(char.upper())
+        else:
+            raise ValueError(f"not a carrier id: {carrier_id!r}")
+    return KEY_ENV_PREFIX + "_" + "".join(out)
 
 
 class SecretsManagerKeys:
@@ -261,12 +289,7 @@ class FileKeys:
         with self._lock:
             data = self._read()
             data[carrier_id] = {"api_key": api_key.get_secret_value()}
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_suffix(".tmp")
-            tmp.touch(mode=0o600)
-            tmp.chmod(0o600)
-            tmp.write_text(json.dumps(data, indent=2))
-            tmp.replace(self.path)
+            write_private(self.path, json.dumps(data, indent=2), tmp=self.path.with_suffix(".tmp"))
         return self.ref(carrier_id)
 
     def get(self, carrier_id: str) -> SecretStr | None:

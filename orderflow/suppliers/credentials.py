@@ -19,6 +19,7 @@ from typing import Protocol
 from botocore.exceptions import ClientError
 
 from orderflow.adapters.aws import client
+from orderflow.private_files import write_private
 from orderflow.suppliers.config import SupplierCredentials
 
 SECRET_PREFIX_ENV = "ORDERFLOW_SUPPLIER_SECRET_PREFIX"
@@ -92,12 +93,7 @@ class FileCredentials:
         with self._lock:
             data = self._read()
             data[warehouse_id] = credentials.reveal()
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_name(self.path.name + ".tmp")
-            tmp.touch(mode=0o600)
-            tmp.chmod(0o600)
-            tmp.write_text(json.dumps(data, indent=2))
-            tmp.replace(self.path)
+            write_private(self.path, json.dumps(data, indent=2))
         return f"file:{self.path.name}#{warehouse_id}"
 
     def get(self, warehouse_id: str) -> SupplierCredentials | None:
