@@ -125,6 +125,11 @@ class OrderFileFormat(Model):
     header_row: bool = True
     delimiter: Delimiter = ","
     quote_all: bool = Field(False, description="Wrap every value in double quotes")
+    neutralize_formulas: bool = Field(
+        True, description="Put a single quote before shopper text (names, address lines, phone, e-mail, a "
+                          "cancellation reason) that starts with = + - @, a tab or a carriage return, so a "
+                          "spreadsheet shows it instead of running it as a formula (CSV injection). Turn off "
+                          "only for a supplier whose importer cannot take the quote")
     file_name: FileNameTemplate = Field(
         "ORD_{supplier}_{shipment_id}.csv",
         description="Placeholders: {supplier} {shipment_id} {po_number} {order_id} {date} (YYYYMMDD of the "

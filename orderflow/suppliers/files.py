@@ -4,6 +4,12 @@ the cancellation file, and the tracking file we read back (with its bad rows and
 - Order file: multiline CSV (one row per line of the shipment), header row, UTF-8, RFC 4180 quoting,
   CRLF line ends; columns and file name per supplier. The content and the name depend only on the
   order, the shipment and the configuration, so the same shipment always produces the same file.
+- Formula injection: the cells that carry the shopper's text (names, address lines, phone, e-mail, a
+  gift message, a cancellation reason) are neutralized when they start like a spreadsheet formula
+  (``=``, ``+``, ``-``, ``@``, tab, carriage return): a single quote ``'`` is put in front (OWASP,
+  "CSV Injection"), so Excel or LibreOffice shows the text instead of running it. Our own cells
+  (ids, dates, SKUs, quantities, costs, the seller's constants) are never touched. A supplier whose
+  importer cannot take the quote turns it off: ``order_file.neutralize_formulas: false``.
 - Tracking file: a header row names the columns (mapped per supplier); a cell may hold several
   tracking numbers joined with ``|`` or ``;``; carrier names are mapped to :class:`Carrier`; a row
   that cannot be used is returned with the reason, the others are applied.
@@ -53,6 +59,27 @@ def cancel_file_name(config: SupplierConfig, order: Order, shipment: Shipment) -
 
 # -- writing -------------------------------------------------------------------------------------
 
+#: The first characters that make a spreadsheet read a cell as a formula (OWASP, "CSV Injection").
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+#: The order-file fields that carry text from the order (the shopper, or a sales channel), not ours.
+SHOPPER_ORDER_FIELDS = frozenset({"ship_name", "ship_company", "ship_address1", "ship_address2", "ship_city",
+                                  "ship_state", "ship_postal_code", "ship_phone", "ship_email", "gift_message"})
+#: The cancellation-file fields of the same kind (the reason may come from the sales channel).
+SHOPPER_CANCEL_FIELDS = frozenset({"reason"})
+
+
+def neutralize(value: str) -> str:
+    """``=HYPERLINK(...)`` -> ``'=HYPERLINK(...)``: a cell that starts like a formula is shown as text."""
+    return "'" + value if value.startswith(FORMULA_TRIGGERS) else value
+
+
+def _cell(fmt: OrderFileFormat, field: str | None, constant: str | None, values: dict[str, str],
+          shopper_fields: frozenset[str]) -> str:
+    if not field:
+        return constant or ""
+    value = values[field]
+    return neutralize(value) if fmt.neutralize_formulas and field in shopper_fields else value
+
 
 def _csv(fmt: OrderFileFormat, headers: list[str], rows: Iterable[list[str]]) -> bytes:
     out = io.StringIO(newline="")
@@ -98,7 +125,7 @@ def order_file(config: SupplierConfig, order: Order, shipment: Shipment) -> byte
     fmt = config.order_file
     rows = order_rows(config, order, shipment)
     return _csv(fmt, [c.header for c in fmt.columns],
-                ([row[c.field] if c.field else (c.value or "") for c in fmt.columns] for row in rows))
+                ([_cell(fmt, c.field, c.value, row, SHOPPER_ORDER_FIELDS) for c in fmt.columns] for row in rows))
 
 
 def cancel_file(config: SupplierConfig, order: Order, shipment: Shipment, *, reason: str, cancelled_at: str) -> bytes:
@@ -106,7 +133,7 @@ def cancel_file(config: SupplierConfig, order: Order, shipment: Shipment, *, rea
     values = {"po_number": shipment.shipment_id, "order_number": order.order_id, "action": "CANCEL",
               "reason": reason, "cancelled_at": cancelled_at}
     return _csv(fmt, [c.header for c in fmt.cancel_columns],
-                [[values[c.field] if c.field else (c.value or "") for c in fmt.cancel_columns]])
+                [[_cell(fmt, c.field, c.value, values, SHOPPER_CANCEL_FIELDS) for c in fmt.cancel_columns]])
 
 
 # -- reading tracking files ------------------------------------------------------------------------
