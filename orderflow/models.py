@@ -29,6 +29,36 @@ Identifier = Annotated[str, StringConstraints(strip_whitespace=True, min_length=
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Money = Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=4)]
 
+# -- what one order item may hold --------------------------------------------------------------------
+# An order is one DynamoDB item, and an item holds at most 400 KB: a save that does not fit fails and
+# leaves the order stuck (even for cancel). So whatever grows with the order is capped here, sized so
+# that the worst case (MAX_ORDER_LINES lines of the longest SKUs, split over many warehouses, through
+# many allocation rounds and events) stays well under the limit (tests/unit/test_order_item_size.py).
+
+#: Lines one order may have (``POST /orders`` and every importer): the size budget assumes it.
+MAX_ORDER_LINES = 250
+#: Events kept on the order: the first (``created``) and the newest; older ones are counted in
+#: ``Order.events_dropped`` (the full history is in the logs: every event is logged when saved).
+MAX_EVENTS = 100
+#: Characters of an event's detail (and of an allocation summary or note) beyond which it is cut.
+MAX_DETAIL = 500
+#: Past allocation plans that placed nothing (superseded, waiting) kept besides the reserved ones and
+#: the latest; older ones are counted in ``Order.plans_dropped``.
+MAX_PAST_PLANS = 10
+
+
+def clip(text: str, limit: int = MAX_DETAIL) -> str:
+    """``text`` cut to ``limit`` characters, saying so."""
+    if len(text) <= limit:
+        return text
+    return text[:limit - 1] + "\u2026"
+
+
+def brief(items: list[str], *, first: int = 5, sep: str = ", ") -> str:
+    """``"A, B, C, D, E and 245 more"``: a list that may be long, as a short text."""
+    shown = sep.join(items[:first])
+    return f"{shown} and {len(items) - first} more" if len(items) > first else shown
+
 
 def utcnow() -> str:
     """Timestamps are ISO 8601 strings in UTC, with milliseconds, so they sort as text."""
@@ -127,7 +157,7 @@ class OrderLine(LineIn):
 class NewOrder(Model):
     """What `POST /orders` accepts (and what importers produce from a channel's order)."""
 
-    lines: Annotated[list[LineIn], Field(min_length=1, max_length=250)]
+    lines: Annotated[list[LineIn], Field(min_length=1, max_length=MAX_ORDER_LINES)]
     shipping_address: Address
     customer: Customer | None = None
     currency: Annotated[str, StringConstraints(to_upper=True, pattern=r"^[A-Za-z]{3}$")] = "USD"
@@ -291,10 +321,17 @@ class Order(Stored):
     customer: Customer | None = None
     shipping_address: Address
     lines: list[OrderLine]
-    #: Every allocation plan, oldest first; a backorder or a re-allocation adds one.
+    #: The allocation plans, oldest first; a backorder or a re-allocation adds one (``add_plan``). Every
+    #: reserved plan is kept (its lines are what the order holds); a past plan keeps no candidate notes,
+    #: and of the past plans that placed nothing only the newest ``MAX_PAST_PLANS`` are kept.
     allocations: list[Allocation] = []
+    #: Past plans that placed nothing, no longer kept (see ``allocations``).
+    plans_dropped: int = 0
     shipments: list[Shipment] = []
+    #: The first event and the newest ones (``MAX_EVENTS`` in all), oldest first.
     events: list[OrderEvent] = []
+    #: Events no longer kept on the order (they were logged when saved).
+    events_dropped: int = 0
     attention_reason: str | None = None
     #: Why an imported order is stored but not started (unpaid on its channel); cleared when it is paid.
     hold_reason: str | None = None
@@ -338,10 +375,39 @@ class Order(Stored):
         return order
 
     def record(self, event_type: str, detail: str | None = None) -> OrderEvent:
-        event = OrderEvent(type=event_type, detail=detail)
+        event = OrderEvent(type=event_type, detail=None if detail is None else clip(detail))
         self.events.append(event)
         self.updated_at = event.at
+        self._trim_events()
         return event
+
+    def _trim_events(self) -> None:
+        """Keep the first event and the newest: the order item must not outgrow DynamoDB's 400 KB."""
+        excess = len(self.events) - MAX_EVENTS
+        if excess <= 0:
+            return
+        del self.events[1:1 + excess]
+        self.events_dropped += excess
+        # the dropped events were stored ones (unless one change recorded more than MAX_EVENTS)
+        self._stored_events = max(1, self._stored_events - excess) if self._stored_events else 0
+
+    def next_plan_no(self) -> int:
+        """The number of the next allocation plan (plan numbers are never reused: stock keys use them)."""
+        return self.allocations[-1].plan_no + 1 if self.allocations else 1
+
+    def add_plan(self, plan: Allocation) -> None:
+        """Add a new plan; the past ones shrink to what is still needed (see ``allocations``)."""
+        for past in self.allocations:
+            past.candidates = []
+            if past.status in ("superseded", "waiting"):
+                past.lines = []
+                past.backordered = []
+        self.allocations.append(plan)
+        idle = [p for p in self.allocations[:-1] if p.status in ("superseded", "waiting")]
+        if len(idle) > MAX_PAST_PLANS:
+            drop = {id(p) for p in idle[:len(idle) - MAX_PAST_PLANS]}
+            self.allocations = [p for p in self.allocations if id(p) not in drop]
+            self.plans_dropped += len(drop)
 
     @property
     def allocation(self) -> Allocation | None:

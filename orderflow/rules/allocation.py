@@ -16,6 +16,10 @@ Rules (``AllocationPolicy.rules``, in the seller's order):
 What no plan can place is backordered; ``backorder`` says whether the rest ships meanwhile
 (``ship_available``) or the whole order waits (``hold``). Every warehouse gets a note per rule that
 kept or dropped it, with the reason, so ``GET /orders/{id}`` can explain the decision.
+
+The plan is stored in the order's DynamoDB item (400 KB at most), so what it says stays short however
+large the order: a warehouse gets at most one note per rule, a note names the first few lines or SKUs
+and counts the rest ("short on 250 line(s): A needs 2, has 0; … and 245 more"), the summary likewise.
 """
 
 from __future__ import annotations
@@ -40,6 +44,8 @@ from orderflow.models import (
     Sku,
     StockLevel,
     Warehouse,
+    brief,
+    clip,
 )
 from orderflow.rules import geo
 
@@ -54,6 +60,16 @@ class Rule(StrEnum):
 
 
 RANKERS = (Rule.CLOSEST, Rule.PRIORITY, Rule.COST)
+#: How many lines, SKUs or pins a note or summary names before it counts the rest.
+SHOWN = 5
+
+
+def _lines(numbers: Sequence[int]) -> str:
+    return brief([str(n) for n in numbers], first=SHOWN * 2)
+
+
+def _note(warehouse_id: str, rule: str, kept: bool, reason: str) -> CandidateNote:
+    return CandidateNote(warehouse_id=warehouse_id, rule=rule, kept=kept, reason=clip(reason))
 
 
 class Pin(Model):
@@ -143,6 +159,7 @@ def allocate(lines: Sequence[OrderLine], warehouses: Sequence[Warehouse], stock:
 
     # pinned: which warehouses may take each line
     eligible = {line.line_no: set(ctx.by_id) for line in lines}
+    pinned_away: dict[str, list[str]] = {}
     if Rule.PINNED in policy.rules:
         for pin in policy.pins:
             missing = [w for w in pin.warehouse_ids if w not in ctx.by_id]
@@ -155,8 +172,9 @@ def allocate(lines: Sequence[OrderLine], warehouses: Sequence[Warehouse], stock:
             if hit:
                 target = f"channel {pin.channel}" if pin.channel else f"SKU {pin.sku}"
                 for wid in sorted(set(ctx.by_id) - set(pin.warehouse_ids)):
-                    notes.append(CandidateNote(warehouse_id=wid, rule=Rule.PINNED, kept=False,
-                                               reason=f"{target} is pinned to {', '.join(pin.warehouse_ids)}"))
+                    pinned_away.setdefault(wid, []).append(f"{target} is pinned to {', '.join(pin.warehouse_ids)}")
+    for wid, why in pinned_away.items():  # one note per warehouse, however many pins
+        notes.append(_note(wid, Rule.PINNED, False, brief(why, first=SHOWN, sep="; ")))
 
     def can_take(wid: str, line: OrderLine, qty: int, taken: Mapping[tuple[str, str], int]) -> bool:
         return wid in eligible[line.line_no] and available.get((line.sku, wid), 0) - taken.get((line.sku, wid), 0) >= qty
@@ -186,7 +204,9 @@ def allocate(lines: Sequence[OrderLine], warehouses: Sequence[Warehouse], stock:
                 else:
                     probe[(line.sku, wid)] = probe.get((line.sku, wid), 0) + line.quantity
             if short:
-                notes.append(CandidateNote(warehouse_id=wid, rule=Rule.STOCK, kept=False, reason="; ".join(short)))
+                reason = ("; ".join(short) if len(short) <= SHOWN
+                          else f"short on {len(short)} line(s): {brief(short, first=SHOWN, sep='; ')}")
+                notes.append(_note(wid, Rule.STOCK, False, reason))
             else:
                 whole.append(wid)
                 notes.append(CandidateNote(warehouse_id=wid, rule=Rule.STOCK, kept=True, reason="holds every line"))
@@ -219,24 +239,29 @@ def allocate(lines: Sequence[OrderLine], warehouses: Sequence[Warehouse], stock:
                     break
                 for line in best_cover:
                     assign(best_wid, line, line.quantity)
-                notes.append(CandidateNote(
-                    warehouse_id=best_wid, rule=Rule.FEWEST_SHIPMENTS, kept=True,
-                    reason=f"covers line(s) {', '.join(str(ln.line_no) for ln in best_cover)}: the most of what "
-                           "was left, so the split stays small"))
+                notes.append(_note(
+                    best_wid, Rule.FEWEST_SHIPMENTS, True,
+                    f"covers line(s) {_lines([ln.line_no for ln in best_cover])}: the most of what "
+                    "was left, so the split stays small"))
                 remaining = [ln for ln in remaining if ln not in best_cover]
     else:
         still = []
+        chosen: dict[str, list[int]] = {}
         for line in remaining:
             wid = next((w for w in ordered if can_take(w, line, line.quantity, taken)), None)
             if wid is None:
                 still.append(line)
                 continue
             assign(wid, line, line.quantity)
-            notes.append(CandidateNote(warehouse_id=wid, rule=ctx.rankers[0] if ctx.rankers else Rule.STOCK, kept=True,
-                                       reason=f"best-ranked warehouse with stock for line {line.line_no}"))
+            chosen.setdefault(wid, []).append(line.line_no)
+        for wid, numbers in chosen.items():  # one note per warehouse, naming its lines
+            notes.append(_note(wid, ctx.rankers[0] if ctx.rankers else Rule.STOCK, True,
+                               f"best-ranked warehouse with stock for line{'s' if len(numbers) > 1 else ''} "
+                               f"{_lines(numbers)}"))
         remaining = still
 
     backordered: list[BackorderedLine] = []
+    splits: dict[str, list[str]] = {}
     for line in remaining:
         left = line.quantity
         if policy.allow_line_split:
@@ -250,21 +275,23 @@ def allocate(lines: Sequence[OrderLine], warehouses: Sequence[Warehouse], stock:
                     qty = min(free, left)
                     assign(wid, line, qty)
                     left -= qty
-                    notes.append(CandidateNote(warehouse_id=wid, rule=Rule.STOCK, kept=True,
-                                               reason=f"line {line.line_no} split: {qty} of {line.quantity} "
-                                                      f"{line.sku} from here"))
+                    splits.setdefault(wid, []).append(f"line {line.line_no} split: {qty} of {line.quantity} "
+                                                      f"{line.sku} from here")
         if left:
             backordered.append(BackorderedLine(line_no=line.line_no, sku=line.sku, quantity=left))
+    for wid, parts in splits.items():  # one note per warehouse, however many lines it takes a part of
+        notes.append(_note(wid, Rule.STOCK, True, brief(parts, first=SHOWN, sep="; ")))
 
     shipments = sorted({p.warehouse_id for p in plan})
+    waiting = brief([f"{b.quantity} x {b.sku}" for b in backordered], first=SHOWN)
     if not plan:
-        summary = "nothing can ship now: " + ", ".join(f"{b.quantity} x {b.sku}" for b in backordered)
+        summary = "nothing can ship now: " + waiting
     else:
-        summary = f"{len(shipments)} shipment(s) from {', '.join(shipments)}"
+        summary = f"{len(shipments)} shipment(s) from {brief(shipments, first=SHOWN * 2)}"
         if backordered:
-            summary += "; backordered " + ", ".join(f"{b.quantity} x {b.sku}" for b in backordered)
+            summary += "; backordered " + waiting
     return Allocation(rule_set=policy.name(), plan_no=plan_no, lines=plan, backordered=backordered,
-                      candidates=notes, summary=summary)
+                      candidates=notes, summary=clip(summary))
 
 
 def first_with_stock(lines: Sequence[OrderLine], warehouses: Sequence[Warehouse],

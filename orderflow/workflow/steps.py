@@ -85,7 +85,7 @@ def allocate_order(order_id: str, ports: Ports) -> dict[str, Any]:
     order = _live(ports.orders.get(order_id))
     if order.allocation is not None and (order.allocation.status == "planned" or not order.outstanding()):
         return _allocation_result(order)  # a retry, or a redrive of an order already placed: the plan stands
-    plan_no = len(order.allocations) + 1
+    plan_no = order.next_plan_no()
     plan = plan_for(order, ports, plan_no)
     hold = ports.settings.allocation_policy().backorder == "hold"
     if plan.backordered and (hold or not plan.lines):
@@ -93,9 +93,9 @@ def allocate_order(order_id: str, ports: Ports) -> dict[str, Any]:
 
     def record(o: Order) -> bool:
         _live(o)
-        if len(o.allocations) >= plan_no:
+        if o.next_plan_no() > plan_no:
             return False  # another attempt recorded this round already
-        o.allocations.append(plan)
+        o.add_plan(plan)
         if plan.status == "waiting":
             o.status = OrderStatus.AWAITING_STOCK
             o.record("awaiting_stock", f"plan {plan_no}: {plan.summary}")
@@ -120,7 +120,7 @@ def await_stock(step: AwaitInput, ports: Ports) -> dict[str, Any]:
         o.stock_wait_token = step.task_token
 
     order = ports.orders.update(step.order_id, waiting)
-    probe = plan_for(order, ports, len(order.allocations) + 1)
+    probe = plan_for(order, ports, order.next_plan_no())
     if probe.lines and not probe.backordered:
         take_stock_wait_token(order.order_id, ports, resume=True)
     return {"order_id": step.order_id, "waiting": True}
