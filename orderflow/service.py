@@ -81,6 +81,8 @@ def reconcile(ports: Ports, *, older_than_seconds: float = 300, limit: int = 500
                 if order.updated_at > cutoff or order.hold_reason:
                     continue
                 if ports.workflow.status(order.order_id, order.attempt) == "RUNNING":
+                    if resume_shipped(order, ports):  # shipped, but the execution was never told
+                        redriven.append(order.order_id)
                     continue
                 try:
                     redrive_order(order.order_id, ports, reason="reconciler: its workflow was not running")
@@ -90,6 +92,18 @@ def reconcile(ports: Ports, *, older_than_seconds: float = 300, limit: int = 500
             if not cursor:
                 break
     return redriven
+
+
+def resume_shipped(order: Order, ports: Ports) -> bool:
+    """Hand a running execution the shipments that shipped but whose ``SendTaskSuccess`` failed (it
+    was throttled after the tracking was saved): their token is still on them. A token already used
+    answers "no longer waiting", which changes nothing. True if an execution took one."""
+    taken = [s.shipment_id for s in order.shipments if s.status == ShipmentStatus.SHIPPED and s.task_token
+             and ports.workflow.resume(s.task_token, shipped_output(s))]
+    if taken:
+        ports.orders.update(order.order_id, lambda o: o.record(
+            "resumed", f"reconciler: {', '.join(taken)} had shipped but its workflow was still waiting"))
+    return bool(taken)
 
 
 def redrive_order(order_id: str, ports: Ports, *, reason: str = "redriven by the seller") -> Order:
@@ -125,8 +139,14 @@ def add_tracking(order_id: str, tracking: TrackingIn, ports: Ports) -> Order:
     """A label made elsewhere: record its tracking and let the waiting workflow complete the order."""
     tokens: list[tuple[str, dict]] = []
 
-    def ship(order: Order) -> None:
+    def ship(order: Order) -> bool | None:
         tokens.clear()
+        again = [s for s in order.shipments if s.status == ShipmentStatus.SHIPPED
+                 and (s.carrier, s.tracking_number) == (tracking.carrier, tracking.tracking_number)
+                 and tracking.shipment_id in (None, s.shipment_id)]
+        if again:  # the same tracking sent again (a retry after a failed resume): hand it over again
+            tokens.extend((s.task_token, shipped_output(s)) for s in again[:1] if s.task_token)
+            return False
         if order.status not in SHIPPABLE_STATUSES:
             raise Conflict(f"order {order_id} is {order.status.value}; tracking can be added once it is paid",
                            status=order.status.value)

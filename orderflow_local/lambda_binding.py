@@ -157,6 +157,7 @@ def install() -> None:
     LambdaSimpleBackend.invoke = invoke  # type: ignore[method-assign]
     _cache_moto_module_list()
     _own_query_language_scopes()
+    _callbacks_skip_executions_still_starting()
     if os.environ.get("ORDERFLOW_MOTO_WHOLE_TABLE_TRANSACTIONS") != "1":  # benchmarks compare both
         item_level_transactions()  # before the lock below wraps it
     _serialize_moto_dynamodb_writes()
@@ -260,6 +261,26 @@ def _own_query_language_scopes() -> None:
 
     Preprocessor.__init__ = __init__  # type: ignore[method-assign]
     Preprocessor._orderflow_own_scopes = True  # type: ignore[attr-defined]
+
+
+def _callbacks_skip_executions_still_starting() -> None:
+    """``SendTaskSuccess``/``Failure``/``Heartbeat`` look for the token in every running execution, and
+    moto's list includes one that is ``RUNNING`` but whose worker has not started yet: the call then
+    fails (``'NoneType' object has no attribute 'env'``) and answers a 500 to a caller's tracking while
+    another order's execution is starting (under load, or as the reconciler redrives a batch after a
+    restart). List only executions that have a worker (a starting one cannot hold the token yet)."""
+    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+
+    if getattr(StepFunctionsParserBackend, "_orderflow_started_only", False):
+        return
+
+    def _get_executions(self, execution_status=None):  # noqa: ANN001, ANN202
+        return [e for sm in list(self.state_machines) for e in list(sm.executions)
+                if execution_status is None or (execution_status == e.status and (
+                    execution_status != "RUNNING" or getattr(e, "exec_worker", None) is not None))]
+
+    StepFunctionsParserBackend._get_executions = _get_executions  # type: ignore[method-assign]
+    StepFunctionsParserBackend._orderflow_started_only = True  # type: ignore[attr-defined]
 
 
 def _cache_moto_module_list() -> None:

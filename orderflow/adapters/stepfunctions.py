@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -13,6 +14,8 @@ from orderflow.errors import TransientError
 from orderflow.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
+#: First wait before a throttled ``SendTaskSuccess`` is tried again (doubling each time).
+RESUME_BACKOFF_SECONDS = 0.2
 
 
 def execution_name(order_id: str, attempt: int = 1) -> str:
@@ -69,14 +72,25 @@ class WorkflowGateway:
                 return False
             raise
 
-    def resume(self, task_token: str, output: dict[str, Any]) -> bool:
-        """Hand a waiting execution its result. False if the wait is over (already resumed, timed out)."""
-        try:
-            client("stepfunctions").send_task_success(taskToken=task_token, output=json.dumps(output))
-            return True
-        except ClientError as err:
-            code = err.response["Error"]["Code"]
-            if code in {"TaskDoesNotExist", "TaskTimedOut", "InvalidToken"}:
-                log.warning("task token no longer waiting (%s)", code)
-                return False
-            raise
+    def resume(self, task_token: str, output: dict[str, Any], *, attempts: int = 4) -> bool:
+        """Hand a waiting execution its result. False if the wait is over (already resumed, timed out).
+
+        A throttled or failing ``SendTaskSuccess`` is tried again (beyond botocore's own retries); if it
+        still fails, :class:`TransientError` (503): the caller's retry, or the reconciler, resumes it."""
+        for attempt in range(1, attempts + 1):
+            try:
+                client("stepfunctions").send_task_success(taskToken=task_token, output=json.dumps(output))
+                return True
+            except ClientError as err:
+                code = err.response["Error"]["Code"]
+                if code in {"TaskDoesNotExist", "TaskTimedOut", "InvalidToken"}:
+                    log.warning("task token no longer waiting (%s)", code)
+                    return False
+                status = err.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+                if not (code in {"ThrottlingException", "ServiceUnavailable", "InternalFailure"} or status >= 500):
+                    raise
+                if attempt == attempts:
+                    raise TransientError(f"Step Functions did not take the shipment ({code}); retry the same "
+                                         "request, or the reconciler resumes it", code=code) from err
+                time.sleep(RESUME_BACKOFF_SECONDS * 2 ** (attempt - 1))
+        raise AssertionError("unreachable")

@@ -43,7 +43,7 @@ def test_happy_path_allocates_reserves_waits_for_tracking_and_completes(stack, p
     near = {lv.warehouse_id: lv for lv in ports.inventory.levels(sku)}[f"near-{uid}"]
     assert (near.on_hand, near.committed, near.available) == (10, 3, 7)
 
-    service.add_tracking(order.order_id, service.TrackingIn(carrier="UPS", tracking_number="1Z999AA1"), ports)
+    service.add_tracking(order.order_id, service.service.TrackingIn(carrier="UPS", tracking_number="1Z999AA1"), ports)
     done = wait_for(ports, order.order_id, OrderStatus.COMPLETED)
     assert done.shipments[0].tracking_number == "1Z999AA1"
     assert execution_status(stack, order.order_id)["status"] == "SUCCEEDED"
@@ -329,7 +329,7 @@ def test_a_dropship_shipment_is_forwarded_through_its_queue_and_tracking_resumes
     assert forwarded.shipments[0].status == ShipmentStatus.FORWARDED
     assert forwarded.shipments[0].fulfiller_ref.startswith("ORD_")
 
-    service.add_tracking(order.order_id, service.TrackingIn(carrier="FedEx", tracking_number="7712345678"), ports)
+    service.add_tracking(order.order_id, service.service.TrackingIn(carrier="FedEx", tracking_number="7712345678"), ports)
     done = wait_for(ports, order.order_id, OrderStatus.COMPLETED)
     assert [e.type for e in done.events if e.type in ("forwarded", "tracking_added", "completed")] == [
         "forwarded", "tracking_added", "completed"]
@@ -395,3 +395,52 @@ def test_the_reconciler_redrives_an_order_whose_workflow_is_not_running(stack, p
     paid = wait_for(ports, order.order_id, OrderStatus.PAID)
     assert paid.attempt == 2 and "redriven" in [e.type for e in paid.events]
     assert order.order_id not in service.reconcile(ports, older_than_seconds=0)  # running now: left alone
+
+
+def _throttled_resume(monkeypatch, ports):
+    def throttled(task_token, output, **_):
+        raise TransientError("Step Functions did not take the shipment (ThrottlingException)")
+
+    monkeypatch.setattr(ports.workflow, "resume", throttled)
+
+
+def test_tracking_whose_resume_was_throttled_is_finished_by_the_same_request_again(stack, ports, uid, address,
+                                                                                    monkeypatch):
+    """The tracking is saved, SendTaskSuccess is throttled (503): the client's retry of the same tracking
+    hands it over (before, it got 409 and the execution waited for 90 days)."""
+    sku = f"SKU-{uid}"
+    add_warehouse(ports, f"w-{uid}")
+    ports.inventory.set_on_hand(sku, f"w-{uid}", 5)
+    order, _ = service.create_order(make_order([(sku, 1)], address), ports)
+    wait_for(ports, order.order_id, OrderStatus.PAID)
+    tracking = service.TrackingIn(carrier="UPS", tracking_number=f"1Z{uid.upper()}")
+    real_resume = ports.workflow.resume
+    _throttled_resume(monkeypatch, ports)
+    with pytest.raises(TransientError):
+        service.add_tracking(order.order_id, tracking, ports)
+    monkeypatch.setattr(ports.workflow, "resume", real_resume)
+    service.add_tracking(order.order_id, tracking, ports)  # the retry: no 409, the execution gets it
+    wait_for(ports, order.order_id, OrderStatus.COMPLETED)
+    with pytest.raises(Exception) as other:  # other tracking for a shipped shipment is still refused
+        service.add_tracking(order.order_id, service.TrackingIn(carrier="UPS", tracking_number="1ZOTHER"), ports)
+    assert getattr(other.value, "http_status", None) == 409
+
+
+def test_the_reconciler_resumes_a_shipped_shipment_whose_execution_still_waits(stack, ports, uid, address,
+                                                                               monkeypatch):
+    sku = f"SKU-{uid}"
+    add_warehouse(ports, f"w-{uid}")
+    ports.inventory.set_on_hand(sku, f"w-{uid}", 5)
+    order, _ = service.create_order(make_order([(sku, 1)], address), ports)
+    wait_for(ports, order.order_id, OrderStatus.PAID)
+    real_resume = ports.workflow.resume
+    _throttled_resume(monkeypatch, ports)
+    with pytest.raises(TransientError):
+        service.add_tracking(order.order_id, service.TrackingIn(carrier="UPS", tracking_number=f"1Z{uid.upper()}"), ports)
+    monkeypatch.setattr(ports.workflow, "resume", real_resume)
+    stuck = ports.orders.get(order.order_id)
+    assert stuck.shipments[0].status == ShipmentStatus.SHIPPED and stuck.status == OrderStatus.PAID
+    assert service.resume_shipped(stuck, ports)
+    done = wait_for(ports, order.order_id, OrderStatus.COMPLETED)
+    assert "resumed" in [e.type for e in done.events]
+    assert not service.resume_shipped(done, ports)  # its token is used: nothing to resume twice
