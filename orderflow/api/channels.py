@@ -2,7 +2,10 @@
 
 - ``POST /channels``: a channel's configuration with its credentials (``type`` picks the shape); the
   credentials go to Secrets Manager (or the local stack's credentials file), never to the settings
-  table and never back out of the API; the channel's import schedule is created or updated.
+  table and never back out of the API; the channel's import schedule is created or updated. Re-posting
+  a channel may leave out ``credentials`` to keep the stored ones, unless it changes where they are
+  sent (``base_url``, an Amazon channel's ``lwa_url``) or the channel's ``type``: then the request
+  must carry them again (422 otherwise, and nothing is changed).
 - ``GET /channels``, ``GET /channels/{channel_id}``: configurations, whether credentials are stored,
   the import cursor and the last run's report.
 - ``DELETE /channels/{channel_id}``: disconnect it (schedule, credentials, configuration, cursor).
@@ -27,7 +30,7 @@ from orderflow.adapters.channel_store import (
     CredentialStore,
     default_credentials,
 )
-from orderflow.channels.config import ChannelIn, split
+from orderflow.channels.config import ChannelIn, StoredCredentialsInvalid, split
 from orderflow.channels.http import Deadline
 from orderflow.channels.webhooks import raw_body
 from orderflow.errors import NotFound, ValidationFailed
@@ -75,11 +78,19 @@ def _json(status: int, body: Any) -> Response:
                     body=json.dumps(body, default=str))
 
 
+#: Where a channel's credentials are sent: changing one of these needs the credentials in the same request.
+DESTINATION_FIELDS = ("base_url", "lwa_url")
+
+
 def public(config: Any, *, with_cursor: bool = False) -> dict[str, Any]:
     out = config.model_dump(mode="json")
-    stored = credential_store().get(config.channel_id, config.type)
-    out["credentials"] = {"stored": stored is not None,
-                          "fields": sorted(name for name, value in stored if value is not None) if stored else []}
+    try:
+        stored = credential_store().get(config.channel_id, config.type)
+    except StoredCredentialsInvalid as err:  # e.g. written for another type: shown, never a 500
+        out["credentials"] = {"stored": True, "fields": [], "valid": False, "problem": err.message}
+    else:
+        out["credentials"] = {"stored": stored is not None, "fields": sorted(
+            name for name, value in stored if value is not None) if stored else []}
     out["schedule"] = {"expression": config.import_schedule.expression(), "enabled": config.import_schedule.enabled}
     if with_cursor:
         cursor = channel_store().cursor(config.channel_id)
@@ -94,12 +105,11 @@ def put_channel(channel: Annotated[ChannelIn, Body()]):
     config, credentials = split(channel)
     store = channel_store()
     try:
-        store.get(config.channel_id)
-        exists = True
+        existing = store.get(config.channel_id)
     except NotFound:
-        exists = False
-    if credentials is None and not exists:
-        raise ValidationFailed("a new channel needs its `credentials`", field="body.credentials")
+        existing = None
+    if credentials is None:
+        _may_keep_credentials(existing, config)
     if credentials is not None:
         credential_store().put(config.channel_id, credentials)
     config, created = store.put(config)
@@ -107,6 +117,22 @@ def put_channel(channel: Annotated[ChannelIn, Body()]):
     body = public(config)
     body["schedule"]["name"] = scheduled
     return _json(201 if created else 200, body)
+
+
+def _may_keep_credentials(existing: Any, config: Any) -> None:
+    """Raise unless ``config`` may use the stored credentials: a new channel, another ``type``, or a new
+    place to send them (``base_url``, ``lwa_url``) needs the credentials again in the same request, so
+    nobody who lacks them can have them sent to a server of their choosing."""
+    if existing is None:
+        raise ValidationFailed("a new channel needs its `credentials`", field="body.credentials")
+    if existing.type != config.type:
+        raise ValidationFailed(f"changing channel {config.channel_id} from {existing.type} to {config.type} needs "
+                               "its `credentials` (for the new type) in the same request", field="body.credentials")
+    for name in DESTINATION_FIELDS:
+        if getattr(existing, name, None) != getattr(config, name, None):
+            raise ValidationFailed(f"changing `{name}` sends the channel's credentials to a new place; give its "
+                                   "`credentials` again in the same request", field="body.credentials",
+                                   changed=name)
 
 
 @router.get("/channels")

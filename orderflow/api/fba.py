@@ -1,8 +1,11 @@
 """FBA routes: connect an FBA warehouse to an Amazon account, see it, and poll Amazon for tracking now.
 
 - ``PUT /fba/{warehouse_id}``: ``{"channel_id", "marketplace_id"?, "shipping_speed"?, "comment"?,
-  "fulfillment_policy"?, "endpoint"?, "lwa_url"?}``: the warehouse must be an ``fba`` warehouse and the
-  channel an Amazon channel with credentials (``POST /channels``); 201 when new, 200 when replaced;
+  "fulfillment_policy"?, "endpoint"?, "lwa_url"?, "credentials"?}``: the warehouse must be an ``fba``
+  warehouse and the channel an Amazon channel with credentials (``POST /channels``); 201 when new, 200
+  when replaced. An ``endpoint``/``lwa_url`` other than the channel's own (and than the stored account's)
+  sends the channel's credentials elsewhere: the request must then carry the channel's ``credentials``,
+  matching the stored ones (checked, never kept), else 422 ``field: credentials`` and nothing changes;
 - ``GET /fba/{warehouse_id}``: the settings, whether the channel's credentials are there, and the
   fulfillment orders Amazon has that have not shipped yet; ``GET /fba``: every FBA account;
 - ``POST /fba/{warehouse_id}/poll``: ask Amazon about this warehouse's open fulfillment orders now (what
@@ -67,7 +70,9 @@ def put_account(warehouse_id: Annotated[Identifier, Path()], account: Annotated[
                        "ships through Amazon", field="warehouse_id", kind=warehouse.kind.value)
     fba = default_fba()
     fba.channel(account)  # 422 unless it is an Amazon channel
-    stored, created = fba.store.put_account(FbaAccount(warehouse_id=warehouse_id, **account.model_dump()))
+    fba.check_destinations(account, fba.store.account(warehouse_id))  # 422: a new endpoint needs the credentials
+    stored, created = fba.store.put_account(FbaAccount(warehouse_id=warehouse_id,
+                                                       **account.model_dump(exclude={"credentials"})))
     return _json(201 if created else 200, _public(stored, fba))
 
 

@@ -1,13 +1,15 @@
 """Routes for carrier accounts and shipping labels (included by orderflow.api.app).
 
 - ``PUT /carriers/{carrier_id}``, ``GET /carriers[/{carrier_id}]``: carrier accounts; keys are stored
-  out of the table and never echoed back;
+  out of the table and never echoed back; a PUT that changes ``base_url`` of an account with a key
+  must give ``api_key`` again (422 ``field: api_key`` otherwise, nothing changed);
 - ``POST /orders/{order_id}/labels``: buy a label (201; 200 with the existing one on a retry);
 - ``GET /orders/{order_id}/labels/{shipment_id}``: the label file (PDF or ZPL).
 """
 
 from __future__ import annotations
 
+import hmac
 import json
 import os
 from typing import Annotated
@@ -17,7 +19,13 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Header, Path
 
 from orderflow.carriers import labels
-from orderflow.carriers.accounts import SANDBOX_URL_ENV, CarrierAccount, CarrierAccountIn, CarrierType
+from orderflow.carriers.accounts import (
+    DEFAULT_BASE_URLS,
+    SANDBOX_URL_ENV,
+    CarrierAccount,
+    CarrierAccountIn,
+    CarrierType,
+)
 from orderflow.errors import ValidationFailed
 from orderflow.models import Identifier
 
@@ -52,6 +60,7 @@ def put_carrier(carrier_id: Annotated[Identifier, Path()], account: CarrierAccou
         if not data["base_url"]:
             raise ValidationFailed("a sandbox account needs base_url (the local stack fills it in)", field="base_url")
     stored = CarrierAccount(carrier_id=carrier_id, **data)
+    _may_send_key(carrier_id, account, stored.base_url, hub)
     if account.api_key is not None:
         hub.keys.put(carrier_id, account.api_key)
     elif account.type != CarrierType.SANDBOX and hub.keys.get(carrier_id) is None:
@@ -59,6 +68,33 @@ def put_carrier(carrier_id: Annotated[Identifier, Path()], account: CarrierAccou
                                "shown again)", field="api_key")
     saved, created = hub.accounts.put(stored)
     return _json(201 if created else 200, _public(saved), headers={"Location": f"/carriers/{carrier_id}"})
+
+
+def _may_send_key(carrier_id: str, account: CarrierAccountIn, base_url: str, hub) -> None:  # noqa: ANN001
+    """Raise unless the key in use may go to ``base_url``: a base URL other than the stored account's (for a
+    new account: other than the carrier's public API, or the local sandbox) needs ``api_key`` in the same
+    request, and when the key in use comes from the environment (which wins over a stored one), that key."""
+    in_use = hub.keys.get(carrier_id)
+    if in_use is None:
+        return  # no key to send anywhere
+    current = hub.accounts.find(carrier_id)
+    if current is not None:
+        trusted = {current.base_url}
+    else:
+        trusted = {DEFAULT_BASE_URLS.get(account.type)}
+        if account.type == CarrierType.SANDBOX:
+            trusted.add(os.environ.get(SANDBOX_URL_ENV))
+    if base_url in trusted:
+        return
+    if account.api_key is None:
+        raise ValidationFailed(f"base_url {base_url} would receive carrier {carrier_id}'s API key; give `api_key` "
+                               "again in the same request", field="api_key")
+    ref = hub.keys.ref(carrier_id)
+    if ref.startswith("env:") and not hmac.compare_digest(account.api_key.get_secret_value().encode(),
+                                                          in_use.get_secret_value().encode()):
+        raise ValidationFailed(f"carrier {carrier_id}'s key comes from {ref.removeprefix('env:')} (it wins over a "
+                               f"stored one) and would go to base_url {base_url}; give that key as `api_key`",
+                               field="api_key")
 
 
 @router.get("/carriers")

@@ -1,7 +1,9 @@
 """Routes for dropship suppliers and 3PLs (included by orderflow.api.app).
 
 - ``PUT /suppliers/{warehouse_id}``: configure the supplier behind a dropship/3PL warehouse (201 the
-  first time, 200 after); credentials are stored out of the table and never echoed back;
+  first time, 200 after); credentials are stored out of the table and never echoed back; a PUT without
+  ``credentials`` keeps the stored ones unless it changes which server they go to (``sftp.host``,
+  ``port``, ``host_key_fingerprint``, ``accept_unknown_host_key``): then 422 ``field: credentials``;
 - ``GET /suppliers``, ``GET /suppliers/{warehouse_id}``: the configurations (no secrets);
 - ``POST /suppliers/{warehouse_id}/poll``: read the supplier's tracking files now instead of waiting
   for the schedule; answers the poll's report.
@@ -60,9 +62,16 @@ def put_supplier(warehouse_id: Annotated[Identifier, Path()], supplier: Supplier
                                "dropship and 3pl warehouses", field="warehouse_id")
     suppliers = _suppliers()
     existing = suppliers.store.config(warehouse_id)
-    if supplier.credentials is None and suppliers.credentials.get(warehouse_id) is None:
-        raise ValidationFailed("credentials are required the first time (a password or a private_key; stored "
-                               "out of the table and never shown again)", field="credentials")
+    if supplier.credentials is None:
+        if suppliers.credentials.get(warehouse_id) is None:
+            raise ValidationFailed("credentials are required the first time (a password or a private_key; stored "
+                                   "out of the table and never shown again)", field="credentials")
+        if existing is None or existing.sftp.destination() != supplier.sftp.destination():
+            changed = [name for name in supplier.sftp.DESTINATION
+                       if existing is None or getattr(existing.sftp, name) != getattr(supplier.sftp, name)]
+            raise ValidationFailed(f"changing sftp {', '.join(changed)} sends the stored credentials to another "
+                                   "server; give `credentials` again in the same request", field="credentials",
+                                   changed=changed)
     config = SupplierConfig(warehouse_id=warehouse_id, **supplier.model_dump(exclude={"credentials"}))
     if supplier.credentials is not None:
         config.credentials_ref = suppliers.credentials.put(warehouse_id, supplier.credentials)

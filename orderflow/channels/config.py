@@ -3,7 +3,9 @@
 The configuration (:data:`ChannelConfig`) is stored in the settings table; the credentials
 (:data:`Credentials`) never are: they go to AWS Secrets Manager (or the local stack's credentials
 file) through :mod:`orderflow.adapters.channel_store`. Credential fields are ``SecretStr``, so they
-print as ``**********`` in logs, reprs and errors.
+print as ``**********`` in logs, reprs and errors, and every model that holds them hides its input in
+validation errors (:data:`SECRET_MODEL_CONFIG`), so a credential that fails validation is never spelled
+out in an error's text either.
 """
 
 from __future__ import annotations
@@ -12,8 +14,9 @@ from enum import StrEnum
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, StringConstraints, field_validator
+from pydantic import ConfigDict, Field, SecretStr, StringConstraints, ValidationError, field_validator
 
+from orderflow.errors import ValidationFailed
 from orderflow.models import Identifier, Model, ShortText, utcnow
 
 
@@ -25,6 +28,10 @@ class ChannelType(StrEnum):
 
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 Secret = Annotated[SecretStr, Field(min_length=1, max_length=4096)]
+#: The configuration of every model holding a secret: its validation errors never repeat the input (a
+#: wrong credential object would otherwise be spelled out in the error text, and from there in logs, an
+#: import's report or an order event).
+SECRET_MODEL_CONFIG = ConfigDict(extra="forbid", str_strip_whitespace=True, hide_input_in_errors=True)
 
 
 def check_base_url(value: str) -> str:
@@ -116,12 +123,16 @@ ChannelConfig = Annotated[ShopifyConfig | WooCommerceConfig | AmazonConfig, Fiel
 
 
 class ShopifyCredentials(Model):
+    model_config = SECRET_MODEL_CONFIG
+
     access_token: Secret = Field(description="Admin API access token (X-Shopify-Access-Token)")
     #: The app's client secret: Shopify signs webhooks with it (X-Shopify-Hmac-Sha256).
     webhook_secret: Secret | None = None
 
 
 class WooCommerceCredentials(Model):
+    model_config = SECRET_MODEL_CONFIG
+
     consumer_key: Secret
     consumer_secret: Secret
     #: The secret set on the store's webhooks (X-WC-Webhook-Signature).
@@ -129,6 +140,8 @@ class WooCommerceCredentials(Model):
 
 
 class AmazonCredentials(Model):
+    model_config = SECRET_MODEL_CONFIG
+
     client_id: Secret = Field(description="LWA client id")
     client_secret: Secret = Field(description="LWA client secret")
     refresh_token: Secret = Field(description="The seller's LWA refresh token")
@@ -142,8 +155,22 @@ CREDENTIALS_BY_TYPE: dict[ChannelType, type[Model]] = {
 Credentials = ShopifyCredentials | WooCommerceCredentials | AmazonCredentials
 
 
+class StoredCredentialsInvalid(ValidationFailed):
+    """Stored credentials that do not fit the channel's type (e.g. written for another type). The message
+    names the fields at fault, never their values."""
+
+
 def credentials_from(channel_type: ChannelType | str, data: dict[str, Any]) -> Credentials:
-    return CREDENTIALS_BY_TYPE[ChannelType(channel_type)].model_validate(data)  # type: ignore[return-value]
+    """Stored credentials as the model of ``channel_type``; :class:`StoredCredentialsInvalid` (no values
+    in its text, no pydantic error chained to it) when they do not fit."""
+    try:
+        return CREDENTIALS_BY_TYPE[ChannelType(channel_type)].model_validate(data)  # type: ignore[return-value]
+    except ValidationError as err:
+        problems = sorted({f"{'.'.join(str(p) for p in e['loc']) or '(all)'}: {e['type']}"
+                           for e in err.errors(include_url=False, include_context=False, include_input=False)})
+    raise StoredCredentialsInvalid(
+        f"the stored credentials do not fit a {ChannelType(channel_type).value} channel ({'; '.join(problems)}); "
+        "POST /channels with its `credentials`", field="credentials", problems=problems)
 
 
 def reveal(credentials: Credentials) -> dict[str, str]:
@@ -159,14 +186,20 @@ def reveal(credentials: Credentials) -> dict[str, str]:
 
 
 class ShopifyChannelIn(ShopifyConfig):
+    model_config = SECRET_MODEL_CONFIG
+
     credentials: ShopifyCredentials | None = None
 
 
 class WooCommerceChannelIn(WooCommerceConfig):
+    model_config = SECRET_MODEL_CONFIG
+
     credentials: WooCommerceCredentials | None = None
 
 
 class AmazonChannelIn(AmazonConfig):
+    model_config = SECRET_MODEL_CONFIG
+
     credentials: AmazonCredentials | None = None
 
 

@@ -13,6 +13,8 @@ Two kinds of small documents in the settings table:
 
 from __future__ import annotations
 
+import hmac
+import json
 import os
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
@@ -22,7 +24,14 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 
 from orderflow.adapters.aws import client
 from orderflow.adapters.dynamodb import from_item, storage_errors, to_item
-from orderflow.channels.config import AmazonConfig, BaseUrl, check_base_url
+from orderflow.channels.config import (
+    SECRET_MODEL_CONFIG,
+    AmazonConfig,
+    AmazonCredentials,
+    BaseUrl,
+    check_base_url,
+    reveal,
+)
 from orderflow.channels.http import Deadline, RetryPolicy
 from orderflow.errors import NotFound, ValidationFailed
 from orderflow.models import Identifier, Model, utcnow
@@ -36,9 +45,7 @@ RETRY_BASE_ENV = "ORDERFLOW_FBA_RETRY_BASE_SECONDS"
 MarketplaceId = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Z0-9]{5,20}$")]
 
 
-class FbaAccountIn(Model):
-    """What ``PUT /fba/{warehouse_id}`` accepts."""
-
+class _AccountFields(Model):
     channel_id: Identifier = Field(description="The Amazon sales channel (POST /channels, type amazon) whose "
                                                "Login-with-Amazon credentials MCF calls use")
     marketplace_id: MarketplaceId | None = Field(None, description="Default: the channel's first marketplace")
@@ -55,7 +62,17 @@ class FbaAccountIn(Model):
         return None if value is None else check_base_url(value)
 
 
-class FbaAccount(FbaAccountIn):
+class FbaAccountIn(_AccountFields):
+    """What ``PUT /fba/{warehouse_id}`` accepts."""
+
+    model_config = SECRET_MODEL_CONFIG
+
+    credentials: AmazonCredentials | None = Field(
+        None, description="The Amazon channel's credentials, again: needed only when `endpoint` or `lwa_url` "
+                          "sends them somewhere the channel does not; checked against the stored ones, never kept")
+
+
+class FbaAccount(_AccountFields):
     warehouse_id: Identifier
     created_at: str = Field(default_factory=utcnow)
     updated_at: str = Field(default_factory=utcnow)
@@ -192,7 +209,7 @@ class Fba:
                            warehouse_id=warehouse_id)
         return account
 
-    def channel(self, account: FbaAccountIn) -> AmazonConfig:
+    def channel(self, account: _AccountFields) -> AmazonConfig:
         """The Amazon channel's configuration, pointed at the account's endpoints."""
         try:
             config = self.channels.get(account.channel_id)
@@ -205,10 +222,31 @@ class Fba:
         changes = {k: v for k, v in (("base_url", account.endpoint), ("lwa_url", account.lwa_url)) if v}
         return config.model_copy(update=changes) if changes else config
 
-    def marketplace(self, account: FbaAccountIn) -> str:
+    def check_destinations(self, account: FbaAccountIn, existing: FbaAccount | None) -> None:
+        """Raise unless the account may send the channel's credentials where it says: an ``endpoint`` or
+        ``lwa_url`` that differs from the channel's own (and from what the stored account already sends them
+        to) needs the channel's credentials in the same request, matching the stored ones."""
+        config = self.channel(account)
+        own = self.channels.get(account.channel_id)
+        trusted = {(own.base_url, own.lwa_url)}
+        if existing is not None and existing.channel_id == account.channel_id:
+            trusted.add((existing.endpoint or own.base_url, existing.lwa_url or own.lwa_url))
+        if (config.base_url, config.lwa_url) in trusted:
+            return
+        if account.credentials is None:
+            raise ValidationFailed(f"`endpoint`/`lwa_url` would send channel {account.channel_id}'s Login-with-Amazon "
+                                   "credentials to a new place; give the channel's `credentials` in the same request",
+                                   field="credentials")
+        stored = self.credentials.get(account.channel_id, "amazon")
+        if stored is None or not hmac.compare_digest(json.dumps(reveal(stored), sort_keys=True).encode(),
+                                                     json.dumps(reveal(account.credentials), sort_keys=True).encode()):
+            raise ValidationFailed(f"`credentials` are not channel {account.channel_id}'s stored credentials",
+                                   field="credentials")
+
+    def marketplace(self, account: _AccountFields) -> str:
         return account.marketplace_id or self.channel(account).marketplace_ids[0]
 
-    def client(self, account: FbaAccountIn, *, deadline: Deadline | None = None):  # noqa: ANN201 - McfClient
+    def client(self, account: _AccountFields, *, deadline: Deadline | None = None):  # noqa: ANN201 - McfClient
         from orderflow.channels.config import AmazonCredentials
         from orderflow.fba.client import McfClient
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 import string
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
-from pydantic import Field, SecretStr, StringConstraints, field_validator, model_validator
+from pydantic import ConfigDict, Field, SecretStr, StringConstraints, field_validator, model_validator
 
 from orderflow.models import Document, Identifier, Model, Money, ShortText, Sku, utcnow
 
@@ -193,6 +193,9 @@ class TrackingFileFormat(Model):
 
 
 class SftpSettings(Model):
+    #: Which server the credentials are sent to: changing one of these needs the credentials again.
+    DESTINATION: ClassVar[tuple[str, ...]] = ("host", "port", "host_key_fingerprint", "accept_unknown_host_key")
+
     host: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=253,
                                            pattern=r"^[A-Za-z0-9.\-:]+$")]
     port: Annotated[int, Field(ge=1, le=65_535)] = 22
@@ -214,6 +217,9 @@ class SftpSettings(Model):
             raise ValueError("host_key_fingerprint is required (SHA256:..., see "
                              "`ssh-keyscan -p PORT HOST | ssh-keygen -lf -`)")
         return self
+
+    def destination(self) -> tuple:
+        return tuple(getattr(self, name) for name in self.DESTINATION)
 
 
 class Folders(Model):
@@ -272,6 +278,9 @@ class SupplierConfig(SupplierSettings, Document):
 
 
 class SupplierCredentials(Model):
+    #: A credential that fails validation is never repeated in the error's text.
+    model_config = ConfigDict(hide_input_in_errors=True)
+
     password: Secret | None = None
     private_key: Secret | None = Field(None, description="An OpenSSH or PEM private key (Ed25519, ECDSA or RSA)")
     private_key_passphrase: Secret | None = None
@@ -292,6 +301,8 @@ class SupplierCredentials(Model):
 
 class SupplierIn(SupplierSettings):
     """``PUT /suppliers/{warehouse_id}``: the settings, and credentials (required the first time)."""
+
+    model_config = ConfigDict(hide_input_in_errors=True)
 
     credentials: SupplierCredentials | None = Field(
         None, description="Kept in Secrets Manager (never in the table, never echoed). Omit to keep the stored ones")
