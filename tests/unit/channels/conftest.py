@@ -12,7 +12,6 @@ from orderflow.channels.http import RetryPolicy
 from orderflow_local.sandbox import AmazonSandbox, ShopifySandbox, WooCommerceSandbox
 
 FIXTURES = Path(__file__).parent / "fixtures"
-SHARED = Path(__file__).resolve().parents[3].parent / "shared" / "fixtures"
 SINCE = datetime.now(UTC) - timedelta(days=1)
 
 

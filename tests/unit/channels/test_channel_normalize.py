@@ -9,7 +9,8 @@ import pytest
 
 from orderflow.channels import amazon, shopify, woocommerce
 from orderflow.channels.base import ChannelState
-from tests.unit.channels.conftest import FIXTURES, SHARED
+from tests.contracts import amazon_model
+from tests.unit.channels.conftest import FIXTURES
 
 
 def shopify_fixture() -> dict:
@@ -121,15 +122,8 @@ def test_woocommerce_falls_back_to_the_billing_address_for_virtual_orders():
     assert co.order.shipping_address.line1 == "969 Market"
 
 
-def amazon_model() -> dict:
-    path = SHARED / "amazon-sp-api" / "orders_2026-01-01.json"
-    if not path.exists():
-        pytest.skip(f"Amazon's model is not beside the checkout ({path})")
-    return json.loads(path.read_text())
-
-
 def test_amazons_own_sandbox_example_reads_into_orders():
-    example = amazon_model()["paths"]["/orders/2026-01-01/orders"]["get"]["responses"]["200"]
+    example = amazon_model("orders_2026-01-01.json")["paths"]["/orders/2026-01-01/orders"]["get"]["responses"]["200"]
     response = example["x-amzn-api-sandbox"]["static"][0]["response"]
     co = amazon.normalize(response["orders"][0], "amz")
     # That example is an FBA order Amazon has shipped: not ours to fulfil.

@@ -3,21 +3,13 @@ local fakes cannot drift from the real API."""
 
 from __future__ import annotations
 
-import json
-
 import jsonschema
 import pytest
 
 from orderflow.channels.amazon import INCLUDED_DATA
 from orderflow_local.sandbox import AmazonSandbox
-from tests.unit.channels.conftest import SHARED, connect, read_all
-
-
-def model(name: str) -> dict:
-    path = SHARED / "amazon-sp-api" / name
-    if not path.exists():
-        pytest.skip(f"Amazon's model is not beside the checkout ({path})")
-    return json.loads(path.read_text())
+from tests.contracts import amazon_model as model
+from tests.unit.channels.conftest import connect, read_all
 
 
 def validator(spec: dict, definition: str) -> jsonschema.Draft4Validator:

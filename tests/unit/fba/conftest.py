@@ -3,9 +3,7 @@ Amazon's own model (fulfillmentOutbound_2020-07-01.json) to check both sides' sh
 
 from __future__ import annotations
 
-import json
 from decimal import Decimal
-from pathlib import Path
 
 import jsonschema
 import pytest
@@ -15,16 +13,12 @@ from orderflow.fba.accounts import FbaAccount
 from orderflow.fba.client import McfClient
 from orderflow.models import Address, AllocatedLine, Allocation, Order, OrderLine, Shipment
 from orderflow_local.sandbox.fba import FbaSandbox
-
-MODEL = Path(__file__).resolve().parents[3].parent / "shared" / "fixtures" / "amazon-sp-api" / \
-    "fulfillmentOutbound_2020-07-01.json"
+from tests.contracts import amazon_model
 
 
 @pytest.fixture(scope="session")
 def spec() -> dict:
-    if not MODEL.exists():
-        pytest.skip(f"Amazon's model is not beside the checkout ({MODEL})")
-    return json.loads(MODEL.read_text())
+    return amazon_model("fulfillmentOutbound_2020-07-01.json")
 
 
 def validator(spec: dict, definition: str) -> jsonschema.Draft4Validator:
