@@ -54,8 +54,8 @@ from orderflow.channels.base import (
 )
 from orderflow.channels.clients import client_for
 from orderflow.channels.http import Deadline, RetryPolicy
-from orderflow.channels.webhooks import read_delivery
-from orderflow.errors import Conflict, TransientError
+from orderflow.channels.webhooks import REFUSED, InvalidSignature, read_delivery
+from orderflow.errors import Conflict, NotFound, TransientError
 from orderflow.models import Address, Order, OrderLine, OrderStatus, new_id, utcnow
 from orderflow.ports import Ports
 
@@ -398,6 +398,22 @@ def _save_quietly(store: ChannelStore, cursor: Cursor, owner: str, options: Impo
 
 # -- webhooks -----------------------------------------------------------------------------------------
 
+#: How long a webhook may spend asking the store to confirm a deletion (the API function has 29 s).
+WEBHOOK_CONFIRM_SECONDS = 15.0
+
+
+def _confirmed_deletions(config: Any, secrets: Any, orders: list[ChannelOrder]) -> list[ChannelOrder]:
+    client = client_for(config, secrets, deadline=Deadline.after(WEBHOOK_CONFIRM_SECONDS), timeout=10.0)
+    try:
+        confirmed = [co for co in orders if client.order_deleted(co.external_id)]
+    finally:
+        client.close()
+    for co in orders:
+        if co not in confirmed:
+            log.warning("channel %s: an order.deleted webhook for order %s, which the store still has: ignored",
+                        config.channel_id, co.external_id)
+    return confirmed
+
 
 def receive_webhook(channel_id: str, headers: dict[str, str], raw: bytes, ports: Ports, *,
                     store: ChannelStore | None = None, credentials: CredentialStore | None = None,
@@ -406,7 +422,10 @@ def receive_webhook(channel_id: str, headers: dict[str, str], raw: bytes, ports:
     store = store or ChannelStore()
     credentials = credentials or default_credentials()
     events = events or WebhookEvents()
-    config = store.get(channel_id)
+    try:
+        config = store.get(channel_id)
+    except NotFound:  # answered like a bad signature: channel ids cannot be probed
+        raise InvalidSignature(REFUSED, channel_id=channel_id) from None
     secrets = credentials.get(channel_id, config.type)
     secret = getattr(secrets, "webhook_secret", None)
     delivery = read_delivery(config.type, channel_id, headers, raw,
@@ -416,6 +435,12 @@ def receive_webhook(channel_id: str, headers: dict[str, str], raw: bytes, ports:
         return {**answer, "status": "ignored", "reason": delivery.ignored}
     if delivery.event_id and events.seen(channel_id, delivery.event_id):
         return {**answer, "status": "duplicate"}
+    if delivery.topic == "order.deleted" and delivery.orders:
+        # The topic header is not signed: a captured body replayed as a deletion must not cancel the
+        # order. Only what the store confirms it deleted is imported as deleted.
+        delivery.orders = _confirmed_deletions(config, secrets, delivery.orders)
+        if not delivery.orders:
+            return {**answer, "status": "ignored", "reason": "the store still has the order: not deleted"}
     outcomes = [_with_retries(4, lambda co=co: import_one(channel_id, str(config.type), co, ports))
                 for co in delivery.orders]
     if delivery.event_id:

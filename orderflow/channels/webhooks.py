@@ -31,6 +31,11 @@ class InvalidSignature(OrderflowError):
     code = "invalid_signature"
 
 
+#: One answer for every refused delivery (a bad signature, an unknown channel, a channel that takes no
+#: webhooks), so the answer does not tell a prober which channel ids exist or what type they are.
+REFUSED = "the webhook's signature does not match the body for this channel"
+
+
 @dataclass
 class Delivery:
     topic: str
@@ -77,7 +82,7 @@ def read_delivery(channel_type: ChannelType | str, channel_id: str, headers: dic
     kind = ChannelType(channel_type)
     if kind == ChannelType.SHOPIFY:
         if not verify(raw, h.get("x-shopify-hmac-sha256"), secret):
-            raise InvalidSignature("X-Shopify-Hmac-Sha256 does not match the body", channel_id=channel_id)
+            raise InvalidSignature(REFUSED, channel_id=channel_id)
         topic = h.get("x-shopify-topic", "")
         event_id = h.get("x-shopify-event-id") or h.get("x-shopify-webhook-id")
         if not topic.startswith("orders/"):
@@ -90,7 +95,7 @@ def read_delivery(channel_type: ChannelType | str, channel_id: str, headers: dic
         if WOO_PING.match(raw.strip()):
             return Delivery(topic="ping", event_id=None, ignored="webhook ping")
         if not verify(raw, h.get("x-wc-webhook-signature"), secret):
-            raise InvalidSignature("X-WC-Webhook-Signature does not match the body", channel_id=channel_id)
+            raise InvalidSignature(REFUSED, channel_id=channel_id)
         topic = h.get("x-wc-webhook-topic", "")
         event_id = h.get("x-wc-webhook-delivery-id")
         if not topic.startswith("order."):
@@ -104,5 +109,5 @@ def read_delivery(channel_type: ChannelType | str, channel_id: str, headers: dic
                                    state_detail="deleted on WooCommerce", updated_at=None, raw=body)
             return Delivery(topic=topic, event_id=event_id, orders=[deleted] if external_id else [])
         return Delivery(topic=topic, event_id=event_id, orders=[woocommerce.normalize(body, channel_id)])
-    raise ValidationFailed(f"{kind.value} channels do not deliver HTTP webhooks (Amazon uses SQS/EventBridge "
-                           "notifications); their orders are polled", channel_id=channel_id)
+    # Amazon delivers notifications through SQS/EventBridge, never to this route: refused like a forgery.
+    raise InvalidSignature(REFUSED, channel_id=channel_id)

@@ -117,6 +117,19 @@ class WooCommerceClient:
         more = bool(body) and page < total_pages
         return Page(orders=orders, next_token=str(page + 1) if more else None, server_time=server_time(response))
 
+    def order_deleted(self, external_id: str) -> bool:
+        """Whether the store has really deleted the order (``GET /orders/{id}`` answers 404, or it is in
+        the trash): an ``order.deleted`` webhook's headers are not signed, so its topic is confirmed here."""
+        try:
+            order = read_json(self.http.request("GET", f"{API}/orders/{int(external_id)}"))
+        except ValueError:
+            return False
+        except ChannelError as err:
+            if getattr(err, "details", {}).get("status") == 404:
+                return True
+            raise
+        return isinstance(order, dict) and order.get("status") == "trash"
+
     def product_by_sku(self, sku: str) -> dict[str, Any]:
         response = self.http.request("GET", f"{API}/products", params={"sku": sku, "per_page": 10})
         for product in read_json(response) or []:

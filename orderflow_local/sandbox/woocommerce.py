@@ -128,6 +128,18 @@ class WooCommerceSandbox(SandboxChannel):
             return self._notes(match.group(1), request)
         if (match := ORDER.match(request.path)) and request.method in ("PUT", "POST"):
             return self._update_order(match.group(1), request)
+        if (match := ORDER.match(request.path)) and request.method == "GET":
+            with self.lock:
+                order = self.orders.get(match.group(1))
+                return Response(200, self.render(order)) if order else Response(404, NO_ORDER)
+        if (match := ORDER.match(request.path)) and request.method == "DELETE":
+            with self.lock:
+                order = self.orders.get(match.group(1))
+                body = self.render(order) if order else None
+            if body is None:
+                return Response(404, NO_ORDER)
+            self.delete(match.group(1))
+            return Response(200, body)
         match = PRODUCT.match(request.path)
         if match and request.method in ("PUT", "POST"):
             return self._update_product(int(match.group(2) or match.group(1)), request)
@@ -244,15 +256,23 @@ class WooCommerceSandbox(SandboxChannel):
                 self.record_fulfillment(order_id, open_units, status="completed")
             return Response(200, self.render(order))
 
+    def delete(self, order_id: str) -> None:
+        """The seller deletes the order for good (``DELETE /orders/{id}?force=true``): it is gone from the
+        API (404) and the store sends ``order.deleted`` with just its id."""
+        with self.lock:
+            self.orders.pop(order_id)
+        self.notify(order_id, "deleted")
+
     # -- webhooks -------------------------------------------------------------------------------------
 
     def webhook(self, order_id: str, change: str) -> tuple[str, dict[str, str], bytes] | None:
         with self.lock:
-            body = json.dumps(self.render(self.orders[order_id])).encode()
+            order = self.orders.get(order_id)
+            body = json.dumps(self.render(order) if order else {"id": int(order_id)}).encode()
             self._deliveries += 1
             delivery = self._deliveries
         assert self.webhook_url and self.webhook_secret
-        event = "created" if change == "created" else "updated"
+        event = change if change in ("created", "deleted") else "updated"
         return self.webhook_url, {
             "Content-Type": "application/json", "X-WC-Webhook-Source": f"{self.url}/",
             "X-WC-Webhook-Topic": f"order.{event}", "X-WC-Webhook-Resource": "order",

@@ -177,14 +177,17 @@ def test_signed_webhooks_import_the_order_once_and_bad_signatures_are_refused(st
     assert ports.orders.find_by_channel_ref(channel_id, external_id).order_id == order.order_id
 
 
-def test_webhooks_for_unknown_channels_and_amazon_are_refused(stack, api, uid):
-    assert httpx.post(f"{stack.api_url}/webhooks/none-{uid}", content=b"{}").status_code == 404
+def test_webhooks_for_unknown_channels_and_amazon_are_refused_alike_so_ids_cannot_be_probed(stack, api, uid):
+    unknown = httpx.post(f"{stack.api_url}/webhooks/none-{uid}", content=b"{}")
     with AmazonSandbox(settle_seconds=0) as amazon:
         config, credentials = amazon.channel(f"amz-{uid}")
         body = {**config.model_dump(mode="json"),
                 "credentials": {k: v.get_secret_value() for k, v in credentials}}
         assert api.post("/channels", json=body).status_code == 201
-    assert httpx.post(f"{stack.api_url}/webhooks/amz-{uid}", content=b"{}").status_code == 422
+    amazon_channel = httpx.post(f"{stack.api_url}/webhooks/amz-{uid}", content=b"{}")
+    assert unknown.status_code == amazon_channel.status_code == 401
+    assert unknown.json()["error"]["message"] == amazon_channel.json()["error"]["message"]
+    assert unknown.json()["error"]["code"] == "invalid_signature"
 
 
 def test_each_channel_gets_its_schedule_and_the_local_stack_runs_it(api, ports, shops, uid, stack):
@@ -235,3 +238,21 @@ def test_the_import_function_imports_the_channel_its_schedule_names(ports, shops
     for bad in ({}, {"channel_id": "no spaces allowed"}, {"channel_id": f"woo-{uid}", "extra": 1}):
         with pytest.raises(ValueError):
             lambda_handler(bad, context)
+
+
+def test_a_woocommerce_deletion_is_confirmed_with_the_store_before_it_cancels(stack, api, ports, shops, uid):
+    """The topic header is not signed: a captured order body replayed as ``order.deleted`` with a fresh
+    delivery id must not cancel the order; a deletion the store confirms does."""
+    shop = shops["woocommerce"]
+    channel_id = f"woo-{uid}"
+    assert post_channel(api, shop, channel_id).status_code == 201
+    external_id = shop.add_order()
+    order = wait_until(lambda: ports.orders.find_by_channel_ref(channel_id, external_id))
+    wait_for(ports, order.order_id, OrderStatus.PAID)
+    url, headers, body = shop.webhook(external_id, "paid")  # captured: a valid signature over this body
+    replayed = httpx.post(url, content=body, headers={**headers, "X-WC-Webhook-Topic": "order.deleted",
+                                                     "X-WC-Webhook-Delivery-ID": "replayed-1"})
+    assert replayed.status_code == 200 and replayed.json()["status"] == "ignored", replayed.text
+    assert ports.orders.get(order.order_id).status == OrderStatus.PAID
+    shop.delete(external_id)  # the seller really deletes it: the store's own webhook is believed
+    wait_for(ports, order.order_id, OrderStatus.CANCELLED)
