@@ -9,7 +9,6 @@ import pytest
 
 from orderflow.channels.base import ChannelState
 from orderflow.channels.webhooks import InvalidSignature, raw_body, read_delivery, sign, verify
-from orderflow.errors import ValidationFailed
 from tests.unit.channels.conftest import FIXTURES
 
 SECRET = "hush"
@@ -88,6 +87,9 @@ def test_woocommerce_delivery():
     assert gone.orders[0].state == ChannelState.CANCELLED
 
 
-def test_amazon_has_no_http_webhooks():
-    with pytest.raises(ValidationFailed):
+def test_amazon_has_no_http_webhooks_and_is_refused_like_a_forgery():
+    with pytest.raises(InvalidSignature) as refused:
         read_delivery("amazon", "amz", {}, b"{}", SECRET)
+    with pytest.raises(InvalidSignature) as forged:
+        read_delivery("shopify", "shop", {"X-Shopify-Hmac-Sha256": "forged"}, b"{}", SECRET)
+    assert str(refused.value) == str(forged.value)
