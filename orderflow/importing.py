@@ -68,13 +68,19 @@ PAYLOAD_LIMIT = 64 * 1024
 REPORTED_IDS = 200
 
 
+#: A run's lease outlasts its deadline by this much (its last page and the release).
+LEASE_MARGIN_SECONDS = 60.0
+
+
 @dataclass
 class ImportOptions:
     #: Each poll reads back this far before the watermark (late commits, clock granularity).
     overlap_seconds: float = 120.0
     #: A channel's first poll reads orders changed in the last this many days.
     initial_days: float = 30.0
-    #: How long one run may hold the channel (longer than the Lambda timeout).
+    #: How long one run may hold the channel at most (longer than the Lambda timeout); a run with a
+    #: shorter deadline (an API-started import) holds it for its deadline plus :data:`LEASE_MARGIN_SECONDS`,
+    #: so a run killed mid-way blocks the scheduled imports for a minute, not for 16.
     lease_seconds: float = 960.0
     #: Orders of one page stored at once.
     workers: int = 4
@@ -277,6 +283,7 @@ def import_channel(channel_id: str, ports: Ports, *, store: ChannelStore | None 
     config = store.get(channel_id)  # NotFound -> 404
     report = ImportReport(channel_id=channel_id, started_at=utcnow())
     owner = options.owner or new_id("imp")
+    options.lease_seconds = min(options.lease_seconds, options.deadline.left() + LEASE_MARGIN_SECONDS)
     cursor = store.acquire(channel_id, owner, options.lease_seconds)
     if cursor is None:
         report.stopped, report.more = "busy", True

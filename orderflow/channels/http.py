@@ -164,6 +164,10 @@ def read_json(response: httpx.Response) -> Any:
                            f"{response.status_code} with a body that is not JSON") from err
 
 
+#: The shortest wait for one answer, however close the deadline (the request after it is refused).
+MIN_REQUEST_SECONDS = 1.0
+
+
 @dataclass
 class ChannelHttp:
     """One channel's HTTP client. Paths are relative to ``base_url``."""
@@ -198,8 +202,11 @@ class ChannelHttp:
             attempt += 1
             self.deadline.check(f"importing from {self.channel_id}")
             self._wait_for_token()
+            # a slow answer must not carry the run past its deadline (the Lambda would be killed holding
+            # the channel's lease): no request waits longer than the run has left
+            timeout = min(self.timeout, max(self.deadline.left(), MIN_REQUEST_SECONDS))
             try:
-                response = self.client.request(method, path, **kwargs)
+                response = self.client.request(method, path, timeout=timeout, **kwargs)
                 self.requests += 1
             except httpx.TransportError as err:
                 if attempt >= self.retry.max_attempts:

@@ -77,3 +77,51 @@ def test_deadline():
             return 30_000
 
     assert Deadline.of_lambda(Context(), margin=10).left() == pytest.approx(20)
+
+
+def test_no_request_waits_longer_than_the_run_has_left():
+    """An API-started import has ~24 s; a 30 s HTTP timeout let one slow answer carry it past the API
+    function's 29 s, killed while holding the channel's lease."""
+    import httpx
+
+    from orderflow.channels.http import MIN_REQUEST_SECONDS, ChannelHttp
+
+    left = [2.5]
+    http = ChannelHttp("https://shop.example", "ch", timeout=30.0, deadline=Deadline(remaining=lambda: left[0]))
+    asked: list[float] = []
+
+    def answer(method, path, **kwargs):
+        asked.append(kwargs["timeout"])
+        return httpx.Response(200, json={}, request=httpx.Request(method, f"https://shop.example{path}"))
+
+    http.client.request = answer
+    http.request("GET", "/orders")
+    left[0] = 0.2
+    http.request("GET", "/orders")
+    left[0] = 100.0
+    http.request("GET", "/orders")
+    assert asked == [2.5, MIN_REQUEST_SECONDS, 30.0]
+    http.close()
+
+
+def test_an_import_with_a_short_deadline_holds_the_channel_only_a_little_longer():
+    """The lease of an API-started import ends a minute after its deadline, not 16 minutes later."""
+    from types import SimpleNamespace
+
+    from orderflow.importing import LEASE_MARGIN_SECONDS, ImportOptions, import_channel
+
+    leases: list[float] = []
+
+    class Store:
+        def get(self, channel_id):
+            return SimpleNamespace(channel_id=channel_id, type="shopify")
+
+        def acquire(self, channel_id, owner, lease_seconds):
+            leases.append(lease_seconds)
+            return None  # busy: nothing else runs
+
+    report = import_channel("ch", ports=None, store=Store(), credentials=object(),
+                            options=ImportOptions(deadline=Deadline(remaining=lambda: 24.0)))
+    assert report.stopped == "busy"
+    import_channel("ch", ports=None, store=Store(), credentials=object(), options=ImportOptions())
+    assert leases == [24.0 + LEASE_MARGIN_SECONDS, 960.0]
