@@ -251,6 +251,10 @@ class ShipmentStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
+#: Seconds a label purchase claim holds. The API Lambda gives up after 29 s, so an older claim is orphaned.
+LABEL_LEASE_SECONDS = 90
+
+
 class ShipmentLabel(Model):
     """A label bought for a shipment through a carrier account (``POST /orders/{id}/labels``).
 
@@ -275,6 +279,10 @@ class ShipmentLabel(Model):
     download_path: str | None = None
     purchased_at: str | None = None
     error: str | None = None
+
+    def in_flight(self, now: float) -> bool:
+        """A purchase is running right now (its claim is within its lease)."""
+        return self.status == "purchasing" and now - self.claimed_at < LABEL_LEASE_SECONDS
 
 
 class Shipment(Model):

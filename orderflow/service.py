@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import Annotated
 
 from pydantic import Field, StringConstraints
@@ -209,6 +210,10 @@ def cancel_order(order_id: str, ports: Ports, *, reason: str = "cancelled by the
         if order.status not in CANCELLABLE and not forwarded:
             raise Conflict(f"order {order_id} is {order.status.value}; only orders that have not shipped can be "
                            "cancelled", status=order.status.value)
+        buying = [s.shipment_id for s in order.shipments if s.label and s.label.in_flight(time.time())]
+        if buying:  # the claim and this check are one conditional write each: one of them sees the other
+            raise Conflict(f"a label for {', '.join(buying)} is being bought right now; cancel again in a few "
+                           "seconds (then void the label with the carrier if it was bought)", status=order.status.value)
         order.status = OrderStatus.CANCELLED
         for shipment in order.shipments:
             shipment.status = ShipmentStatus.CANCELLED

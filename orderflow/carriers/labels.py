@@ -30,6 +30,7 @@ from pydantic import Field, StringConstraints
 from orderflow.carriers.base import LabelFormat, LabelInProgress, LabelRequest, Parcel, ServiceName
 from orderflow.errors import Conflict, NotFound, OrderflowError, ValidationFailed
 from orderflow.models import (
+    LABEL_LEASE_SECONDS,
     SHIPPABLE_STATUSES,
     FulfillmentMethod,
     Identifier,
@@ -44,8 +45,7 @@ from orderflow.models import (
 
 log = logging.getLogger(__name__)
 
-#: Seconds a purchase claim holds. The API Lambda gives up after 29 s, so an older claim is orphaned.
-LEASE_SECONDS = 90
+LEASE_SECONDS = LABEL_LEASE_SECONDS
 
 IdempotencyKey = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128,
                                                   pattern=r"^[\x21-\x7e]+$")]
