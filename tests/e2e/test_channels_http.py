@@ -21,8 +21,10 @@ SKUS = ("TSHIRT-BLK-M", "MUG-12OZ", "POSTER-A2")
 
 @pytest.fixture(scope="module")
 def channel_stack(tmp_path_factory):
-    # Schedules 20x faster (the channels' 1-minute imports every 3 s), a new sandbox order every 2 s.
-    stack = start_stack(tmp_path_factory.mktemp("channels"), "--speedup", "20", "--sandbox-order-every", "2")
+    # Schedules 20x faster (the channels' 1-minute imports every 3 s), a new sandbox order every 5 s per
+    # shop: enough traffic to see every path, not so much that this 2-core machine (beside the other
+    # test worker) falls minutes behind with hundreds of waiting orders.
+    stack = start_stack(tmp_path_factory.mktemp("channels"), "--speedup", "20", "--sandbox-order-every", "5")
     yield stack
     if stack["proc"].poll() is None:
         stack["proc"].terminate()
