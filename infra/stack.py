@@ -10,7 +10,7 @@ from aws_cdk import App, CfnOutput, Stack
 from constructs import Construct
 
 from infra import CODE_DIR, LAYER_DIR, ROOT, nag
-from infra.constructs import Api, Data, Functions, Queues, Workflow
+from infra.constructs import Api, Data, Functions, Monitoring, Queues, Workflow
 from infra.constructs.workflow import executions_arn, state_machine_arn
 
 
@@ -49,11 +49,16 @@ class OrderflowStack(Stack):
             queues=self.queues,
         )
         self.api = Api(self, "Api", handler=self.functions.functions["api"], stage_name=stage)
+        self.monitoring = Monitoring(self, "Monitoring", queues=self.queues, functions=self.functions,
+                                     workflow=self.workflow)
 
         self._acknowledge_serverless_findings()
 
         CfnOutput(self, "ApiUrl", value=self.api.url, description="API Gateway stage URL (SigV4 / AWS_IAM)")
         CfnOutput(self, "StateMachineArn", value=self.workflow.state_machine.state_machine_arn)
+        CfnOutput(self, "AlarmTopicArn", value=self.monitoring.topic.topic_arn,
+                  description="SNS topic of every alarm: subscribe to it (or deploy with -c alarm_email=...)")
+        CfnOutput(self, "DashboardName", value=self.monitoring.dashboard.dashboard_name)
         for key, table in self.data.tables.items():
             CfnOutput(
                 self,

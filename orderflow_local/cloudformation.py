@@ -64,6 +64,14 @@ RESOURCE_TYPES: dict[str, str] = {
     "AWS::SQS::QueuePolicy": "not needed locally: it refuses non-TLS requests on AWS (the local endpoint is "
                              "loopback HTTP)",
     "AWS::S3::BucketPolicy": "not needed locally: it refuses non-TLS requests on AWS",
+    "AWS::SNS::Topic": EMULATED + "; the alarm topic: nothing publishes to it locally",
+    "AWS::SNS::TopicPolicy": "not needed locally: it refuses non-TLS requests and lets CloudWatch alarms publish "
+                             "on AWS (moto's CloudFormation cannot create it)",
+    "AWS::CloudWatch::Alarm": "not needed locally: the alarms watch AWS's own metrics (DLQ depth, executions, "
+                              "Lambda throttles and errors) and the EMF metrics, which the local stack does not "
+                              "emit (POWERTOOLS_METRICS_DISABLED); moto's CloudFormation cannot create them",
+    "AWS::CloudWatch::Dashboard": "not needed locally: nothing local fills its metrics, and it shows the alarms, "
+                                  "which are not created locally",
 }
 NOT_NEEDED = [t for t, how in RESOURCE_TYPES.items() if how.startswith("not needed locally")]
 

@@ -122,6 +122,9 @@ class LocalStack:
             "AWS_SECRET_ACCESS_KEY": "local",
             "MOTO_PORT": str(self.moto_port),
             "POWERTOOLS_TRACE_DISABLED": "true",
+            # Every handler runs in this one process: EMF metric lines would flood the console (and the
+            # functions would share one Powertools metric set across threads). Nothing local reads them.
+            "POWERTOOLS_METRICS_DISABLED": "true",
             "POWERTOOLS_SERVICE_NAME": "orderflow",
             "ORDERFLOW_STATE_MACHINE_ARN": self.state_machine_arn,
         }

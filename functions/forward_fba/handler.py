@@ -15,7 +15,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from orderflow.channels.http import Deadline
 from orderflow.fba.forwarding import forward
 from orderflow.fulfillment import ForwardMessage
-from orderflow.observability import logger, tracer
+from orderflow.observability import log_metrics, logger, tracer
 from orderflow.ports import default_ports
 
 #: Seconds kept back from the Lambda timeout (the queue's visibility timeout is longer than the function's).
@@ -32,6 +32,7 @@ def record_handler(record: SQSRecord, lambda_context: LambdaContext | None = Non
 
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False)
+@log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     # A processor per batch: it keeps the batch's results, and the local stack may run two batches at once.
     return process_partial_response(event=event, record_handler=record_handler,

@@ -9,7 +9,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from orderflow.observability import logger, tracer
+from orderflow.observability import log_metrics, logger, tracer
 from orderflow.ports import default_ports
 from orderflow.suppliers.forwarding import handle_record
 from orderflow.suppliers.ports import Connections, Suppliers, default_suppliers
@@ -19,6 +19,7 @@ _suppliers: Suppliers | None = None
 
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False)
+@log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     global _suppliers
     _suppliers = _suppliers or default_suppliers(default_ports().settings)

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from orderflow.channels.http import Deadline
 from orderflow.importing import ImportOptions, import_channel
 from orderflow.models import Identifier
-from orderflow.observability import logger, tracer
+from orderflow.observability import log_metrics, logger, tracer
 from orderflow.ports import default_ports
 
 #: Seconds kept back from the Lambda timeout to save the run's place and answer.
@@ -27,6 +27,7 @@ class ImportEvent(BaseModel):
 
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False)
+@log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     request = ImportEvent.model_validate(event)
     logger.append_keys(channel=request.channel_id)

@@ -9,7 +9,7 @@ from pydantic import BaseModel
 from orderflow.channels.http import Deadline
 from orderflow.fba.tracking import poll
 from orderflow.models import Identifier
-from orderflow.observability import logger, tracer
+from orderflow.observability import log_metrics, logger, tracer
 from orderflow.ports import default_ports
 
 #: Seconds kept back from the Lambda timeout to answer.
@@ -22,6 +22,7 @@ class PollEvent(BaseModel):
 
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False)
+@log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     request = PollEvent.model_validate({k: v for k, v in (event or {}).items() if k in PollEvent.model_fields})
     report = poll(default_ports(), warehouse_id=request.warehouse_id,

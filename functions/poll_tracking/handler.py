@@ -3,13 +3,14 @@ that shipped. ``{"warehouse_id": …}`` polls one supplier (``POST /suppliers/{i
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from orderflow.observability import logger, tracer
+from orderflow.observability import log_metrics, logger, tracer
 from orderflow.ports import default_ports
 from orderflow.suppliers.tracking import poll_all
 
 
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False)
+@log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     warehouse_id = (event or {}).get("warehouse_id")
     report = poll_all(default_ports(), warehouse_id=warehouse_id)

@@ -10,7 +10,7 @@ from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor, proce
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from orderflow.observability import logger, tracer
+from orderflow.observability import log_metrics, logger, tracer
 from orderflow.ports import default_ports
 from orderflow.stock_sync import sync_all, sync_sku
 
@@ -26,6 +26,7 @@ def record_handler(record: SQSRecord) -> dict:
 
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False)
+@log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     if "Records" not in event:  # the schedule
         pushed = sync_all(default_ports())

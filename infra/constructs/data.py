@@ -52,6 +52,8 @@ class Data(Construct):
                 # Orders and the stock ledger are the record of the business; stock levels and
                 # settings are the seller's data too, so nothing here goes away with the stack.
                 removal_policy=RemovalPolicy.RETAIN,
+                # ... and no stack update, replacement or console click deletes one while this is on.
+                deletion_protection=True,
                 time_to_live_attribute=definition.ttl_attribute,
             )
             for index in definition.indexes:

@@ -188,6 +188,23 @@ class OrderRepository:
         orders = [Order.model_validate(from_item(i)) for i in resp.get("Items", [])]
         return orders, resp.get("LastEvaluatedKey")
 
+    def count_by_status(self, status: OrderStatus) -> int:
+        """How many orders have ``status`` now (the by_status index, counted page by page: no items read back)."""
+        kwargs: dict[str, Any] = {
+            "TableName": self.table, "IndexName": "by_status", "Select": "COUNT",
+            "KeyConditionExpression": "#s = :s",
+            "ExpressionAttributeNames": {"#s": "status"},
+            "ExpressionAttributeValues": {":s": {"S": status.value}},
+        }
+        total = 0
+        while True:
+            with storage_errors():
+                resp = client("dynamodb").query(**kwargs)
+            total += resp.get("Count", 0)
+            if "LastEvaluatedKey" not in resp:
+                return total
+            kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+
 
 class InventoryRepository:
     """Stock per (sku, warehouse) with every change written to the ledger under an idempotency key.

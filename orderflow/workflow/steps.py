@@ -16,6 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from orderflow import observability
 from orderflow.errors import InsufficientStock, OrderCancelled, StockMoved, UnsupportedFulfillmentRoute
 from orderflow.models import (
     METHOD_BY_KIND,
@@ -86,7 +87,8 @@ def allocate_order(order_id: str, ports: Ports) -> dict[str, Any]:
     if order.allocation is not None and (order.allocation.status == "planned" or not order.outstanding()):
         return _allocation_result(order)  # a retry, or a redrive of an order already placed: the plan stands
     plan_no = order.next_plan_no()
-    plan = plan_for(order, ports, plan_no)
+    with observability.timed(observability.ALLOCATION_LATENCY):  # the stock and settings reads and the rules
+        plan = plan_for(order, ports, plan_no)
     hold = ports.settings.allocation_policy().backorder == "hold"
     if plan.backordered and (hold or not plan.lines):
         plan.status = "waiting"

@@ -248,7 +248,7 @@ def test_state_machine_fills_exactly_the_asl_placeholders(synth: Synth) -> None:
     assert props["StateMachineName"] == synth.stack.state_machine_name
     assert props["TracingConfiguration"] == {"Enabled": True}
     assert props["LoggingConfiguration"]["Level"] == "ALL"
-    assert props["LoggingConfiguration"]["IncludeExecutionData"] is True
+    assert props["LoggingConfiguration"]["IncludeExecutionData"] is False
     # The definition shipped is the ASL file itself (as an asset or inline).
     if "DefinitionS3Location" in props:
         key = props["DefinitionS3Location"]["Key"]
@@ -349,7 +349,8 @@ def test_rest_api_requires_iam_auth_on_every_method_but_health_and_webhooks(synt
 
 
 def test_outputs(synth: Synth) -> None:
-    wanted = {"ApiUrl", "StateMachineArn"} | {f"{t.key.capitalize()}TableName" for t in TABLES}
+    wanted = {"ApiUrl", "StateMachineArn", "AlarmTopicArn", "DashboardName"} | {
+        f"{t.key.capitalize()}TableName" for t in TABLES}
     assert wanted <= set(synth.outputs)
 
 
@@ -367,6 +368,7 @@ EXPECTED_ACKNOWLEDGMENTS = {
     "Serverless-LambdaDLQ",  # no function is invoked asynchronously by an event we could lose
     "Serverless-LambdaEventSourceMappingDestination",  # SQS sources: failures go to the queue's DLQ
     "Serverless-SQSRedrivePolicy",  # on the dead-letter queues themselves
+    "AwsSolutions-SNS2",  # the alarm topic: alarm state changes only, CloudWatch cannot use the AWS managed key
 }
 #: Runtime-named resources under a fixed prefix: secrets per channel/carrier/supplier, labels, executions,
 #: import schedules. Each acknowledged with its reason where the grant is made (infra/constructs/functions.py).
@@ -479,3 +481,123 @@ def test_a_function_that_invokes_another_is_told_its_name_and_may_invoke_it(synt
             assert any({"Fn::GetAtt": [synth.lid(api.functions[target]), "Arn"]} in _list(s["Resource"])
                        for s in invoke)
     assert any(spec.invokes for spec in FUNCTION_SPECS)
+
+
+def test_tables_are_protected_from_deletion(synth: Synth) -> None:
+    """Issue 11: no stack delete, replacement or console click removes the seller's data."""
+    tables = synth.of_type("AWS::DynamoDB::Table")
+    assert len(tables) == len(TABLES)
+    for resource in tables.values():
+        assert resource["Properties"]["DeletionProtectionEnabled"] is True
+        assert resource["DeletionPolicy"] == resource["UpdateReplacePolicy"] == "Retain"
+
+
+def test_state_machine_logs_keep_task_tokens_and_personal_data_out(synth: Synth) -> None:
+    """Execution data (inputs, outputs, task parameters: task tokens, names and addresses) never reaches the log."""
+    props = next(iter(synth.of_type("AWS::StepFunctions::StateMachine").values()))["Properties"]
+    logging = props["LoggingConfiguration"]
+    assert logging["IncludeExecutionData"] is False
+    assert logging["Level"] in ("ALL", "ERROR")
+    [destination] = logging["Destinations"]
+    log_group = destination["CloudWatchLogsLogGroup"]["LogGroupArn"]["Fn::GetAtt"][0]
+    assert synth.resources[log_group]["Type"] == "AWS::Logs::LogGroup"
+    assert synth.resources[log_group]["Properties"]["RetentionInDays"] > 0
+
+
+# -- operations: alarms, their topic, the dashboard ---------------------------------------------
+
+
+def _alarms(synth: Synth, namespace: str, metric: str) -> list[dict[str, Any]]:
+    return [a["Properties"] for a in synth.of_type("AWS::CloudWatch::Alarm").values()
+            if a["Properties"].get("Namespace") == namespace and a["Properties"].get("MetricName") == metric]
+
+
+def _dimension(alarm: dict[str, Any], name: str) -> Any:
+    return next(d["Value"] for d in alarm["Dimensions"] if d["Name"] == name)
+
+
+def test_every_alarm_notifies_the_alarm_topic(synth: Synth) -> None:
+    [topic] = synth.of_type("AWS::SNS::Topic")
+    alarms = synth.of_type("AWS::CloudWatch::Alarm")
+    assert alarms
+    for alarm in alarms.values():
+        props = alarm["Properties"]
+        assert props["AlarmActions"] == [{"Ref": topic}]
+        assert props["OKActions"] == [{"Ref": topic}]
+        assert props.get("ActionsEnabled", True) is True
+        assert len(props["AlarmDescription"]) > 20
+    assert not synth.of_type("AWS::SNS::Subscription")  # no email unless the context names one
+    # The topic's policy (TLS only) must still let CloudWatch alarms publish.
+    [policy] = synth.of_type("AWS::SNS::TopicPolicy").values()
+    statements = policy["Properties"]["PolicyDocument"]["Statement"]
+    assert any(s["Effect"] == "Allow" and s["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
+               and s["Action"] == "sns:Publish" for s in statements)
+
+
+def test_every_dead_letter_queue_has_a_depth_alarm(synth: Synth) -> None:
+    alarms = _alarms(synth, "AWS/SQS", "ApproximateNumberOfMessagesVisible")
+    watched = {_dimension(a, "QueueName")["Fn::GetAtt"][0] for a in alarms}
+    assert watched == {synth.lid(dlq) for dlq in synth.stack.queues.dlqs.values()}
+    for alarm in alarms:
+        assert (alarm["ComparisonOperator"], alarm["Threshold"]) == ("GreaterThanThreshold", 0)
+        assert alarm["EvaluationPeriods"] == 1
+
+
+def test_failed_timed_out_and_aborted_executions_raise_alarms(synth: Synth) -> None:
+    machine = synth.lid(synth.stack.workflow.state_machine)
+    for metric in ("ExecutionsFailed", "ExecutionsTimedOut", "ExecutionsAborted"):
+        [alarm] = _alarms(synth, "AWS/States", metric)
+        assert _dimension(alarm, "StateMachineArn") == {"Ref": machine}
+        assert (alarm["ComparisonOperator"], alarm["Threshold"], alarm["Statistic"]) == (
+            "GreaterThanThreshold", 0, "Sum")
+
+
+def test_orders_needing_attention_raise_an_alarm_on_the_emitted_metric(synth: Synth) -> None:
+    from orderflow import observability
+
+    [alarm] = _alarms(synth, observability.NAMESPACE, observability.ATTENTION_BACKLOG)
+    assert alarm["Dimensions"] == [{"Name": "service", "Value": observability.SERVICE}]
+    assert (alarm["ComparisonOperator"], alarm["Threshold"], alarm["Statistic"]) == (
+        "GreaterThanThreshold", 0, "Maximum")
+    # the reconciler (every 5 minutes) reports it: its grant covers the by_status index it counts
+    reconcile = next(s for s in FUNCTION_SPECS if s.name == "reconcile")
+    assert reconcile.schedule_minutes and alarm["Period"] >= 60 * reconcile.schedule_minutes
+    assert "orders" in reconcile.tables
+
+
+def test_every_function_has_throttle_and_error_alarms(synth: Synth) -> None:
+    functions = {synth.lid(f) for f in synth.stack.functions.functions.values()}
+    for metric, threshold in (("Throttles", 0), ("Errors", None)):
+        alarms = _alarms(synth, "AWS/Lambda", metric)
+        assert {_dimension(a, "FunctionName")["Ref"] for a in alarms} == functions
+        for alarm in alarms:
+            assert alarm["ComparisonOperator"] == "GreaterThanThreshold" and alarm["Statistic"] == "Sum"
+            if threshold is not None:
+                assert alarm["Threshold"] == threshold
+
+
+def test_dashboard_shows_the_order_metrics_and_every_alarm(synth: Synth) -> None:
+    from orderflow import observability
+
+    [dashboard] = synth.of_type("AWS::CloudWatch::Dashboard").values()
+    body = dashboard["Properties"]["DashboardBody"]
+    parts = body["Fn::Join"][1] if isinstance(body, dict) else [body]
+    text = "".join(p if isinstance(p, str) else json.dumps(p) for p in parts)
+    for name in observability.METRIC_NAMES:
+        assert f'"{name}"' in text, name
+    for step in ("allocate", "reduce_inventory", "fulfill", "complete"):
+        assert f'"step","{step}"' in text, step
+    for metric in ("ExecutionsFailed", "ApproximateNumberOfMessagesVisible", "Throttles", "Errors"):
+        assert f'"{metric}"' in text, metric
+    alarm_refs = {p["Fn::GetAtt"][0] for p in parts if isinstance(p, dict) and "Fn::GetAtt" in p
+                  and synth.resources[p["Fn::GetAtt"][0]]["Type"] == "AWS::CloudWatch::Alarm"}
+    assert alarm_refs == set(synth.of_type("AWS::CloudWatch::Alarm"))
+
+
+def test_alarm_email_context_subscribes_the_address(tmp_path: Path) -> None:
+    app, stack = build_app(outdir=str(tmp_path), context={"alarm_email": "ops@example.com"})
+    app.synth()  # cdk-nag stays clean with the subscription too
+    assert nag.unacknowledged(app) == []
+    template = Template.from_stack(stack)
+    template.resource_count_is("AWS::SNS::Subscription", 1)
+    template.has_resource_properties("AWS::SNS::Subscription", {"Protocol": "email", "Endpoint": "ops@example.com"})
