@@ -18,6 +18,11 @@ from orderflow.adapters.aws import client
 
 log = logging.getLogger(__name__)
 
+#: The queue attributes that count messages still to be handled: waiting, delayed, or received and not yet
+#: deleted (a batch in the handler, or a failed message waiting out its visibility timeout).
+PENDING_ATTRIBUTES = ("ApproximateNumberOfMessages", "ApproximateNumberOfMessagesDelayed",
+                      "ApproximateNumberOfMessagesNotVisible")
+
 
 def sqs_event(queue_arn: str, messages: list[dict[str, Any]]) -> dict[str, Any]:
     return {"Records": [{
@@ -72,6 +77,14 @@ class QueuePoller:
             client("sqs").delete_message_batch(QueueUrl=self.queue_url, Entries=[
                 {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)])
         return len(done), len(failed)
+
+    def drained(self) -> bool:
+        """Whether every message sent to the queue so far has been handled: none waiting, delayed or in
+        flight. A message is deleted only after its handler returned, so its effects are done by then.
+        Read-only: what tests wait for before they check that nothing else happened."""
+        attributes = client("sqs").get_queue_attributes(
+            QueueUrl=self.queue_url, AttributeNames=list(PENDING_ATTRIBUTES))["Attributes"]
+        return all(int(attributes.get(name, "0")) == 0 for name in PENDING_ATTRIBUTES)
 
     def _loop(self) -> None:
         while not self._stop.is_set():

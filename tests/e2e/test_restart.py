@@ -4,12 +4,14 @@ snapshot interval), and every order whose workflow was running finishes: stock m
 
 from __future__ import annotations
 
+import json
 import signal
 import time
 
 import httpx
 import pytest
 
+from orderflow_local.persistence import DATA_FILE
 from tests.e2e.conftest import ADDRESS, TOKEN, start_stack, wait_status
 
 pytestmark = pytest.mark.e2e
@@ -28,6 +30,23 @@ def order(api, sku: str, quantity: int = 1) -> str:
 
 def committed(api, sku: str) -> int:
     return sum(level["committed"] for level in api.get(f"/inventory/{sku}").json()["levels"])
+
+
+def wait_saved(state_dir, order_ids, status, timeout=30):
+    """Until the stack's snapshot (``<state dir>/data.json``, written atomically) holds these orders with
+    this status."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            orders = json.loads((state_dir / DATA_FILE).read_text())["tables"]["orders"]
+        except (OSError, ValueError, KeyError):
+            orders = []
+        saved = {item["order_id"]["S"]: item.get("status", {}).get("S") for item in orders}
+        if all(saved.get(order_id) == status for order_id in order_ids):
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no snapshot with {order_ids} {status}: {[saved.get(o) for o in order_ids]}")
+        time.sleep(0.1)
 
 
 def start(tmp_path, *extra):
@@ -83,7 +102,7 @@ def test_after_kill_9_at_most_the_last_snapshot_interval_is_lost(tmp_path):
         kept = [order(api, "RESTART-9") for _ in range(3)]
         for order_id in kept:
             wait_status(api, order_id, "paid")
-        time.sleep(3)  # more than one snapshot interval
+        wait_saved(tmp_path, kept, "paid")  # a snapshot (every second) has them: kill -9 may lose only later writes
     first["proc"].send_signal(signal.SIGKILL)
     first["proc"].wait(timeout=10)
 

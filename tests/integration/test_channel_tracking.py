@@ -12,6 +12,7 @@ from orderflow import service
 from orderflow.adapters.aws import client
 from orderflow.channel_updates import ChannelUpdate, tell_channel
 from orderflow.models import OrderStatus
+from orderflow.queues import CHANNEL_UPDATES
 from tests.integration.conftest import execution_status, wait_for
 from tests.integration.test_imports import KINDS, connect  # noqa: F401 - the fixture
 
@@ -126,8 +127,9 @@ def test_storefront_completion_completes_here_and_is_not_echoed(stack, ports, co
     # The stock left once: committed back to zero, on hand down by the order's units.
     level = next(lv for lv in ports.inventory.levels(channel.skus[0]) if lv.warehouse_id.startswith("w-"))
     assert (level.on_hand, level.committed) == (8, 0)
-    # The workflow's TellChannel message is handled, and nothing goes back to the shop.
-    time.sleep(2.5)
+    # The workflow's TellChannel message (sent before the Complete step) is handled, and nothing goes back
+    # to the shop.
+    until(stack.poller_of(CHANNEL_UPDATES.consumer).drained, what="the channel-updates queue to be drained")
     assert channel.shop.fulfillments == []
     assert not any(e.type == "channel_told" for e in ports.orders.get(order.order_id).events)
     assert channel.run(ports).updated == 0  # the next import changes nothing

@@ -9,6 +9,7 @@ import pytest
 
 from orderflow import service
 from orderflow.adapters.channel_store import ChannelStore, default_credentials
+from orderflow.queues import STOCK_SYNC
 from orderflow.stock_sync import sync_all
 from orderflow_local.sandbox.amazon import AmazonSandbox
 from orderflow_local.sandbox.shopify import ShopifySandbox
@@ -64,6 +65,17 @@ def wait_pushed(shops, sku, quantity, timeout=30):
         time.sleep(0.1)
 
 
+def wait_drained(stack, timeout=30):
+    """Until every sync asked for so far has run (the stock-sync queue has nothing waiting, delayed or in
+    flight): the burst's messages were all sent before its last change was pushed."""
+    poller = stack.poller_of(STOCK_SYNC.consumer)
+    deadline = time.monotonic() + timeout
+    while not poller.drained():
+        if time.monotonic() > deadline:
+            raise AssertionError("the stock-sync queue still has messages")
+        time.sleep(0.1)
+
+
 def test_every_stock_change_reaches_every_auto_sync_channel_summed_over_its_warehouses(stack, ports, uid,
                                                                                         address, shops):
     sku, started = shops
@@ -84,7 +96,7 @@ def test_a_burst_on_one_sku_coalesces_and_the_newest_value_wins(stack, ports, ui
     for on_hand in range(1, 21):
         ports.inventory.set_on_hand(sku, f"a-{uid}", on_hand)
     wait_pushed(started, sku, 20)
-    time.sleep(stack.sync_window_seconds + 1)  # anything still queued has had its chance
+    wait_drained(stack)  # anything still queued has had its chance
     for kind, shop in started.items():
         pushes = [p for p in shop.inventory()["pushes"] if p["sku"] == sku]
         assert pushes[-1]["quantity"] == 20, kind
