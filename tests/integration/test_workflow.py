@@ -43,7 +43,7 @@ def test_happy_path_allocates_reserves_waits_for_tracking_and_completes(stack, p
     near = {lv.warehouse_id: lv for lv in ports.inventory.levels(sku)}[f"near-{uid}"]
     assert (near.on_hand, near.committed, near.available) == (10, 3, 7)
 
-    service.add_tracking(order.order_id, service.service.TrackingIn(carrier="UPS", tracking_number="1Z999AA1"), ports)
+    service.add_tracking(order.order_id, service.TrackingIn(carrier="UPS", tracking_number="1Z999AA1"), ports)
     done = wait_for(ports, order.order_id, OrderStatus.COMPLETED)
     assert done.shipments[0].tracking_number == "1Z999AA1"
     assert execution_status(stack, order.order_id)["status"] == "SUCCEEDED"
@@ -329,7 +329,7 @@ def test_a_dropship_shipment_is_forwarded_through_its_queue_and_tracking_resumes
     assert forwarded.shipments[0].status == ShipmentStatus.FORWARDED
     assert forwarded.shipments[0].fulfiller_ref.startswith("ORD_")
 
-    service.add_tracking(order.order_id, service.service.TrackingIn(carrier="FedEx", tracking_number="7712345678"), ports)
+    service.add_tracking(order.order_id, service.TrackingIn(carrier="FedEx", tracking_number="7712345678"), ports)
     done = wait_for(ports, order.order_id, OrderStatus.COMPLETED)
     assert [e.type for e in done.events if e.type in ("forwarded", "tracking_added", "completed")] == [
         "forwarded", "tracking_added", "completed"]
