@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from orderflow.outbound import LOOPBACK_ENV
 from orderflow.private_files import write_private
 from orderflow.queues import STOCK_SYNC
 from orderflow_local import cloudformation
@@ -127,6 +128,8 @@ class LocalStack:
             "POWERTOOLS_METRICS_DISABLED": "true",
             "POWERTOOLS_SERVICE_NAME": "orderflow",
             "ORDERFLOW_STATE_MACHINE_ARN": self.state_machine_arn,
+            # The sandbox shops, carrier, SFTP and FBA servers listen on loopback (refused on AWS).
+            LOOPBACK_ENV: "1",
         }
         if self.deployment:
             # Outside a function (tests, the CLI, the sandboxes), the process sees every function's variables.

@@ -12,6 +12,8 @@ os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
 os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
 os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "orderflow")
 os.environ.pop("AWS_PROFILE", None)
+# The tests' fakes and sandboxes listen on loopback, as on the local stack (refused on AWS: orderflow.outbound).
+os.environ.setdefault("ORDERFLOW_SANDBOX_LOOPBACK", "1")
 
 
 @pytest.fixture

@@ -20,10 +20,10 @@ import time
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Protocol
-from urllib.parse import urlsplit
 
 from pydantic import ConfigDict, Field, SecretStr, StringConstraints, field_validator, model_validator
 
+from orderflow import outbound
 from orderflow.errors import NotFound, ValidationFailed
 from orderflow.models import Address, Document, Identifier, Model, ShortText, utcnow
 from orderflow.private_files import write_private
@@ -35,7 +35,6 @@ DEFAULT_SECRET_PREFIX = "orderflow/carriers/"
 KEY_ENV_PREFIX = "ORDERFLOW_CARRIER_KEY_"
 #: The local stack tells where its sandbox carrier listens (the default base URL of a sandbox account).
 SANDBOX_URL_ENV = "ORDERFLOW_SANDBOX_CARRIER_URL"
-LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 
 
 class CarrierType(StrEnum):
@@ -50,15 +49,8 @@ DISPLAY_NAMES = {CarrierType.EASYPOST: "EasyPost", CarrierType.SHIPPO: "Shippo",
 
 
 def check_base_url(value: str) -> str:
-    """``https://`` everywhere; plain ``http://`` only on loopback (the sandbox, a test's fake)."""
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError("must be an http(s) URL with a host, e.g. https://api.easypost.com")
-    if parts.scheme == "http" and parts.hostname not in LOOPBACK_HOSTS:
-        raise ValueError("must use https (plain http only for 127.0.0.1 / localhost)")
-    if parts.query or parts.fragment or parts.username or parts.password:
-        raise ValueError("must not carry a query, a fragment or credentials; the key goes in api_key")
-    return value.rstrip("/")
+    """``https://`` to a public host; plain ``http://`` only to the local sandbox carrier (orderflow.outbound)."""
+    return outbound.check_base_url(value, "https://api.easypost.com")
 
 
 BaseUrl = Annotated[str, StringConstraints(strip_whitespace=True, min_length=8, max_length=300)]

@@ -64,7 +64,7 @@ class EasyPostClient:
         self.display_name = display_name
         self.http = CarrierHttp(display_name, base_url, auth=httpx.BasicAuth(api_key, ""),
                                 headers={"Accept": "application/json", "User-Agent": "orderflow"},
-                                timeout=timeout, retry=retry, transport=transport)
+                                timeout=timeout, retry=retry, transport=transport, label_hosts="easypost")
 
     def close(self) -> None:
         self.http.close()

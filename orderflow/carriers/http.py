@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urljoin
 
 import httpx
 
@@ -30,12 +31,15 @@ from orderflow.carriers.base import (
     carrier_code,
     carrier_message,
 )
+from orderflow.outbound import check_label_url
 
 log = logging.getLogger(__name__)
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 #: Labels are small (a 4x6 PDF is a few kB); anything this big is not a label.
 MAX_LABEL_BYTES = 5 * 1024 * 1024
+#: Redirects followed to a label file, each checked like the first URL.
+MAX_LABEL_REDIRECTS = 3
 
 
 @dataclass
@@ -83,8 +87,11 @@ class CarrierHttp:
 
     def __init__(self, carrier: str, base_url: str, *, auth: httpx.Auth | None = None,
                  headers: dict[str, str] | None = None, timeout: float = 15.0,
-                 retry: RetryPolicy | None = None, transport: httpx.BaseTransport | None = None) -> None:
+                 retry: RetryPolicy | None = None, transport: httpx.BaseTransport | None = None,
+                 label_hosts: str = "sandbox") -> None:
         self.carrier = carrier
+        #: Whose label hosts (orderflow.outbound.LABEL_HOSTS) a label file may come from.
+        self.label_hosts = label_hosts
         self.base_url = base_url.rstrip("/")
         self.retry = retry or RetryPolicy()
         self.timeout = httpx.Timeout(timeout, connect=min(timeout, 5.0))
@@ -104,10 +111,27 @@ class CarrierHttp:
         return _body(response)
 
     def download(self, url: str) -> bytes:
-        """Fetch a label file. The URL may be on another host (a CDN, signed S3): no credentials go with it."""
+        """Fetch a label file. The URL may be on another host (a CDN, signed S3): no credentials go with it,
+        and it (and every redirect) must be one of the carrier's label hosts (orderflow.outbound)."""
+        def allowed(target: str) -> str:
+            try:
+                return check_label_url(target, self.label_hosts, self.base_url)
+            except ValueError as err:
+                raise CarrierRejected(f"{self.carrier}'s label file is not where labels come from: {err}") from None
+
         def get() -> httpx.Response:
-            with httpx.Client(timeout=self.timeout, transport=self._transport, follow_redirects=True) as plain:
-                with plain.stream("GET", url) as response:
+            target = allowed(url)
+            with httpx.Client(timeout=self.timeout, transport=self._transport, follow_redirects=False) as plain:
+                for _ in range(MAX_LABEL_REDIRECTS):
+                    head = plain.send(plain.build_request("GET", target), stream=True)
+                    if not head.is_redirect:
+                        break
+                    head.close()
+                    target = allowed(urljoin(target, head.headers.get("location", "")))
+                else:
+                    raise CarrierRejected(f"{self.carrier}'s label file redirects more than {MAX_LABEL_REDIRECTS} times")
+                response = head
+                try:
                     chunks, size = [], 0
                     for chunk in response.iter_bytes():
                         size += len(chunk)
@@ -116,6 +140,8 @@ class CarrierHttp:
                         chunks.append(chunk)
                     return httpx.Response(response.status_code, headers=response.headers, content=b"".join(chunks),
                                           request=response.request)
+                finally:
+                    response.close()
 
         return self._send(get, "GET label file", True, key_errors=False).content
 

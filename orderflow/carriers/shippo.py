@@ -73,6 +73,7 @@ class ShippoClient:
         self.display_name = display_name
         self.poll_attempts = poll_attempts
         self.http = CarrierHttp(display_name, base_url, timeout=timeout, retry=retry, transport=transport,
+                                label_hosts="shippo",
                                 headers={"Authorization": f"ShippoToken {api_key}",
                                          "SHIPPO-API-VERSION": API_VERSION, "Accept": "application/json",
                                          "User-Agent": "orderflow"})

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from enum import StrEnum
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
 
 from pydantic import ConfigDict, Field, SecretStr, StringConstraints, ValidationError, field_validator
 
+from orderflow import outbound
 from orderflow.errors import ValidationFailed
 from orderflow.models import Identifier, Model, ShortText, utcnow
 
@@ -26,7 +26,6 @@ class ChannelType(StrEnum):
     AMAZON = "amazon"
 
 
-LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 Secret = Annotated[SecretStr, Field(min_length=1, max_length=4096)]
 #: The configuration of every model holding a secret: its validation errors never repeat the input (a
 #: wrong credential object would otherwise be spelled out in the error text, and from there in logs, an
@@ -35,15 +34,8 @@ SECRET_MODEL_CONFIG = ConfigDict(extra="forbid", str_strip_whitespace=True, hide
 
 
 def check_base_url(value: str) -> str:
-    """``https://`` everywhere; plain ``http://`` only on loopback (the local sandbox channels)."""
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError("must be an http(s) URL with a host, e.g. https://example.myshopify.com")
-    if parts.scheme == "http" and parts.hostname not in LOOPBACK_HOSTS:
-        raise ValueError("must use https (plain http only for 127.0.0.1 / localhost)")
-    if parts.query or parts.fragment or parts.username or parts.password:
-        raise ValueError("must not carry a query, a fragment or credentials; credentials go in `credentials`")
-    return value.rstrip("/")
+    """``https://`` to a public host; plain ``http://`` only to the local stack's sandboxes (orderflow.outbound)."""
+    return outbound.check_base_url(value, "https://example.myshopify.com")
 
 
 BaseUrl = Annotated[str, StringConstraints(strip_whitespace=True, min_length=8, max_length=300)]

@@ -16,9 +16,8 @@ from typing import Annotated, ClassVar, Literal
 
 from pydantic import ConfigDict, Field, SecretStr, StringConstraints, field_validator, model_validator
 
+from orderflow import outbound
 from orderflow.models import Document, Identifier, Model, Money, ShortText, Sku, utcnow
-
-LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 #: The canonical multiline order export (docs/suppliers.md; integrations research, section 5).
 ORDER_FIELDS = ("po_number", "order_number", "order_date", "ship_method", "ship_name", "ship_company",
@@ -210,7 +209,8 @@ class SftpSettings(Model):
 
     @model_validator(mode="after")
     def _host_key(self) -> SftpSettings:
-        if self.accept_unknown_host_key and self.host not in LOOPBACK_HOSTS:
+        outbound.check_host(self.host)  # no private, link-local or (on AWS) loopback servers
+        if self.accept_unknown_host_key and not outbound.is_loopback(self.host):
             raise ValueError("accept_unknown_host_key is only for sandbox servers on 127.0.0.1/localhost; "
                              "give host_key_fingerprint")
         if not self.host_key_fingerprint and not self.accept_unknown_host_key:
