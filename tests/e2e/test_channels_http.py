@@ -45,6 +45,28 @@ def api(channel_stack):
         yield client
 
 
+def wait_channel_updates_drained(stack, timeout: float = 60) -> None:
+    """Until the stack's channel-updates queue has nothing waiting, delayed or in flight (read with boto3
+    from the embedded AWS endpoint the stack writes to its local.json)."""
+    import boto3
+
+    from orderflow.queues import CHANNEL_UPDATES
+
+    local = json.loads((stack["state_dir"] / "local.json").read_text())
+    sqs = boto3.client("sqs", endpoint_url=local["endpoint"], region_name=local["region"],
+                       aws_access_key_id="local", aws_secret_access_key="local")
+    url = local["env"][CHANNEL_UPDATES.env_var]
+    names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
+             "ApproximateNumberOfMessagesDelayed"]
+    deadline = time.monotonic() + timeout
+    while True:
+        counts = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"]
+        if all(int(counts.get(name, 0)) == 0 for name in names):
+            return
+        assert time.monotonic() < deadline, counts
+        time.sleep(0.2)
+
+
 def orders_by_channel(api, status: str) -> dict[str, list[dict]]:
     found: dict[str, list[dict]] = {}
     for order in api.get("/orders", params={"status": status, "limit": 200}).json()["orders"]:
@@ -127,7 +149,7 @@ def test_an_order_fulfilled_in_the_shop_first_completes_here_and_is_not_echoed(c
         print("stack said:", *[line[:300] for line in channel_stack["output"]
                                if order["order_id"] in line or "WARN" in line or "ERROR" in line][-30:], sep="\n")
     assert (done["status"], done["shipments"][0]["channel_update"]) == ("completed", "on_channel")
-    time.sleep(2)
+    wait_channel_updates_drained(channel_stack)  # the workflow's TellChannel message was handled (skipped)
     told = httpx.get(f"{shop}/_sandbox/fulfillments").json()["fulfillments"]
     assert not [f for f in told if f["order_id"] == external_id]  # no echo
 
