@@ -10,10 +10,12 @@ import time
 from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from types import UnionType
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     PrivateAttr,
@@ -26,6 +28,18 @@ Sku = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_
                                        pattern=r"^[A-Za-z0-9][A-Za-z0-9._\-/]*$")]
 Identifier = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64,
                                               pattern=r"^[A-Za-z0-9][A-Za-z0-9_\-]*$")]
+
+
+def _integral(value: Any) -> Any:
+    """JSON Schema counts ``3.0`` as an integer: so does the API. ``3.5``, ``"3"`` and ``true`` stay refused."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def Count(**bounds: int) -> Any:  # noqa: N802 - used like a type: ``quantity: Count(gt=0, le=100)``
+    """A count of units within ``bounds``: an integer (``3`` or ``3.0``), never a string or a boolean."""
+    return Annotated[int, Field(strict=True, **bounds), BeforeValidator(_integral)]
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Money = Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=4)]
 
@@ -65,6 +79,25 @@ def utcnow() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def _plain_kinds(annotation: Any) -> set[type]:
+    """The plain types a field annotation allows (``int | None`` -> {int}); empty for anything richer."""
+    if annotation is None or annotation is type(None):
+        return set()
+    if get_origin(annotation) is Annotated:
+        return _plain_kinds(get_args(annotation)[0])
+    if get_origin(annotation) in (Union, UnionType):
+        kinds: set[type] = set()
+        for arg in get_args(annotation):
+            if arg is type(None):
+                continue
+            inner = _plain_kinds(arg)
+            if not inner:
+                return set()
+            kinds |= inner
+        return kinds
+    return {annotation} if annotation in (bool, int, float, Decimal) else set()
+
+
 def new_id(prefix: str) -> str:
     """A time-sortable id that is also a valid Step Functions execution name."""
     return f"{prefix}_{int(time.time() * 1000):012x}{secrets.token_hex(5)}"
@@ -72,6 +105,23 @@ def new_id(prefix: str) -> str:
 
 class Model(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _booleans_are_not_numbers(cls, data: Any) -> Any:
+        """JSON keeps ``true`` and ``1`` apart, and so does the API: a number for a boolean field and a
+        boolean for a number field are refused (pydantic alone would take ``0`` as false and ``true`` as 1)."""
+        if isinstance(data, dict):
+            for name, field in cls.model_fields.items():
+                value = data.get(field.alias or name)
+                if value is None:
+                    continue
+                kinds = _plain_kinds(field.annotation)
+                if kinds == {bool} and not isinstance(value, bool):
+                    raise ValueError(f"{name}: Input should be a valid boolean (true or false)")
+                if isinstance(value, bool) and kinds and bool not in kinds and kinds <= {int, float, Decimal}:
+                    raise ValueError(f"{name}: Input should be a number, not a boolean")
+        return data
 
 
 class Document(Model):
@@ -146,7 +196,7 @@ class Customer(Model):
 
 class LineIn(Model):
     sku: Sku
-    quantity: Annotated[int, Field(gt=0, le=100_000, strict=True)]
+    quantity: Count(gt=0, le=100_000)
     unit_price: Money = Field(description="Decimal string, e.g. \"19.99\"")
 
 

@@ -15,7 +15,7 @@ from typing import Annotated
 from pydantic import Field
 
 from orderflow.errors import Conflict, NotFound, ValidationFailed
-from orderflow.models import Document, Identifier, Model, Order, Sku, new_id, utcnow
+from orderflow.models import Count, Document, Identifier, Model, Order, Sku, new_id, utcnow
 
 
 class PurchaseOrderStatus(StrEnum):
@@ -39,7 +39,7 @@ class ReorderRule(Document):
 
 class POLineIn(Model):
     sku: Sku
-    quantity: Annotated[int, Field(gt=0, le=1_000_000, strict=True)]
+    quantity: Count(gt=0, le=1_000_000)
 
 
 class POLine(POLineIn):

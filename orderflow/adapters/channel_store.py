@@ -224,6 +224,12 @@ class CredentialStore(Protocol):
     def delete(self, channel_id: str) -> None: ...
 
 
+def _deleted(err: ClientError) -> bool:
+    """Secrets Manager's answer for a secret scheduled for deletion (a disconnected channel's)."""
+    return (err.response["Error"]["Code"] == "InvalidRequestException"
+            and "marked deleted" in err.response["Error"].get("Message", ""))
+
+
 class SecretsManagerCredentials:
     """One secret per channel, ``orderflow/channels/<channel id>``; read values are cached a minute."""
 
@@ -242,10 +248,14 @@ class SecretsManagerCredentials:
         try:
             sm.put_secret_value(SecretId=self.name(channel_id), SecretString=secret)
         except ClientError as err:
-            if err.response["Error"]["Code"] != "ResourceNotFoundException":
+            if _deleted(err):  # the channel was disconnected and is connected again: bring its secret back
+                sm.restore_secret(SecretId=self.name(channel_id))
+                sm.put_secret_value(SecretId=self.name(channel_id), SecretString=secret)
+            elif err.response["Error"]["Code"] != "ResourceNotFoundException":
                 raise
-            sm.create_secret(Name=self.name(channel_id), SecretString=secret,
-                             Description=f"orderflow channel {channel_id} credentials")
+            else:
+                sm.create_secret(Name=self.name(channel_id), SecretString=secret,
+                                 Description=f"orderflow channel {channel_id} credentials")
         with self._lock:
             self._cache.pop(channel_id, None)
         return self.name(channel_id)
@@ -258,7 +268,7 @@ class SecretsManagerCredentials:
         try:
             resp = client("secretsmanager").get_secret_value(SecretId=self.name(channel_id))
         except ClientError as err:
-            if err.response["Error"]["Code"] == "ResourceNotFoundException":
+            if err.response["Error"]["Code"] == "ResourceNotFoundException" or _deleted(err):
                 return None
             raise
         data = json.loads(resp["SecretString"])
@@ -273,7 +283,7 @@ class SecretsManagerCredentials:
         try:
             client("secretsmanager").delete_secret(SecretId=self.name(channel_id), RecoveryWindowInDays=7)
         except ClientError as err:
-            if err.response["Error"]["Code"] != "ResourceNotFoundException":
+            if err.response["Error"]["Code"] != "ResourceNotFoundException" and not _deleted(err):
                 raise
 
 

@@ -16,24 +16,15 @@ from aws_lambda_powertools.event_handler.openapi.params import Header, Path, Que
 from pydantic import Field
 
 from orderflow import __version__, service
+from orderflow.api import common
+from orderflow.api.openapi import ID_PATTERN, amend
 from orderflow.errors import NotFound, OrderflowError
-from orderflow.models import Identifier, Model, NewOrder, OrderStatus, Sku, StockLevel, Warehouse
+from orderflow.models import Count, Identifier, Model, NewOrder, OrderStatus, Sku, StockLevel, Warehouse
 from orderflow.observability import logger
-from orderflow.ports import Ports, default_ports
 
 app = APIGatewayRestResolver(enable_validation=True)
 
-_ports: Ports | None = None
-
-
-def ports() -> Ports:
-    return _ports or default_ports()
-
-
-def use_ports(custom: Ports | None) -> None:
-    """Tests may run the API over their own ports."""
-    global _ports
-    _ports = custom
+ports, use_ports = common.ports, common.use_ports  # the routers' shared ports (orderflow.api.common)
 
 
 def _json(status: int, body: Any, headers: dict[str, str] | None = None):
@@ -77,7 +68,13 @@ def _bad_encoding(exc: UnicodeDecodeError):
 
 @app.not_found
 def _no_route(exc: NotFoundError):
-    return error(404, "no_such_route", f"no route {app.current_event.http_method} {app.current_event.path}")
+    method, path = app.current_event.http_method, app.current_event.path
+    allowed = sorted({r.method for r in app._static_routes + app._dynamic_routes if r.rule.match(path)})
+    if allowed:  # the path is ours, the method is not
+        response = error(405, "method_not_allowed", f"{method} {path} is not served; it answers {', '.join(allowed)}")
+        response.headers["Allow"] = ", ".join(allowed)
+        return response
+    return error(404, "no_such_route", f"no route {method} {path}")
 
 
 @app.exception_handler(Exception)
@@ -107,10 +104,16 @@ def _security() -> dict:
 app.enable_swagger(path="/docs", **OPENAPI, **_security())
 
 
+_document: str | None = None
+
+
 @app.get("/openapi.json", include_in_schema=False)
 def openapi_document():
-    return Response(status_code=200, content_type=content_types.APPLICATION_JSON,
-                    body=app.get_openapi_json_schema(**OPENAPI, **_security()))
+    """The generated document with what orderflow.api.openapi adds (security, every status, rules)."""
+    global _document
+    if _document is None:
+        _document = json.dumps(amend(json.loads(app.get_openapi_json_schema(**OPENAPI, **_security()))))
+    return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=_document)
 
 
 @app.get("/health")
@@ -133,7 +136,7 @@ def list_warehouses() -> dict:
 
 
 class StockIn(Model):
-    on_hand: Annotated[int, Field(ge=0, le=10_000_000, strict=True)]
+    on_hand: Count(ge=0, le=10_000_000)
     reason: Annotated[str, Field(max_length=200)] = "count"
 
 
@@ -178,24 +181,28 @@ def create_order(order: NewOrder, idempotency_key: Annotated[
 
 
 @app.get("/orders/<order_id>")
-def get_order(order_id: Annotated[str, Path(max_length=80)]) -> dict:
+def get_order(order_id: Annotated[str, Path(max_length=80, pattern=ID_PATTERN)]) -> dict:
     return ports().orders.get(order_id).public()
 
 
 @app.get("/orders")
 def list_orders(status: Annotated[OrderStatus | None, Query()] = None,
-                limit: Annotated[int, Query(ge=1, le=200)] = 50) -> dict:
-    statuses = [status] if status else list(OrderStatus)
-    orders = []
-    for st in statuses:
-        found, _ = ports().orders.list_by_status(st, limit=limit)
-        orders.extend(found)
-    orders.sort(key=lambda o: o.created_at, reverse=True)
-    return {"orders": [o.public() for o in orders[:limit]]}
+                limit: Annotated[int, Query(ge=1, le=200)] = 50,
+                q: Annotated[str | None, Query(max_length=200, description=(
+                    "Order id, channel order id (external id) or SKU (exact, any case), or words of the "
+                    "customer's or ship-to name"))] = None,
+                next_token: Annotated[str | None, Query(alias="next", max_length=400, description=(
+                    "The `next` of the previous page"))] = None) -> dict:
+    """Newest first; `next` is null on the last page. A search reads at most a bounded number of orders
+    per request (`scanned`) and may answer fewer than `limit` with a `next` to go on."""
+    from orderflow import order_search
+
+    page = order_search.find_orders(ports(), status=status, query=q, limit=limit, token=next_token)
+    return {"orders": [o.public() for o in page.orders], "next": page.next, "scanned": page.scanned}
 
 
 @app.post("/orders/<order_id>/tracking")
-def add_tracking(order_id: Annotated[str, Path(max_length=80)], tracking: service.TrackingIn):
+def add_tracking(order_id: Annotated[str, Path(max_length=80, pattern=ID_PATTERN)], tracking: service.TrackingIn):
     order = service.add_tracking(order_id, tracking, ports())
     return _json(202, order.public())
 
@@ -205,7 +212,7 @@ class CancelIn(Model):
 
 
 @app.post("/orders/<order_id>/cancel")
-def cancel(order_id: Annotated[str, Path(max_length=80)], body: CancelIn | None = None):
+def cancel(order_id: Annotated[str, Path(max_length=80, pattern=ID_PATTERN)], body: CancelIn | None = None):
     order = service.cancel_order(order_id, ports(), reason=(body or CancelIn()).reason)
     return order.public()
 
@@ -215,13 +222,13 @@ class RedriveIn(Model):
 
 
 @app.post("/orders/<order_id>/redrive")
-def redrive(order_id: Annotated[str, Path(max_length=80)], body: RedriveIn | None = None):
+def redrive(order_id: Annotated[str, Path(max_length=80, pattern=ID_PATTERN)], body: RedriveIn | None = None):
     order = service.redrive_order(order_id, ports(), reason=(body or RedriveIn()).reason)
     return _json(202, order.public())
 
 
 @app.post("/orders/<order_id>/complete")
-def complete(order_id: Annotated[str, Path(max_length=80)]):
+def complete(order_id: Annotated[str, Path(max_length=80, pattern=ID_PATTERN)]):
     order = service.complete_manually(order_id, ports())
     return _json(202, order.public())
 
@@ -246,6 +253,10 @@ app.include_router(suppliers_router)
 from orderflow.api.fba import router as fba_router  # noqa: E402 - as above
 
 app.include_router(fba_router)
+
+from orderflow.api.orders_view import router as orders_view_router  # noqa: E402 - as above
+
+app.include_router(orders_view_router)
 
 
 def resolve(event: dict, context: Any) -> dict:

@@ -30,6 +30,7 @@ from orderflow.adapters.channel_store import (
     CredentialStore,
     default_credentials,
 )
+from orderflow.api.openapi import MIN_RATE
 from orderflow.channels.config import ChannelIn, StoredCredentialsInvalid, split
 from orderflow.channels.http import Deadline
 from orderflow.channels.webhooks import raw_body
@@ -66,7 +67,7 @@ def reset() -> None:
 
 
 def _ports():  # noqa: ANN202 - the API's ports (overridable by tests through orderflow.api.app.use_ports)
-    from orderflow.api.app import ports
+    from orderflow.api.common import ports
 
     return ports()
 
@@ -103,6 +104,10 @@ def public(config: Any, *, with_cursor: bool = False) -> dict[str, Any]:
 @router.post("/channels")
 def put_channel(channel: Annotated[ChannelIn, Body()]):
     config, credentials = split(channel)
+    rate = getattr(getattr(config, "rate_limit", None), "rate", None)
+    if rate is not None and rate < MIN_RATE:  # DynamoDB cannot store 5e-324; nobody means it
+        raise ValidationFailed(f"rate_limit.rate must be at least {MIN_RATE} requests per second",
+                               field="body.rate_limit.rate")
     store = channel_store()
     try:
         existing = store.get(config.channel_id)

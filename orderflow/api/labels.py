@@ -18,6 +18,7 @@ from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Header, Path
 
+from orderflow.api.openapi import ID_PATTERN
 from orderflow.carriers import labels
 from orderflow.carriers.accounts import (
     DEFAULT_BASE_URLS,
@@ -33,7 +34,7 @@ router = Router()
 
 
 def _ports():
-    from orderflow.api.app import ports
+    from orderflow.api.common import ports
 
     return ports()
 
@@ -110,7 +111,7 @@ def get_carrier(carrier_id: Annotated[Identifier, Path()]) -> dict:
 # -- labels ------------------------------------------------------------------------------------------
 
 @router.post("/orders/<order_id>/labels")
-def buy_label(order_id: Annotated[str, Path(max_length=80)], label: labels.LabelIn,
+def buy_label(order_id: Annotated[str, Path(max_length=80, pattern=ID_PATTERN)], label: labels.LabelIn,
               idempotency_key: Annotated[labels.IdempotencyKey | None, Header(alias="Idempotency-Key")] = None):
     result = labels.buy_label(order_id, label, _ports(), idempotency_key=idempotency_key)
     location = labels.download_path(order_id, result.shipment.shipment_id)
@@ -118,7 +119,7 @@ def buy_label(order_id: Annotated[str, Path(max_length=80)], label: labels.Label
 
 
 @router.get("/orders/<order_id>/labels/<shipment_id>")
-def download_label(order_id: Annotated[str, Path(max_length=80)], shipment_id: Annotated[str, Path(max_length=100)]):
+def download_label(order_id: Annotated[str, Path(max_length=80, pattern=ID_PATTERN)], shipment_id: Annotated[str, Path(max_length=100, pattern=ID_PATTERN)]):
     data, fmt = labels.label_file(order_id, shipment_id, _ports())
     return Response(status_code=200, content_type=fmt.content_type, body=data,
                     headers={"Content-Disposition": f'inline; filename="{shipment_id}.{fmt.value}"',

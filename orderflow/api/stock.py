@@ -10,8 +10,9 @@ from aws_lambda_powertools.event_handler.openapi.params import Path
 from pydantic import Field
 
 from orderflow import service
+from orderflow.api.openapi import ID_PATTERN
 from orderflow.errors import NotFound
-from orderflow.models import Identifier, Model, Sku, new_id
+from orderflow.models import Count, Identifier, Model, Sku, new_id
 from orderflow.purchasing import NewPurchaseOrder, ReceiptIn, ReorderRule
 from orderflow.rules.allocation import AllocationPolicy
 
@@ -19,7 +20,7 @@ router = Router()
 
 
 def _ports():
-    from orderflow.api.app import ports
+    from orderflow.api.common import ports
 
     return ports()
 
@@ -31,7 +32,7 @@ def _created(body: dict) -> Response:
 
 
 class AdjustmentIn(Model):
-    delta: Annotated[int, Field(strict=True, ge=-10_000_000, le=10_000_000)] = Field(
+    delta: Count(ge=-10_000_000, le=10_000_000) = Field(
         description="Units to add (found, returned) or remove (damaged, lost)")
     reason: Annotated[str, Field(min_length=1, max_length=200)]
     adjustment_id: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")] | None = Field(
@@ -105,17 +106,17 @@ def list_pos() -> dict:
 
 
 @router.get("/purchase-orders/<po_id>")
-def get_po(po_id: Annotated[str, Path(max_length=80)]) -> dict:
+def get_po(po_id: Annotated[str, Path(max_length=80, pattern=ID_PATTERN)]) -> dict:
     return _ports().purchasing.get(po_id).model_dump(mode="json")
 
 
 @router.post("/purchase-orders/<po_id>/submit")
-def submit_po(po_id: Annotated[str, Path(max_length=80)]) -> dict:
+def submit_po(po_id: Annotated[str, Path(max_length=80, pattern=ID_PATTERN)]) -> dict:
     return _ports().purchasing.submit(po_id).model_dump(mode="json")
 
 
 @router.post("/purchase-orders/<po_id>/receive")
-def receive_po(po_id: Annotated[str, Path(max_length=80)], receipt: ReceiptIn) -> dict:
+def receive_po(po_id: Annotated[str, Path(max_length=80, pattern=ID_PATTERN)], receipt: ReceiptIn) -> dict:
     p = _ports()
     po, new = p.purchasing.receive(po_id, receipt)
     released = service.release_waiting_orders(p)
