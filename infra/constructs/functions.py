@@ -42,6 +42,7 @@ class FunctionSpec:
     states_actions: tuple[str, ...] = ()  # on the order workflow state machine (task tokens included)
     describes_executions: bool = False  # states:DescribeExecution on the workflow's executions
     stops_executions: bool = False  # states:StopExecution on them (a fulfiller rejected a shipment)
+    reads_history: bool = False  # states:GetExecutionHistory on them (GET /orders/{id}/trace)
     consumes: str | None = None  # the queue (orderflow.queues key) it is the event source mapping of
     sends: tuple[str, ...] = ()  # queues it sends to
     schedule_minutes: int | None = None  # EventBridge Scheduler rate
@@ -97,7 +98,8 @@ FUNCTION_SPECS: tuple[FunctionSpec, ...] = (
     FunctionSpec(
         "api", writes=("orders", "settings", "inventory", "ledger"), sends=("stock-sync",),
         states_actions=("states:StartExecution", "states:SendTaskSuccess", "states:SendTaskFailure"),
-        describes_executions=True, secrets_read=SECRET_KINDS, secrets_write=SECRET_KINDS, labels=True,
+        describes_executions=True, reads_history=True, secrets_read=SECRET_KINDS, secrets_write=SECRET_KINDS,
+        labels=True,
         # POST /suppliers/{id}/poll runs the supplier's tracking poll in its own function (300 s), not in
         # the API's 29 s.
         manages_import_schedules=True, invokes=("poll_tracking",), timeout_s=29,
@@ -234,6 +236,7 @@ class Functions(Construct):
             self._queues.queues[key].grant_send_messages(role)
         if spec.describes_executions or spec.stops_executions:
             actions = ["states:DescribeExecution"] if spec.describes_executions else []
+            actions += ["states:GetExecutionHistory"] if spec.reads_history else []
             actions += ["states:StopExecution"] if spec.stops_executions else []
             role.add_to_principal_policy(iam.PolicyStatement(actions=actions, resources=[self._executions_arn]))
             acknowledge(role, wildcard_resource(role, self._executions_arn),

@@ -173,7 +173,10 @@ class OrderRepository:
         raise AssertionError("unreachable")
 
     def list_by_status(self, status: OrderStatus, limit: int = 50, cursor: dict | None = None,
-                       oldest_first: bool = False) -> tuple[list[Order], dict | None]:
+                       oldest_first: bool = False, created_at_most: str | None = None,
+                       ) -> tuple[list[Order], dict | None]:
+        """One page of the orders in ``status``, newest first (or oldest first); with ``created_at_most``,
+        only orders created at or before that time (how ``orderflow.order_search`` pages by time)."""
         kwargs: dict[str, Any] = {
             "TableName": self.table, "IndexName": "by_status",
             "KeyConditionExpression": "#s = :s",
@@ -181,6 +184,10 @@ class OrderRepository:
             "ExpressionAttributeValues": {":s": {"S": status.value}},
             "ScanIndexForward": oldest_first, "Limit": limit,
         }
+        if created_at_most is not None:
+            kwargs["KeyConditionExpression"] = "#s = :s AND #c <= :c"
+            kwargs["ExpressionAttributeNames"]["#c"] = "created_at"
+            kwargs["ExpressionAttributeValues"][":c"] = {"S": created_at_most}
         if cursor:
             kwargs["ExclusiveStartKey"] = cursor
         with storage_errors():
