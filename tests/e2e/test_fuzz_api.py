@@ -22,6 +22,7 @@ SEED, EXAMPLES = "7", "20"
 CONFIG = Path(__file__).with_name("schemathesis.toml")
 
 
+@pytest.mark.timeout(660)  # the coverage phase alone takes 2-4 minutes on 2 cores
 def test_the_api_answers_what_its_document_says(local_stack, tmp_path):
     st = Path(sys.executable).with_name("schemathesis")
     run = subprocess.run(
