@@ -66,7 +66,7 @@ def race(orders: int, units: int) -> dict:
 
     from orderflow import service
     from orderflow.models import NewOrder, OrderStatus, Warehouse
-    from orderflow.ports import default_ports
+    from orderflow.wiring import default_ports
     from orderflow_local.stack import LocalStack
 
     stack = LocalStack(api_port=0, serve_api=False, state_dir=Path(".orderflow/bench")).start()

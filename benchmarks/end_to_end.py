@@ -79,8 +79,8 @@ def run(orders: int, workers: int) -> dict:
     from orderflow import asl
     from orderflow.adapters.aws import client
     from orderflow.models import Warehouse
-    from orderflow.ports import default_ports
     from orderflow.trace import execution_arn
+    from orderflow.wiring import default_ports
     from orderflow_local import lambda_binding
     from orderflow_local.stack import ACCOUNT, PREFIX, REGION, LocalStack, function_name, table_name
 

@@ -38,9 +38,9 @@ def run(orders: int, channel: str, workers: int, moto_as_shipped: bool = False) 
     from orderflow.channels.clients import client_for
     from orderflow.importing import ImportOptions, import_channel
     from orderflow.models import Order
-    from orderflow.ports import default_ports
     from orderflow.settings import get_settings
     from orderflow.tables import ORDERS
+    from orderflow.wiring import default_ports
     from orderflow_local.sandbox import AmazonSandbox, ShopifySandbox, WooCommerceSandbox
     from orderflow_local.stack import ACCOUNT, PREFIX, LocalStack
 

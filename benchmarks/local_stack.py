@@ -73,7 +73,7 @@ def run(orders: int, workers: int) -> dict:
     from orderflow import asl, service
     from orderflow.adapters.aws import client
     from orderflow.models import NewOrder, Warehouse
-    from orderflow.ports import default_ports
+    from orderflow.wiring import default_ports
     from orderflow_local import lambda_binding
     from orderflow_local.stack import ACCOUNT, PREFIX, REGION, LocalStack, table_name
 

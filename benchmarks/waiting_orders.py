@@ -38,7 +38,7 @@ def resident_mb() -> float:
 def run(waiting: int, orders: int, workers: int) -> dict:
     from orderflow import service
     from orderflow.models import NewOrder, Warehouse
-    from orderflow.ports import default_ports
+    from orderflow.wiring import default_ports
     from orderflow_local.stack import LocalStack
 
     stack = LocalStack(api_port=0, serve_api=False, state_dir=Path(".orderflow/bench-waiting")).start()

@@ -131,7 +131,7 @@ def cmd_redrive(args: argparse.Namespace) -> int:
     from orderflow import service
     from orderflow.errors import OrderflowError
     from orderflow.models import OrderStatus
-    from orderflow.ports import default_ports
+    from orderflow.wiring import default_ports
 
     if args.endpoint_url:
         os.environ["AWS_ENDPOINT_URL"] = args.endpoint_url
@@ -164,7 +164,7 @@ def cmd_redrive(args: argparse.Namespace) -> int:
 
 def cmd_reconcile(args: argparse.Namespace) -> int:
     from orderflow import service
-    from orderflow.ports import default_ports
+    from orderflow.wiring import default_ports
 
     if args.endpoint_url:
         os.environ["AWS_ENDPOINT_URL"] = args.endpoint_url
@@ -177,8 +177,8 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
 
 
 def cmd_sync_stock(args: argparse.Namespace) -> int:
-    from orderflow.ports import default_ports
     from orderflow.stock_sync import sync_all, sync_sku
+    from orderflow.wiring import default_ports
 
     if args.endpoint_url:
         os.environ["AWS_ENDPOINT_URL"] = args.endpoint_url

@@ -84,11 +84,21 @@ class ValidationFailed(OrderflowError):
     code = "validation_error"
 
 
+class IdempotencyKeyReused(ValidationFailed):
+    """The Idempotency-Key was used before with a different request body."""
+
+    code = "idempotency_key_reused"
+
+
 class TransientError(OrderflowError):
     """Throttling, a conflicting transaction, a service hiccup: safe to retry with backoff."""
 
     http_status = 503
     code = "temporarily_unavailable"
+
+
+class ConcurrentUpdate(TransientError):
+    """Someone else saved the same order (or document) first; read it again and retry."""
 
 
 #: Names the state machine catches into ``needs_attention`` (tests check the ASL lists them all).

@@ -1,54 +1,111 @@
-"""The ports the workflow and the API use, bundled so a handler builds them once per container.
+"""The ports the domain talks through, owned by the domain: what it needs from storage, the workflow
+engine and the outside world, as Protocols. The AWS adapters (orderflow.adapters and the slices'
+stores) implement them; tests pass in-memory ones (tests/unit/memory_ports.py). Which adapters a
+running function gets is decided in one place: :mod:`orderflow.wiring`.
 
-Tests pass their own bundle; handlers call :func:`default_ports` (cached, built on first use).
+The domain modules import this one only for its types, never an adapter.
 """
 
 from __future__ import annotations
 
-import logging
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from orderflow.adapters.channel_access import Channels
-from orderflow.adapters.dynamodb import InventoryRepository, OrderRepository, SettingsRepository
-from orderflow.adapters.stepfunctions import WorkflowGateway
-from orderflow.carriers.hub import Carriers
-from orderflow.purchasing import Purchasing
-from orderflow.settings import per_function
+if TYPE_CHECKING:
+    from orderflow.models import AllocatedLine, Document, Order, OrderStatus, StockLevel, Warehouse
+    from orderflow.rules.allocation import AllocationPolicy
+
+D = TypeVar("D", bound="Document")
+
+
+class OrderStore(Protocol):
+    """Orders, each one item, written with optimistic concurrency."""
+
+    def get(self, order_id: str) -> Order: ...
+    def find_by_channel_ref(self, channel: str, external_id: str) -> Order | None: ...
+    def create(self, order: Order) -> tuple[Order, bool]: ...
+    def update(self, order_id: str, change: Callable[[Order], Any], attempts: int = 8) -> Order: ...
+    def list_by_status(self, status: OrderStatus, limit: int = 50, cursor: dict | None = None,
+                       oldest_first: bool = False) -> tuple[list[Order], dict | None]: ...
+    def count_by_status(self, status: OrderStatus) -> int: ...
+
+
+class StockLedger(Protocol):
+    """Stock levels per SKU and warehouse; every change is a ledger entry applied exactly once per key.
+    ``listeners`` are told the SKUs of every change."""
+
+    listeners: list[Callable[[list[str]], None]]
+
+    def levels(self, sku: str) -> list[StockLevel]: ...
+    def levels_for(self, skus: Iterable[str]) -> dict[str, list[StockLevel]]: ...
+    def known_skus(self, skus: Iterable[str]) -> set[str]: ...
+    def all_skus(self) -> list[str]: ...
+    def reserve(self, key: str, lines: list[AllocatedLine]) -> bool: ...
+    def ship(self, key: str, lines: list[AllocatedLine]) -> bool: ...
+    def release(self, key: str, lines: list[AllocatedLine]) -> bool: ...
+
+
+class SettingsDocs(Protocol):
+    """Warehouses, the allocation policy and other small documents."""
+
+    table: str
+
+    def warehouses(self) -> list[Warehouse]: ...
+    def warehouse(self, warehouse_id: str) -> Warehouse: ...
+    def allocation_policy(self) -> AllocationPolicy: ...
+    def get_doc(self, entity: str, doc_id: str, model: type[D]) -> D | None: ...
+    def put_doc(self, entity: str, doc_id: str, doc: Document, *, new: bool = False) -> None: ...
+
+
+class Workflow(Protocol):
+    """The order's execution: started once per attempt, resumed or abandoned through task tokens."""
+
+    def start(self, order_id: str, attempt: int = 1) -> str | None: ...
+    def status(self, order_id: str, attempt: int = 1) -> str | None: ...
+    def resume(self, task_token: str, output: dict[str, Any]) -> bool: ...
+    def abandon(self, task_token: str, error: str, cause: str) -> bool: ...
+    def stop(self, order_id: str, attempt: int, error: str, cause: str) -> bool: ...
+
+
+class PurchaseOrders(Protocol):
+    def draft_for_backorders(self, *args: Any, **kwargs: Any) -> Any: ...
+
+
+class CarrierHub(Protocol):
+    """Carrier accounts, label providers and label storage."""
+
+    store: Any
+
+
+class ChannelDirectory(Protocol):
+    """Connected sales channels: their configurations and clients."""
+
+    def list(self) -> list[Any]: ...
+    def find(self, channel_id: str) -> Any | None: ...
+    def client(self, config: Any, **options: Any) -> Any: ...
+
+
+class FulfilmentRoute(Protocol):
+    """A route whose shipments leave our hands (Amazon FBA, a supplier or 3PL): it is asked before an
+    order is cancelled (it may refuse: 409, or be unreachable: 503) and told after."""
+
+    def recall(self, order: Order, ports: Ports) -> None: ...
+    def cancelled(self, order: Order, ports: Ports) -> bool:
+        """Tell the fulfiller; True if that changed the order (read it again)."""
+        ...
 
 
 @dataclass
 class Ports:
-    orders: OrderRepository
-    inventory: InventoryRepository
-    settings: SettingsRepository
-    workflow: WorkflowGateway
-    purchasing: Purchasing
+    orders: OrderStore
+    inventory: StockLedger
+    settings: SettingsDocs
+    workflow: Workflow
+    purchasing: PurchaseOrders
     #: Carrier accounts, label providers and label storage; nothing is connected until a label is bought.
-    carriers: Carriers = field(default=None, kw_only=True)  # type: ignore[assignment]
+    carriers: CarrierHub = field(default=None, kw_only=True)  # type: ignore[assignment]
     #: Sales channels: configurations and clients (order import, stock auto-sync, tracking push).
-    channels: Channels = field(default=None, kw_only=True)  # type: ignore[assignment]
-
-    def __post_init__(self) -> None:
-        if self.carriers is None:
-            self.carriers = Carriers(self.settings)
-        if self.channels is None:
-            self.channels = Channels()
-        if not any(getattr(listener, "__func__", None) is Ports._stock_changed for listener in self.inventory.listeners):
-            self.inventory.listeners.append(self._stock_changed)
-
-    def _stock_changed(self, skus: list[str]) -> None:
-        """Every stock change asks for a channel sync of its SKUs; a failure here never fails the
-        change itself (the scheduled sweep catches up)."""
-        from orderflow.stock_sync import request_sync
-
-        try:
-            request_sync(skus, self)
-        except Exception as exc:  # noqa: BLE001
-            logging.getLogger(__name__).warning("could not request a stock sync for %s: %s", skus, exc)
-
-
-@per_function
-def default_ports() -> Ports:
-    settings, inventory = SettingsRepository(), InventoryRepository()
-    return Ports(orders=OrderRepository(), inventory=inventory, settings=settings, workflow=WorkflowGateway(),
-                 purchasing=Purchasing(settings, inventory))
+    channels: ChannelDirectory = field(default=None, kw_only=True)  # type: ignore[assignment]
+    #: The routes that hand shipments to someone else, asked around a cancel (orderflow.wiring).
+    routes: tuple[FulfilmentRoute, ...] = field(default=(), kw_only=True)

@@ -11,7 +11,6 @@ from pydantic import Field, StringConstraints
 from orderflow.errors import Conflict, OrderflowError, UnknownSku, ValidationFailed
 from orderflow.models import (
     SHIPPABLE_STATUSES,
-    FulfillmentMethod,
     Model,
     NewOrder,
     Order,
@@ -19,8 +18,8 @@ from orderflow.models import (
     ShipmentStatus,
     utcnow,
 )
+from orderflow.orders import release_stock_of_cancelled, shipped_output, take_stock_wait_token
 from orderflow.ports import Ports
-from orderflow.workflow.steps import shipped_output, stock_key
 
 log = logging.getLogger(__name__)
 
@@ -196,11 +195,9 @@ def cancel_order(order_id: str, ports: Ports, *, reason: str = "cancelled by the
     again is harmless: the order stays cancelled and the ledger refuses a second release.
     """
     current = ports.orders.get(order_id)
-    if current.status != OrderStatus.CANCELLED and any(
-            s.method == FulfillmentMethod.FBA and s.fulfiller_ref for s in current.shipments):
-        from orderflow.fba.cancellation import recall_fba_shipments
-
-        recall_fba_shipments(current, ports)
+    if current.status != OrderStatus.CANCELLED:
+        for route in ports.routes:  # Amazon FBA may refuse (409) or be unreachable (503): nothing changes
+            route.recall(current, ports)
 
     def cancel(order: Order) -> bool:
         if order.status == OrderStatus.CANCELLED:
@@ -227,31 +224,10 @@ def cancel_order(order_id: str, ports: Ports, *, reason: str = "cancelled by the
     for token in filter(None, tokens):
         ports.workflow.abandon(token, "OrderCancelled", reason)
     order = release_stock_of_cancelled(order, ports)
-    if any(s.fulfiller_ref for s in order.shipments):
-        from orderflow.suppliers.cancellation import tell_suppliers
-
-        if tell_suppliers(order, ports):
+    for route in ports.routes:  # a supplier or 3PL gets a cancellation file
+        if route.cancelled(order, ports):
             order = ports.orders.get(order_id)
     return order
-
-
-def release_stock_of_cancelled(order: Order, ports: Ports) -> Order:
-    """Give back what a cancelled order had committed (a no-op for what was already given back)."""
-    released = False
-    for plan in order.allocations:
-        if plan.status == "reserved":
-            released |= ports.inventory.release(stock_key(order.order_id, plan.plan_no), plan.lines)
-    if not released:
-        return order
-
-    def note(o: Order) -> bool:
-        if any(e.type == "stock_released" for e in o.events):
-            return False
-        units = sum(line.quantity for p in o.allocations if p.status == "reserved" for line in p.lines)
-        o.record("stock_released", f"{units} unit(s) back to available")
-        return True
-
-    return ports.orders.update(order.order_id, note)
 
 
 def release_waiting_orders(ports: Ports) -> list[str]:
@@ -261,7 +237,6 @@ def release_waiting_orders(ports: Ports) -> list[str]:
     oldest orders get the units; an order that still cannot be served stays waiting.
     """
     from orderflow.rules.allocation import allocate
-    from orderflow.workflow.steps import take_stock_wait_token
 
     waiting: list[Order] = []
     cursor = None
@@ -414,8 +389,7 @@ def create_order_once(new: NewOrder, ports: Ports, key: str, keys) -> tuple[Orde
     import hashlib
     import json
 
-    from orderflow.adapters.idempotency import IdempotencyKeyReused
-    from orderflow.errors import NotFound
+    from orderflow.errors import IdempotencyKeyReused, NotFound
     from orderflow.models import new_id
 
     skus = [line.sku for line in new.lines]
@@ -454,69 +428,6 @@ def create_order_once(new: NewOrder, ports: Ports, key: str, keys) -> tuple[Orde
     return order, status, False
 
 
-
-
-def fulfiller_rejected(order_id: str, shipment_id: str, reason: str, ports: Ports, *,
-                       task_token: str | None = None) -> Order:
-    """A fulfiller (Amazon FBA) will not ship a forwarded shipment (it reported it unfulfillable or
-    invalid, or cancelled it by itself), or the shipment could not be handed over at all: the order needs
-    attention with ``reason`` now, and the execution waiting for the shipment ends without touching the order.
-
-    - The execution is stopped (``StopExecution``, error ``FulfillerRejected``, cause ``reason``): on AWS it
-      ends there, ``ABORTED`` with the reason in its history. A redrive starts the order again once the
-      seller fixed the cause.
-    - The waiting task (the shipment's token, or ``task_token`` when the forwarder has not recorded it yet)
-      is also failed with ``OrderCancelled``, which the workflow ends in its ``Cancelled`` state (it writes
-      nothing). On AWS the token is dead by then and this does nothing; moto's interpreter ignores
-      ``StopExecution`` inside a Map iteration, so locally this is what ends the execution. A forwarder
-      that meets the shipment again (a redelivery) ends that wait the same way (:func:`end_rejected_forward`).
-
-    Why not fail the task with a business error so the workflow's ``RecordNeedsAttention`` writes the
-    reason: moto drops ``SendTaskFailure``'s cause, which that path reads the reason from (locally the
-    execution would fail in ``UseErrorMessage``), and the error names it catches (``FulfillerSlaExpired``)
-    would misname the failure. Idempotent: an order that is cancelled, completed or needs attention
-    already, or whose shipment shipped, is left as it is.
-    """
-    from botocore.exceptions import ClientError
-
-    from orderflow.adapters.aws import client
-
-    tokens: list[str] = []
-    attempts: list[int] = []
-
-    def reject(order: Order) -> bool:
-        tokens.clear()
-        attempts.clear()
-        if order.status in (OrderStatus.CANCELLED, OrderStatus.COMPLETED, OrderStatus.NEEDS_ATTENTION):
-            return False
-        shipment = order.shipment(shipment_id)
-        if shipment.status == ShipmentStatus.SHIPPED:
-            return False
-        order.status = OrderStatus.NEEDS_ATTENTION
-        order.attention_reason = reason
-        order.record("needs_attention", f"{shipment_id}: {reason}")
-        tokens.extend(t for t in (shipment.task_token, task_token) if t)
-        shipment.task_token = None
-        attempts.append(order.attempt)
-        return True
-
-    order = ports.orders.update(order_id, reject)
-    if attempts:
-        try:
-            client("stepfunctions").stop_execution(executionArn=ports.workflow.execution_arn(order_id, attempts[0]),
-                                                   error="FulfillerRejected", cause=reason[:32768])
-        except (ClientError, RuntimeError) as err:  # no permission or no state machine ARN: the token ends it
-            log.warning("could not stop the execution of order %s: %s", order_id,
-                        err.response.get("Error", {}).get("Code") if isinstance(err, ClientError) else err)
-    for token in dict.fromkeys(tokens):
-        end_rejected_forward(token, ports)
-    return order
-
-
-def end_rejected_forward(task_token: str, ports: Ports) -> bool:
-    """End the wait of a forwarded shipment its fulfiller will not ship (see :func:`fulfiller_rejected`)."""
-    return ports.workflow.abandon(task_token, "OrderCancelled",
-                                  "the fulfiller will not ship it; the order needs attention (see its reason)")
 
 
 def create_looked_up_order(new: NewOrder, ports: Ports) -> tuple[Order, bool]:

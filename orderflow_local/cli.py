@@ -66,7 +66,7 @@ def cmd_local(args: argparse.Namespace) -> int:
         print(f"orderflow local: cannot start: {err}", file=sys.stderr)
         return 2
     if args.seed:
-        from orderflow.ports import default_ports
+        from orderflow.wiring import default_ports
         from orderflow_local.seed import seed
 
         seed(default_ports(), stock=not stack.restored)
@@ -81,7 +81,7 @@ def cmd_local(args: argparse.Namespace) -> int:
     try:
         suppliers = stack.start_suppliers(poll_every=args.tracking_poll_every, sandbox=args.seed)
         if args.seed:
-            from orderflow.ports import default_ports
+            from orderflow.wiring import default_ports
             from orderflow_local.seed import seed_suppliers
 
             seed_suppliers(default_ports(), suppliers, stock=not stack.restored)
@@ -92,7 +92,7 @@ def cmd_local(args: argparse.Namespace) -> int:
     try:
         fba = stack.start_fba(poll_every=args.fba_poll_every, sandbox=args.seed)
         if args.seed:
-            from orderflow.ports import default_ports
+            from orderflow.wiring import default_ports
             from orderflow_local.seed import seed_fba
 
             seed_fba(default_ports(), stack, fba, stock=not stack.restored)

@@ -156,7 +156,7 @@ class LocalStack:
         function_env.install()
         os.environ.update(self.environment())
         from orderflow.adapters.aws import client, reset_clients
-        from orderflow.ports import default_ports
+        from orderflow.wiring import default_ports
         from orderflow.settings import get_settings
 
         get_settings.cache_clear()
@@ -265,7 +265,7 @@ class LocalStack:
         was restored)."""
         if not self.restored:
             return None
-        from orderflow.ports import default_ports
+        from orderflow.wiring import default_ports
         from orderflow.service import reconcile
 
         def run() -> None:
@@ -311,7 +311,7 @@ class LocalStack:
         """The sandbox carrier (EasyPost's API shape) as the default carrier account ``sandbox``; labels are
         kept in ``<state dir>/labels``, carrier API keys in ``<state dir>/carrier-credentials.json``."""
         from orderflow.carriers import accounts, storage
-        from orderflow.ports import default_ports
+        from orderflow.wiring import default_ports
         from orderflow_local.sandbox.carrier import SandboxCarrier
 
         self.sandbox_carrier = SandboxCarrier(self.host).start()

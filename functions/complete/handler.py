@@ -3,7 +3,7 @@
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from orderflow.observability import log_metrics, logger, step_latency, tracer
-from orderflow.ports import default_ports
+from orderflow.wiring import default_ports
 from orderflow.workflow import steps
 
 

@@ -16,7 +16,7 @@ from orderflow.channels.http import Deadline
 from orderflow.fba.forwarding import forward
 from orderflow.fulfillment import ForwardMessage
 from orderflow.observability import log_metrics, logger, tracer
-from orderflow.ports import default_ports
+from orderflow.wiring import default_ports
 
 #: Seconds kept back from the Lambda timeout (the queue's visibility timeout is longer than the function's).
 SAFETY_MARGIN = 10.0

@@ -10,9 +10,9 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from orderflow.observability import log_metrics, logger, tracer
-from orderflow.ports import default_ports
 from orderflow.suppliers.forwarding import handle_record
 from orderflow.suppliers.ports import Connections, Suppliers, default_suppliers
+from orderflow.wiring import default_ports
 
 _suppliers: Suppliers | None = None
 

@@ -12,7 +12,7 @@ from orderflow.channels.http import Deadline
 from orderflow.importing import ImportOptions, import_channel
 from orderflow.models import Identifier
 from orderflow.observability import log_metrics, logger, tracer
-from orderflow.ports import default_ports
+from orderflow.wiring import default_ports
 
 #: Seconds kept back from the Lambda timeout to save the run's place and answer.
 SAFETY_MARGIN = 15.0

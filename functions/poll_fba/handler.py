@@ -10,7 +10,7 @@ from orderflow.channels.http import Deadline
 from orderflow.fba.tracking import poll
 from orderflow.models import Identifier
 from orderflow.observability import log_metrics, logger, tracer
-from orderflow.ports import default_ports
+from orderflow.wiring import default_ports
 
 #: Seconds kept back from the Lambda timeout to answer.
 SAFETY_MARGIN = 10.0

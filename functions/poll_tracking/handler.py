@@ -4,8 +4,8 @@ that shipped. ``{"warehouse_id": …}`` polls one supplier (``POST /suppliers/{i
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from orderflow.observability import log_metrics, logger, tracer
-from orderflow.ports import default_ports
 from orderflow.suppliers.tracking import poll_all
+from orderflow.wiring import default_ports
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -5,7 +5,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from orderflow import observability, service
 from orderflow.models import OrderStatus
 from orderflow.observability import log_metrics, logger, tracer
-from orderflow.ports import default_ports
+from orderflow.wiring import default_ports
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -11,7 +11,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from orderflow.channel_updates import handle_record
 from orderflow.observability import log_metrics, logger, tracer
-from orderflow.ports import default_ports
+from orderflow.wiring import default_ports
 
 
 def record_handler(record: SQSRecord) -> str:

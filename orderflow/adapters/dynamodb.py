@@ -17,7 +17,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from orderflow.adapters.aws import client
-from orderflow.errors import Conflict, InsufficientStock, NotFound, TransientError
+from orderflow.errors import ConcurrentUpdate, Conflict, InsufficientStock, NotFound, TransientError  # noqa: F401 - ConcurrentUpdate is raised here (and imported from here by older code)
 from orderflow.models import AllocatedLine, Document, Order, OrderStatus, StockLevel, Warehouse, utcnow
 from orderflow.observability import log_order_events
 from orderflow.rules.allocation import AllocationPolicy
@@ -41,10 +41,6 @@ TRANSIENT_CODES = {
 }
 #: Items per DynamoDB transaction (the service limit is 100).
 TRANSACTION_LIMIT = 100
-
-
-class ConcurrentUpdate(TransientError):
-    """Someone else saved the same order first; read it again and retry."""
 
 
 def to_item(data: dict[str, Any]) -> dict[str, Any]:

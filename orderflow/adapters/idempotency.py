@@ -16,7 +16,7 @@ from botocore.exceptions import ClientError
 
 from orderflow.adapters.aws import client
 from orderflow.adapters.dynamodb import from_item, storage_errors, to_item
-from orderflow.errors import ValidationFailed
+from orderflow.errors import IdempotencyKeyReused  # noqa: F401 - raised by callers of claim()
 from orderflow.models import utcnow
 from orderflow.settings import Settings, get_settings
 
@@ -24,12 +24,6 @@ from orderflow.settings import Settings, get_settings
 LEASE_SECONDS = 35.0
 #: Kept this long (an ``expires_at`` a TTL can use).
 KEEP_SECONDS = 7 * 86400
-
-
-class IdempotencyKeyReused(ValidationFailed):
-    """The key was used before with a different request body."""
-
-    code = "idempotency_key_reused"
 
 
 @dataclass

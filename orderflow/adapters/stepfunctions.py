@@ -62,6 +62,18 @@ class WorkflowGateway:
                 return None
             raise
 
+    def stop(self, order_id: str, attempt: int, error: str, cause: str) -> bool:
+        """Stop the order's execution with ``error``/``cause``. False if it could not be stopped (no
+        permission, no state machine configured, already ended): the caller's token ends it instead."""
+        try:
+            client("stepfunctions").stop_execution(executionArn=self.execution_arn(order_id, attempt), error=error,
+                                                   cause=cause[:32768])
+            return True
+        except (ClientError, RuntimeError) as err:
+            log.warning("could not stop the execution of order %s: %s", order_id,
+                        err.response.get("Error", {}).get("Code") if isinstance(err, ClientError) else err)
+            return False
+
     def abandon(self, task_token: str, error: str, cause: str) -> bool:
         """Tell a waiting task it will never be resumed (a cancelled order's shipment)."""
         try:

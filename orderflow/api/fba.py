@@ -33,7 +33,7 @@ API_POLL_SECONDS = 24.0
 
 
 def _ports():  # noqa: ANN202 - the API's ports (tests may swap them through orderflow.api.app.use_ports)
-    from orderflow.api.app import ports
+    from orderflow.api.common import ports
 
     return ports()
 

@@ -31,7 +31,7 @@ POLL_FUNCTION_ENV = "ORDERFLOW_POLL_TRACKING_FUNCTION"
 
 
 def _ports():
-    from orderflow.api.app import ports
+    from orderflow.api.common import ports
 
     return ports()
 

@@ -58,3 +58,15 @@ def recall_fba_shipments(order: Order, ports=None, fba: Fba | None = None) -> se
         log.info("Amazon FBA cancelled %s for order %s", record.seller_fulfillment_order_id, order.order_id)
         recalled.add(shipment.shipment_id)
     return recalled
+
+
+class FbaRoute:
+    """Amazon FBA as a fulfilment route (orderflow.ports.FulfilmentRoute): its shipments are recalled
+    from Amazon before the order is cancelled; nothing to tell after."""
+
+    def recall(self, order: Order, ports) -> None:  # noqa: ANN001
+        if any(s.method == FulfillmentMethod.FBA and s.fulfiller_ref for s in order.shipments):
+            recall_fba_shipments(order, ports)
+
+    def cancelled(self, order: Order, ports) -> bool:  # noqa: ANN001
+        return False

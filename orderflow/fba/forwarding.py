@@ -12,13 +12,13 @@ Outcomes of one message (:func:`forward`):
   and the waiting task is failed with ``OrderCancelled`` so the execution ends in ``Cancelled``;
 - the warehouse has no FBA account, its channel no credentials, or Amazon refuses the order (an unknown
   SKU, a bad address): the order needs attention with the reason and its execution ends
-  (:func:`orderflow.service.fulfiller_rejected`);
+  (:func:`orderflow.orders.fulfiller_rejected`);
 - the message comes from an execution a redrive has replaced: its task just ends (``OrderCancelled``: the
   workflow's ``Cancelled`` state changes nothing on the order);
 - Amazon throttles or fails (429, 5xx, timeouts) beyond the client's retries: the message fails and SQS
   delivers it again (then the dead-letter queue);
 - otherwise the order is at Amazon, recorded as open for the tracking poll, and the shipment is accepted
-  (:func:`orderflow.fulfillment.accept_forwarded`).
+  (:func:`orderflow.orders.accept_forwarded`).
 """
 
 from __future__ import annotations
@@ -27,14 +27,14 @@ import logging
 import re
 from contextlib import closing
 
-from orderflow import service
 from orderflow.channels.base import ChannelAuthError
 from orderflow.errors import NotFound, OrderCancelled, ValidationFailed
 from orderflow.fba import mcf
 from orderflow.fba.accounts import Fba, FbaAccount, OpenFulfillmentOrder, default_fba
 from orderflow.fba.client import McfClient, McfRejected
-from orderflow.fulfillment import ForwardMessage, accept_forwarded
+from orderflow.fulfillment import ForwardMessage
 from orderflow.models import FulfillmentMethod, Order, OrderStatus, Shipment, ShipmentStatus
+from orderflow.orders import accept_forwarded, end_rejected_forward, fulfiller_rejected
 
 log = logging.getLogger(__name__)
 
@@ -136,7 +136,7 @@ def forward(message: ForwardMessage, ports, fba: Fba | None = None, *, deadline=
         ports.workflow.abandon(message.task_token, "OrderCancelled", "a newer execution of the order took over")
         return "ignored"
     if order.status == OrderStatus.NEEDS_ATTENTION:  # rejected (or stuck): end this wait, create nothing
-        service.end_rejected_forward(message.task_token, ports)
+        end_rejected_forward(message.task_token, ports)
         return "rejected"
     shipment = order.shipment(message.shipment_id)
     if shipment.status == ShipmentStatus.SHIPPED:  # tracking is in already: accept resumes the execution
@@ -148,7 +148,7 @@ def forward(message: ForwardMessage, ports, fba: Fba | None = None, *, deadline=
         return "ignored"
 
     def reject(reason: str) -> str:
-        service.fulfiller_rejected(order.order_id, shipment.shipment_id, reason, ports,
+        fulfiller_rejected(order.order_id, shipment.shipment_id, reason, ports,
                                    task_token=message.task_token)
         return "rejected"
 

@@ -8,7 +8,7 @@ For each open fulfillment order (:class:`orderflow.fba.accounts.OpenFulfillmentO
   or quantities Amazon did not ship, are added to the order's events. ``add_tracking`` refuses a shipment
   that has tracking already, so a second poll, or two polls at once, complete it once;
 - Amazon gave up on it (``Unfulfillable``, ``Invalid``, or ``Cancelled`` without us asking): the order
-  needs attention with Amazon's reason (:func:`orderflow.service.fulfiller_rejected`);
+  needs attention with Amazon's reason (:func:`orderflow.orders.fulfiller_rejected`);
 - the order was cancelled here: Amazon is asked to cancel it, if nobody asked yet;
 - anything else (``Received``, ``Planning``, ``Processing``, not found yet): it is left for the next poll.
 
@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 
 from pydantic import BaseModel
 
-from orderflow import service
+from orderflow import orders, service
 from orderflow.errors import Conflict, NotFound, OrderflowError, ValidationFailed
 from orderflow.fba import mcf
 from orderflow.fba.accounts import Fba, OpenFulfillmentOrder, default_fba
@@ -162,7 +162,7 @@ class _Poll:
             reason = f"Amazon FBA reported fulfillment order {record.seller_fulfillment_order_id} {WHY[status]}"
             if details.shortfall():
                 reason += f": {details.shortfall()}"
-        service.fulfiller_rejected(order.order_id, record.shipment_id, reason, self.ports)
+        orders.fulfiller_rejected(order.order_id, record.shipment_id, reason, self.ports)
         self.close(record)
         return "needs_attention", status, reason
 

@@ -118,3 +118,14 @@ def tell_suppliers(order: Order, ports: Ports, suppliers: Suppliers | None = Non
                 record_once(ports, order.order_id, "supplier_cancel_pending",
                             f"{shipment.shipment_id}: {err.message}; the next tracking poll tries again")
     return outcomes
+
+
+class SupplierRoute:
+    """Dropship suppliers and 3PLs as a fulfilment route (orderflow.ports.FulfilmentRoute): nothing to ask
+    before a cancel; after it, each one holding a shipment gets a cancellation file."""
+
+    def recall(self, order: Order, ports: Ports) -> None:
+        return None
+
+    def cancelled(self, order: Order, ports: Ports) -> bool:
+        return any(s.fulfiller_ref for s in order.shipments) and bool(tell_suppliers(order, ports))

@@ -7,7 +7,7 @@ For each message (:class:`orderflow.fulfillment.ForwardMessage`):
    an order whose workflow stopped waiting (needs attention, completed, execution over) is
    acknowledged without writing;
 2. otherwise the order file is written once per shipment (:func:`deliver`), then
-   :func:`orderflow.fulfillment.accept_forwarded` keeps the task token and the order is
+   :func:`orderflow.orders.accept_forwarded` keeps the task token and the order is
    ``in_fulfillment``.
 
 :func:`deliver` claims the shipment's sent-files record with a conditional put before it touches
@@ -39,8 +39,9 @@ from orderflow.adapters.aws import client
 from orderflow.adapters.dynamodb import ConcurrentUpdate
 from orderflow.adapters.redelivery import backoff_seconds, redeliver_later
 from orderflow.errors import NotFound, OrderCancelled, TransientError
-from orderflow.fulfillment import ForwardMessage, accept_forwarded
+from orderflow.fulfillment import ForwardMessage
 from orderflow.models import Order, OrderStatus, Shipment, ShipmentStatus, utcnow
+from orderflow.orders import accept_forwarded, shipped_output
 from orderflow.ports import Ports
 from orderflow.queues import SUPPLIER_ORDERS
 from orderflow.suppliers.cancellation import record_once, tell_supplier
@@ -102,8 +103,6 @@ def forward(message: ForwardMessage, ports: Ports, suppliers: Suppliers, connect
     if order.status == OrderStatus.CANCELLED or shipment.status == ShipmentStatus.CANCELLED:
         return _cancelled(message, order, shipment, ports, suppliers, connections)
     if shipment.status == ShipmentStatus.SHIPPED:
-        from orderflow.workflow.steps import shipped_output
-
         ports.workflow.resume(message.task_token, shipped_output(shipment))
         return ForwardResult("already_shipped", f"{shipment.shipment_id} has tracking already; nothing sent")
     if order.status not in FORWARDABLE:

@@ -28,6 +28,7 @@ from orderflow.models import (
     ShipmentStatus,
     utcnow,
 )
+from orderflow.orders import release_stock_of_cancelled, shipped_output, stock_key, take_stock_wait_token
 from orderflow.ports import Ports
 from orderflow.rules.allocation import allocate
 
@@ -59,11 +60,6 @@ def _live(order: Order, *, completing: bool = False) -> Order:
         raise OrderCancelled(f"order {order.order_id} was completed on its sales channel before it shipped here",
                              order_id=order.order_id)
     return order
-
-
-def stock_key(order_id: str, plan_no: int) -> str:
-    """The idempotency prefix of one plan's stock changes."""
-    return f"{order_id}#p{plan_no}"
 
 
 def plan_for(order: Order, ports: Ports, plan_no: int) -> Allocation:
@@ -128,24 +124,6 @@ def await_stock(step: AwaitInput, ports: Ports) -> dict[str, Any]:
     return {"order_id": step.order_id, "waiting": True}
 
 
-def take_stock_wait_token(order_id: str, ports: Ports, *, resume: bool) -> bool:
-    """Clear the order's stock-wait token and, if asked, resume its execution (once)."""
-    taken: list[str] = []
-
-    def take(o: Order) -> bool:
-        if not o.stock_wait_token:
-            return False
-        taken.append(o.stock_wait_token)
-        o.stock_wait_token = None
-        o.record("stock_arrived", "allocating again")
-        return True
-
-    ports.orders.update(order_id, take)
-    if taken and resume:
-        return ports.workflow.resume(taken[-1], {"order_id": order_id, "resumed_at": utcnow()})
-    return bool(taken)
-
-
 def reduce_inventory(order_id: str, ports: Ports) -> dict[str, Any]:
     """Commit the planned stock, exactly once. If stock moved since the plan, the workflow plans again."""
     order = _live(ports.orders.get(order_id))
@@ -178,8 +156,6 @@ def reduce_inventory(order_id: str, ports: Ports) -> dict[str, Any]:
         order = ports.orders.update(order_id, reserved)
         if order.status in (OrderStatus.CANCELLED, OrderStatus.COMPLETED):
             # cancelled (or fulfilled on the channel) while we were reserving: give the stock straight back
-            from orderflow.service import release_stock_of_cancelled
-
             release_stock_of_cancelled(order, ports)
             _live(order)
     return {"order_id": order_id, "plan_no": plan.plan_no, "reserved": True}
@@ -251,11 +227,6 @@ def await_shipment(step: AwaitShipmentInput, ports: Ports) -> dict[str, Any]:
     if shipment.status == ShipmentStatus.SHIPPED:
         ports.workflow.resume(step.task_token, shipped_output(shipment))
     return {"order_id": step.order_id, "shipment_id": step.shipment_id, "status": shipment.status.value}
-
-
-def shipped_output(shipment: Shipment) -> dict[str, Any]:
-    return {"shipment_id": shipment.shipment_id, "carrier": shipment.carrier,
-            "tracking_number": shipment.tracking_number, "shipped_at": shipment.shipped_at}
 
 
 def complete_order(order_id: str, ports: Ports) -> dict[str, Any]:

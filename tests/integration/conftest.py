@@ -22,7 +22,7 @@ def stack(tmp_path_factory):
 
 @pytest.fixture
 def ports(stack):
-    from orderflow.ports import default_ports
+    from orderflow.wiring import default_ports
 
     return default_ports()
 

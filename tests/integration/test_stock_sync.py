@@ -48,7 +48,7 @@ def shops(stack, ports, uid):
 def fresh_containers():
     """Every function's next run starts as a new container (on AWS each keeps its own channel list for
     Channels.CACHE_SECONDS): the sync function sees these shops at once, and not the stopped ones after."""
-    from orderflow.ports import default_ports
+    from orderflow.wiring import default_ports
 
     default_ports.cache_clear()
 

@@ -299,7 +299,8 @@ def test_an_order_larger_than_one_dynamodb_transaction_reserves_and_ships_every_
 
 
 def test_a_dropship_shipment_is_forwarded_through_its_queue_and_tracking_resumes_it(stack, ports, uid, address):
-    from orderflow.fulfillment import ForwardMessage, accept_forwarded
+    from orderflow.fulfillment import ForwardMessage
+    from orderflow.orders import accept_forwarded
 
     sku = f"SKU-{uid}"
     add_warehouse(ports, f"sup-{uid}", kind="dropship")

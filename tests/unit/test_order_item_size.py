@@ -31,6 +31,7 @@ from orderflow.models import (
     StockLevel,
     Warehouse,
 )
+from orderflow.orders import take_stock_wait_token
 from orderflow.rules.allocation import AllocationPolicy
 from orderflow.service import cancel_order
 from orderflow.workflow.steps import (
@@ -41,7 +42,6 @@ from orderflow.workflow.steps import (
     await_stock,
     reduce_inventory,
     route_fulfillment,
-    take_stock_wait_token,
 )
 
 DYNAMODB_ITEM_LIMIT = 400 * 1024
@@ -196,7 +196,7 @@ def worst_case() -> tuple[SimpleNamespace, Order]:
         orders=MemoryOrders(), inventory=MemoryInventory(levels), workflow=MemoryWorkflow(),
         settings=MemorySettings(warehouses, AllocationPolicy(backorder="hold", allow_line_split=True)),
         purchasing=SimpleNamespace(draft_for_backorders=lambda order: []),
-        channels=SimpleNamespace(find=lambda channel_id: None))
+        channels=SimpleNamespace(find=lambda channel_id: None), routes=())
     new = NewOrder.model_validate({
         "lines": [{"sku": sku, "quantity": 99_999, "unit_price": "12345.6789"} for sku in skus],
         "shipping_address": {"name": "N" * 200, "company": "C" * 200, "line1": "L" * 200, "line2": "M" * 200,
