@@ -156,8 +156,8 @@ class LocalStack:
         function_env.install()
         os.environ.update(self.environment())
         from orderflow.adapters.aws import client, reset_clients
-        from orderflow.wiring import default_ports
         from orderflow.settings import get_settings
+        from orderflow.wiring import default_ports
 
         get_settings.cache_clear()
         default_ports.cache_clear()
@@ -265,8 +265,8 @@ class LocalStack:
         was restored)."""
         if not self.restored:
             return None
-        from orderflow.wiring import default_ports
         from orderflow.service import reconcile
+        from orderflow.wiring import default_ports
 
         def run() -> None:
             try:
