@@ -8,7 +8,7 @@ export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help install run test test-fast lint format build synth bench clean
+.PHONY: help install browser run test test-fast lint format build synth bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -21,10 +21,18 @@ $(STAMP): pyproject.toml requirements/constraints.txt
 
 install: $(STAMP) ## create .venv and install pinned dependencies (only when missing or changed)
 
-run: install ## start the local stack with sample data (API on http://127.0.0.1:3000)
+run: install ## start the local stack with sample data (API on http://127.0.0.1:3000, console on /console/)
 	$(BIN)/orderflow local
 
-test: install build ## set up and run the whole test suite (two workers; each test file stays on one), then the slow race alone
+# The console's browser tests drive Debian's chromium through Playwright (no browser download); CI runs as root.
+CHROMIUM := /usr/bin/chromium
+$(CHROMIUM):
+	@if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium; \
+	else echo "chromium is missing: run 'sudo apt-get install -y chromium' (the browser tests need it)"; exit 1; fi
+
+browser: $(CHROMIUM) ## install Debian's chromium for the console's browser tests (as root), when missing
+
+test: install build browser ## set up and run the whole test suite (two workers; each test file stays on one), then the slow race alone
 	$(BIN)/python -m pytest -n 2 --dist loadfile -m "not slow"
 	$(BIN)/python -m pytest -m slow
 

@@ -109,6 +109,7 @@ def cmd_local(args: argparse.Namespace) -> int:
                  else "started empty") + ")")
     print(f"  API:        {stack.api_url}")
     print(f"  token:      {stack.token}")
+    print(f"  console:    {stack.api_url}/console/  (sign in with the token)")
     print(f"  AWS (moto): {stack.endpoint}  (state machine {stack.state_machine_arn})")
     print(f"  stack:      {stack.deployment.stack_name}, deployed from the CDK template with CloudFormation "
           f"({len(stack.deployment.resource_types)} resources): aws cloudformation describe-stack-resources "

@@ -1,6 +1,7 @@
 """The local stack's front door: a real HTTP server that plays API Gateway.
 
-Each request is routed the way the template's REST API routes it: a method the template leaves open
+``/console/`` serves the operator console's static files (orderflow_local.console), public as they
+are on CloudFront. Each other request is routed the way the template's REST API routes it: a method the template leaves open
 (``AuthorizationType: NONE``: ``GET /health``, the webhooks) is public; every other method needs the
 local bearer token (the local stand-in for SigV4). The request becomes an API Gateway REST proxy event for
 the same Lambda handler that serves the API on AWS.
@@ -20,6 +21,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from orderflow_local import console
 from orderflow_local.lambda_binding import LocalLambdaContext
 
 log = logging.getLogger(__name__)
@@ -104,6 +106,8 @@ class ApiFront:
                 # Route and auth before a byte of the body is read; a length that is not a plain count
                 # (``-1``, ``1e9``, two headers) or a chunked body is refused, never read to EOF.
                 path = urlsplit(self.path).path
+                if console.is_console(path):  # the console's static files (CloudFront + S3 on AWS)
+                    return self._reply(*console.serve(self.command, path))
                 route = front.routes(self.command, path)
                 lengths = self.headers.get_all("Content-Length") or []
                 if self.headers.get("Transfer-Encoding"):

@@ -96,7 +96,7 @@ FUNCTION_SPECS: tuple[FunctionSpec, ...] = (
     ),
     # API Gateway REST integrations time out at 29 s. Cancelling fails waiting tasks; labels are bought here.
     FunctionSpec(
-        "api", writes=("orders", "settings", "inventory", "ledger"), sends=("stock-sync",),
+        "api", writes=("orders", "settings", "inventory", "ledger"), scans=("inventory",), sends=("stock-sync",),
         states_actions=("states:StartExecution", "states:SendTaskSuccess", "states:SendTaskFailure"),
         describes_executions=True, reads_history=True, secrets_read=SECRET_KINDS, secrets_write=SECRET_KINDS,
         labels=True,

@@ -80,3 +80,13 @@ def order_trace(order_id: Annotated[str, Path(max_length=80, pattern=ORDER_ID)])
             "events": [_event(e, started) for e in events],
         })
     return {"order_id": order_id, "executions": out}
+
+
+@router.get("/inventory")
+def list_stock() -> dict:
+    """Stock of every SKU in every warehouse (on hand, committed, available): the console's Stock screen.
+    A scan of the inventory table's keys, then the levels: for a seller's screen, not a hot path."""
+    inventory = _ports().inventory
+    skus = sorted(inventory.all_skus())
+    by_sku = inventory.levels_for(skus)
+    return {"levels": [lv.model_dump(mode="json") for sku in skus for lv in by_sku.get(sku, [])]}
