@@ -55,10 +55,23 @@ class StockMoved(OrderflowError):
 
 
 class OrderCancelled(OrderflowError):
-    """The order was cancelled while its workflow ran: the workflow ends in its ``Cancelled`` state."""
+    """The order was cancelled while its workflow ran: the workflow ends in its ``Cancelled`` state
+    (a Succeed state: a cancellation is not a failed execution)."""
 
     http_status = 409
     code = "order_cancelled"
+
+
+class OrderCompletedOnChannel(OrderCancelled):
+    """The sales channel fulfilled the order before anything was routed here: the workflow ends in its
+    ``CompletedOnChannel`` state. (An :class:`OrderCancelled` to Python callers: the order is closed.)"""
+
+    code = "order_completed_on_channel"
+
+
+#: Error names a waiting task is failed with (``SendTaskFailure``), each ending the workflow in its state.
+EXECUTION_SUPERSEDED = "ExecutionSuperseded"  # a redrive's newer execution carries the order on
+FULFILLER_REJECTED = "FulfillerRejected"  # the fulfiller will not ship: the order needs attention
 
 
 class FulfillerSlaExpired(BusinessError):

@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from orderflow.errors import OrderCancelled
+from orderflow.errors import FULFILLER_REJECTED, OrderCancelled
 from orderflow.models import Order, OrderStatus, Shipment, ShipmentStatus, utcnow
 
 if TYPE_CHECKING:
@@ -75,8 +75,8 @@ def fulfiller_rejected(order_id: str, shipment_id: str, reason: str, ports: Port
       ends there, ``ABORTED`` with the reason in its history. A redrive starts the order again once the
       seller fixed the cause.
     - The waiting task (the shipment's token, or ``task_token`` when the forwarder has not recorded it yet)
-      is also failed with ``OrderCancelled``, which the workflow ends in its ``Cancelled`` state (it writes
-      nothing). On AWS the token is dead by then and this does nothing; moto's interpreter ignores
+      is also failed with ``FulfillerRejected``, which the workflow ends in its ``FulfillerRejected`` Fail
+      state (it writes nothing). On AWS the token is dead by then and this does nothing; moto's interpreter ignores
       ``StopExecution`` inside a Map iteration, so locally this is what ends the execution. A forwarder
       that meets the shipment again (a redelivery) ends that wait the same way (:func:`end_rejected_forward`).
 
@@ -115,7 +115,7 @@ def fulfiller_rejected(order_id: str, shipment_id: str, reason: str, ports: Port
 
 def end_rejected_forward(task_token: str, ports: Ports) -> bool:
     """End the wait of a forwarded shipment its fulfiller will not ship (see :func:`fulfiller_rejected`)."""
-    return ports.workflow.abandon(task_token, "OrderCancelled",
+    return ports.workflow.abandon(task_token, FULFILLER_REJECTED,
                                   "the fulfiller will not ship it; the order needs attention (see its reason)")
 
 

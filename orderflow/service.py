@@ -346,7 +346,7 @@ def note_channel_fulfilled(order_id: str, ports: Ports, detail: str) -> bool:
     if not closed:
         return False
     if order.stock_wait_token:
-        ports.workflow.abandon(order.stock_wait_token, "OrderCancelled", "completed on the sales channel")
+        ports.workflow.abandon(order.stock_wait_token, "OrderCompletedOnChannel", "completed on the sales channel")
     release_stock_of_cancelled(order, ports)
     log.info("order %s was fulfilled on its channel before it shipped here: completed", order_id)
     return True

@@ -13,8 +13,8 @@ Outcomes of one message (:func:`forward`):
 - the warehouse has no FBA account, its channel no credentials, or Amazon refuses the order (an unknown
   SKU, a bad address): the order needs attention with the reason and its execution ends
   (:func:`orderflow.orders.fulfiller_rejected`);
-- the message comes from an execution a redrive has replaced: its task just ends (``OrderCancelled``: the
-  workflow's ``Cancelled`` state changes nothing on the order);
+- the message comes from an execution a redrive has replaced: its task just ends (``ExecutionSuperseded``: the
+  workflow's ``Superseded`` state changes nothing on the order);
 - Amazon throttles or fails (429, 5xx, timeouts) beyond the client's retries: the message fails and SQS
   delivers it again (then the dead-letter queue);
 - otherwise the order is at Amazon, recorded as open for the tracking poll, and the shipment is accepted
@@ -28,7 +28,7 @@ import re
 from contextlib import closing
 
 from orderflow.channels.base import ChannelAuthError
-from orderflow.errors import NotFound, OrderCancelled, ValidationFailed
+from orderflow.errors import EXECUTION_SUPERSEDED, NotFound, OrderCancelled, ValidationFailed
 from orderflow.fba import mcf
 from orderflow.fba.accounts import Fba, FbaAccount, OpenFulfillmentOrder, default_fba
 from orderflow.fba.client import McfClient, McfRejected
@@ -133,7 +133,7 @@ def forward(message: ForwardMessage, ports, fba: Fba | None = None, *, deadline=
                                                                      "FBA shipped it")
         return "cancelled"
     if _superseded(order, message):  # a redrive started a newer execution: this one's wait just ends
-        ports.workflow.abandon(message.task_token, "OrderCancelled", "a newer execution of the order took over")
+        ports.workflow.abandon(message.task_token, EXECUTION_SUPERSEDED, "a newer execution of the order took over")
         return "ignored"
     if order.status == OrderStatus.NEEDS_ATTENTION:  # rejected (or stuck): end this wait, create nothing
         end_rejected_forward(message.task_token, ports)

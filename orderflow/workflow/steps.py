@@ -17,7 +17,13 @@ from typing import Any
 from pydantic import BaseModel
 
 from orderflow import observability
-from orderflow.errors import InsufficientStock, OrderCancelled, StockMoved, UnsupportedFulfillmentRoute
+from orderflow.errors import (
+    InsufficientStock,
+    OrderCancelled,
+    OrderCompletedOnChannel,
+    StockMoved,
+    UnsupportedFulfillmentRoute,
+)
 from orderflow.models import (
     METHOD_BY_KIND,
     Allocation,
@@ -53,12 +59,12 @@ class AwaitShipmentInput(AwaitInput):
 
 def _live(order: Order, *, completing: bool = False) -> Order:
     """Steps stop here for a cancelled order, and for one its sales channel fulfilled before it was
-    routed here (completed without shipments): the workflow catches OrderCancelled and ends."""
+    routed here (completed without shipments): the workflow catches OrderCancelled / OrderCompletedOnChannel and ends."""
     if order.status == OrderStatus.CANCELLED:
         raise OrderCancelled(f"order {order.order_id} was cancelled", order_id=order.order_id)
     if order.status == OrderStatus.COMPLETED and not completing:
-        raise OrderCancelled(f"order {order.order_id} was completed on its sales channel before it shipped here",
-                             order_id=order.order_id)
+        raise OrderCompletedOnChannel(f"order {order.order_id} was completed on its sales channel before it "
+                                      "shipped here", order_id=order.order_id)
     return order
 
 

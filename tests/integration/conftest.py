@@ -67,3 +67,16 @@ def execution_status(stack, order_id: str, timeout: float = 30, until=("SUCCEEDE
         if desc["status"] in until or time.monotonic() > deadline:
             return desc
         time.sleep(0.05)
+
+
+def final_state(stack, order_id: str, attempt: int = 1) -> str | None:
+    """The last state the order's execution entered (e.g. ``Cancelled``), from its history."""
+    from orderflow.adapters.aws import client
+    from orderflow.trace import execution_arn
+
+    name = order_id if attempt == 1 else f"{order_id}-r{attempt}"
+    pages = client("stepfunctions").get_paginator("get_execution_history").paginate(
+        executionArn=execution_arn(stack.state_machine_arn, name))
+    entered = [e["stateEnteredEventDetails"]["name"] for page in pages for e in page["events"]
+               if "stateEnteredEventDetails" in e]
+    return entered[-1] if entered else None

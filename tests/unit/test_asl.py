@@ -21,17 +21,49 @@ def test_placeholders_are_exactly_the_functions_and_tables_we_fill():
                                             | set(asl.QUEUE_PLACEHOLDERS))
 
 
-def test_every_step_ends_cancelled_orders_and_catches_business_errors_into_needs_attention():
-    steps = [(n, s) for n, s in DEFINITION["States"].items()
-             if s["Type"] in {"Task", "Map"} and n != "RecordNeedsAttention"]
-    assert len(steps) >= 6
-    for name, state in steps:  # (inside the Map, the Map's own Catch handles what its branches raise)
+#: What each step can raise (orderflow/workflow/steps.py, orderflow/rules/allocation.py, the Map's Fail
+#: states): its Catch names exactly these business errors, no more.
+RAISES = {
+    "Allocate": {"NoWarehouseCanAllocate", "UnknownSku"},
+    "WaitForStock": set(),
+    "ReduceInventory": set(),  # a reservation that no longer fits is StockMoved: planned again
+    "RouteFulfillment": {"UnsupportedFulfillmentRoute"},
+    "FulfillShipments": {"FulfillerSlaExpired", "UnsupportedFulfillmentRoute"},
+    "Complete": set(),
+}
+
+
+def test_every_step_ends_closed_orders_and_catches_only_the_business_errors_it_can_raise():
+    steps = {n: s for n, s in DEFINITION["States"].items()
+             if s["Type"] in {"Task", "Map"} and n != "RecordNeedsAttention"}
+    assert set(steps) == set(RAISES)
+    assert set().union(*RAISES.values()) == set(BUSINESS_ERROR_NAMES) - {"InsufficientStock"}
+    for name, state in steps.items():  # (inside the Map, the Map's own Catch handles what its branches raise)
         catchers = {tuple(sorted(c["ErrorEquals"])): c["Next"] for c in state["Catch"]}
         assert state["Catch"][0]["ErrorEquals"] == ["OrderCancelled"], name
         assert catchers[("OrderCancelled",)] == "Cancelled", name
+        assert catchers[("OrderCompletedOnChannel",)] == "CompletedOnChannel", name
         assert state["Catch"][-1]["ErrorEquals"] == ["States.ALL"], name
-        if name != "WaitForStock":
-            assert catchers[tuple(BUSINESS_ERROR_NAMES)] == "ExplainBusinessError", name
+        business = {e for c in state["Catch"] if c["Next"] == "ExplainBusinessError" for e in c["ErrorEquals"]}
+        assert business == RAISES[name], name
+
+
+def test_a_cancelled_or_channel_completed_order_is_not_a_failed_execution():
+    states = DEFINITION["States"]
+    for name in ("Cancelled", "CompletedOnChannel", "Superseded"):
+        assert states[name]["Type"] == "Succeed", name
+    assert states["FulfillerRejected"]["Type"] == "Fail"  # the order needs attention: that one did fail
+    catchers = {c["ErrorEquals"][0]: c["Next"] for c in states["FulfillShipments"]["Catch"]}
+    assert catchers["FulfillerRejected"] == "FulfillerRejected" and catchers["ExecutionSuperseded"] == "Superseded"
+
+
+def test_a_self_shipment_that_never_ships_needs_attention_with_a_named_reason():
+    branch = DEFINITION["States"]["FulfillShipments"]["ItemProcessor"]["States"]
+    task = branch["WaitForSelfShipment"]
+    assert task["Catch"] == [{"ErrorEquals": ["States.Timeout"], "Next": "SelfShipMissedSla"}]
+    missed = branch["SelfShipMissedSla"]
+    assert missed["Type"] == "Fail" and missed["Error"] == "FulfillerSlaExpired"
+    assert "90 days" in json.loads(missed["Cause"])["errorMessage"]
 
 
 def test_forwarded_shipments_wait_for_the_fulfillers_sla_then_need_attention():

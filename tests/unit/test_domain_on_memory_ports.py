@@ -93,7 +93,7 @@ def test_a_fulfiller_rejection_needs_attention_and_stops_the_execution(ports):
     rejected = orders.fulfiller_rejected(order.order_id, shipment_id, "address not serviceable", ports)
     assert rejected.status == OrderStatus.NEEDS_ATTENTION and rejected.attention_reason == "address not serviceable"
     assert ports.workflow.stopped == [(order.order_id, "FulfillerRejected")]
-    assert ports.workflow.abandoned == [(token, "OrderCancelled")]
+    assert ports.workflow.abandoned == [(token, "FulfillerRejected")]  # the workflow's FulfillerRejected state
     redriven = service.redrive_order(order.order_id, ports, reason="fixed the address")
     assert redriven.status == OrderStatus.NEW and ports.workflow.started[-1] == f"{order.order_id}-r2"
 
