@@ -65,7 +65,9 @@ def request_sync(skus: Iterable[str], ports: Ports) -> list[str]:
         try:
             client("dynamodb").put_item(
                 TableName=ports.settings.table,
-                ConditionExpression="attribute_not_exists(id) OR stale_after < :now",
+                # a marker without stale_after was left by a release whose sends could fail for good
+                ConditionExpression="attribute_not_exists(id) OR attribute_not_exists(stale_after) "
+                                    "OR stale_after < :now",
                 ExpressionAttributeValues={":now": {"N": f"{now:.3f}"}},
                 Item={"entity": {"S": PENDING}, "id": {"S": sku}, "marker": {"S": marker}, "at": {"S": utcnow()},
                       "stale_after": {"N": f"{now + MARKER_STALE_SECONDS:.3f}"}})
@@ -90,7 +92,7 @@ def _drop_marker(sku: str, ports: Ports, marker: str | None = None, *, stale_bef
         conditions.append("marker = :marker")
         values[":marker"] = {"S": marker}
     if stale_before is not None:
-        conditions.append("stale_after < :now")
+        conditions.append("(attribute_not_exists(stale_after) OR stale_after < :now)")
         values[":now"] = {"N": f"{stale_before:.3f}"}
     extra = {"ConditionExpression": " AND ".join(conditions), "ExpressionAttributeValues": values} if conditions else {}
     try:
