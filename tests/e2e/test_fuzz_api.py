@@ -16,20 +16,24 @@ from tests.e2e.conftest import TOKEN
 
 pytestmark = pytest.mark.e2e
 
-#: Fixed, so a failure replays; 20 examples per operation and phase: about 4 minutes on 2 idle cores.
+#: Fixed, so a failure replays; 20 examples per operation and phase: about 4-6 minutes on 2 idle cores.
 SEED, EXAMPLES = "7", "20"
+#: One worker: two threads of Schemathesis under Python 3.11.7 now and then crash inside CPython's own
+#: compiler ("SystemError: AST constructor recursion depth mismatch", gh-106905), a runtime error that is
+#: no finding about our API.
+WORKERS = "1"
 #: Where a check is narrowed for an operation, and why.
 CONFIG = Path(__file__).with_name("schemathesis.toml")
 
 
-@pytest.mark.timeout(660)  # the coverage phase alone takes 2-4 minutes on 2 cores
+@pytest.mark.timeout(1260)  # the coverage phase alone takes 2-4 minutes on 2 cores
 def test_the_api_answers_what_its_document_says(local_stack, tmp_path):
     st = Path(sys.executable).with_name("schemathesis")
     run = subprocess.run(
         [str(st), "--config-file", str(CONFIG), "run", f"{local_stack['url']}/openapi.json", "-H", f"Authorization: Bearer {TOKEN}",
-         "--checks", "all", "--max-examples", EXAMPLES, "--seed", SEED, "--workers", "2",
+         "--checks", "all", "--max-examples", EXAMPLES, "--seed", SEED, "--workers", WORKERS,
          "--phases", "examples,coverage,fuzzing,stateful", "--no-color"],
-        capture_output=True, text=True, timeout=600, cwd=tmp_path)
+        capture_output=True, text=True, timeout=1200, cwd=tmp_path)
     report = run.stdout[-12000:] + run.stderr[-3000:]
     assert " generated" in report, report  # it ran
     assert run.returncode == 0, f"schemathesis exited {run.returncode}:\n{report}"
