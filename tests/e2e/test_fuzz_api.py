@@ -32,6 +32,7 @@ def test_the_api_answers_what_its_document_says(local_stack, tmp_path):
     run = subprocess.run(
         [str(st), "--config-file", str(CONFIG), "run", f"{local_stack['url']}/openapi.json", "-H", f"Authorization: Bearer {TOKEN}",
          "--checks", "all", "--max-examples", EXAMPLES, "--seed", SEED, "--workers", WORKERS,
+         "--request-timeout", "30",  # as API Gateway: an import or a search may take up to 29 s
          "--phases", "examples,coverage,fuzzing,stateful", "--no-color"],
         capture_output=True, text=True, timeout=1200, cwd=tmp_path)
     report = run.stdout[-12000:] + run.stderr[-3000:]

@@ -47,7 +47,8 @@ def test_a_supplier_configured_over_http_gets_its_orders_and_its_tracking_comple
         SandboxSupplier(folder, tracking_format=TrackingFileFormat(min_age_seconds=0), delay_seconds=0).step()
         report = api.post("/suppliers/acme-e2e/poll")
         assert report.status_code == 200, report.text
-        assert report.json()["totals"]["shipments_completed"] == 1
+        # this poll completes it, unless the supplier's own scheduled poll read the file a moment before
+        assert report.json()["totals"]["shipments_completed"] in (0, 1), report.text
         done = wait_status(api, order_id, "completed")
         assert done["shipments"][0]["tracking_number"].startswith("1Z")
         assert api.get("/inventory/LAMP-E2E").json()["levels"][0]["on_hand"] == 3

@@ -133,24 +133,30 @@ def test_a_failed_send_does_not_block_the_next_change(stack, ports, uid, shops, 
 
 
 def test_a_marker_whose_message_was_lost_is_replaced_and_swept(stack, ports, uid, shops):
+    """A marker whose message was lost no longer blocks the SKU: the next change replaces it, and the
+    sweep's per-SKU step (what sync_all does for every SKU; the whole sweep over this shared stack's
+    SKUs would take minutes) deletes it. The same for a marker without stale_after, left by a release
+    whose failed sends kept their markers forever."""
+    import time as clock
+
+    from orderflow import stock_sync
     from orderflow.adapters.aws import client
     from orderflow.stock_sync import PENDING
 
     sku, started = shops
-    lost = {"entity": {"S": PENDING}, "id": {"S": sku}, "marker": {"S": "sync_lost"}, "at": {"S": "2026-01-01"},
-            "stale_after": {"N": "1"}}
-    client("dynamodb").put_item(TableName=ports.settings.table, Item=lost)
-    ports.inventory.set_on_hand(sku, f"a-{uid}", 3)  # the stale marker does not swallow this change
-    wait_pushed(started, sku, 3)
-    client("dynamodb").put_item(TableName=ports.settings.table, Item=lost)
-    sync_all(ports)
     key = {"entity": {"S": PENDING}, "id": {"S": sku}}
-    assert "Item" not in client("dynamodb").get_item(TableName=ports.settings.table, Key=key)
-    # a marker an earlier release left (no stale_after: stuck since its send failed) blocks nothing either
+    lost = {**key, "marker": {"S": "sync_lost"}, "at": {"S": "2026-01-01"}, "stale_after": {"N": "1"}}
     legacy = {k: v for k, v in lost.items() if k != "stale_after"}
-    client("dynamodb").put_item(TableName=ports.settings.table, Item=legacy)
-    ports.inventory.set_on_hand(sku, f"a-{uid}", 2)
-    wait_pushed(started, sku, 2)
-    client("dynamodb").put_item(TableName=ports.settings.table, Item=legacy)
-    sync_all(ports)
-    assert "Item" not in client("dynamodb").get_item(TableName=ports.settings.table, Key=key)
+    for n, marker in enumerate((lost, legacy), start=3):
+        client("dynamodb").put_item(TableName=ports.settings.table, Item=marker)
+        ports.inventory.set_on_hand(sku, f"a-{uid}", n)  # the stale marker does not swallow this change
+        wait_pushed(started, sku, n)
+        client("dynamodb").put_item(TableName=ports.settings.table, Item=marker)
+        stock_sync._drop_marker(sku, ports, stale_before=clock.time())
+        assert "Item" not in client("dynamodb").get_item(TableName=ports.settings.table, Key=key)
+    fresh = {**key, "marker": {"S": "sync_fresh"}, "at": {"S": "2026-01-01"},
+             "stale_after": {"N": f"{clock.time() + 600:.3f}"}}
+    client("dynamodb").put_item(TableName=ports.settings.table, Item=fresh)
+    stock_sync._drop_marker(sku, ports, stale_before=clock.time())  # a marker on its way is kept
+    assert "Item" in client("dynamodb").get_item(TableName=ports.settings.table, Key=key)
+    client("dynamodb").delete_item(TableName=ports.settings.table, Key=key)
