@@ -80,27 +80,3 @@ def final_state(stack, order_id: str, attempt: int = 1) -> str | None:
     entered = [e["stateEnteredEventDetails"]["name"] for page in pages for e in page["events"]
                if "stateEnteredEventDetails" in e]
     return entered[-1] if entered else None
-
-
-@pytest.fixture
-def api(stack):
-    """The stack's HTTP API with the test token."""
-    import httpx
-
-    with httpx.Client(base_url=stack.api_url, headers={"Authorization": "Bearer test-token"}, timeout=30) as http:
-        yield http
-
-
-@pytest.fixture
-def forget_channels(stack, uid):
-    """Disconnect the test's channels after it (the stack is shared by the session); use it with
-    ``pytestmark = pytest.mark.usefixtures("forget_channels")``."""
-    from orderflow.adapters.channel_store import ChannelStore
-    from orderflow.api import channels as channels_api
-
-    yield
-    for config in ChannelStore().list():
-        if uid in config.channel_id:
-            channels_api.schedules().delete(config.channel_id)
-            channels_api.credential_store().delete(config.channel_id)
-            ChannelStore().delete(config.channel_id)

@@ -28,7 +28,22 @@ from orderflow_local.sandbox import AmazonSandbox, ShopifySandbox, WooCommerceSa
 from orderflow_local.scheduler import LocalScheduler
 from tests.integration.conftest import add_warehouse, wait_for
 
-pytestmark = pytest.mark.usefixtures("forget_channels")
+
+@pytest.fixture
+def api(stack):
+    with httpx.Client(base_url=stack.api_url, headers={"Authorization": "Bearer test-token"}, timeout=30) as http:
+        yield http
+
+
+@pytest.fixture(autouse=True)
+def forget_channels(stack, uid):
+    """Each test's channels are disconnected after it (the stack is shared by the session)."""
+    yield
+    for config in ChannelStore().list():
+        if uid in config.channel_id:
+            channels_api.schedules().delete(config.channel_id)
+            channels_api.credential_store().delete(config.channel_id)
+            ChannelStore().delete(config.channel_id)
 
 
 @pytest.fixture

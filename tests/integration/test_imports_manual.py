@@ -6,11 +6,18 @@ from __future__ import annotations
 import threading
 import uuid
 
+import httpx
 import pytest
 
 from orderflow import service
 from orderflow.adapters.idempotency import IdempotencyKeys
 from tests.integration.conftest import add_warehouse, make_order
+
+
+@pytest.fixture
+def api(stack):
+    with httpx.Client(base_url=stack.api_url, headers={"Authorization": "Bearer test-token"}, timeout=30) as http:
+        yield http
 
 
 @pytest.fixture

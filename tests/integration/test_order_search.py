@@ -6,11 +6,18 @@ from __future__ import annotations
 import time
 import uuid
 
+import httpx
 import pytest
 
 from orderflow import service
 from orderflow.models import OrderStatus
 from tests.integration.conftest import add_warehouse, make_order, wait_for
+
+
+@pytest.fixture
+def api(stack):
+    with httpx.Client(base_url=stack.api_url, headers={"Authorization": "Bearer test-token"}, timeout=30) as http:
+        yield http
 
 
 @pytest.fixture(scope="module")

@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from orderflow.adapters.channel_store import ChannelStore, SecretsManagerCredentials
+from orderflow.api import channels as channels_api
 from orderflow.carriers.accounts import env_key_name
 from orderflow.channels.config import AmazonConfig, ImportSchedule, ShopifyCredentials
 from tests.integration.conftest import add_warehouse
@@ -21,7 +22,21 @@ from tests.integration.conftest import add_warehouse
 EVIL = "https://collector.evil.example"
 OFF = {"every_minutes": 60, "enabled": False}  # these channels point nowhere real: never polled
 
-pytestmark = pytest.mark.usefixtures("forget_channels")
+
+@pytest.fixture
+def api(stack):
+    with httpx.Client(base_url=stack.api_url, headers={"Authorization": "Bearer test-token"}, timeout=30) as http:
+        yield http
+
+
+@pytest.fixture(autouse=True)
+def forget_channels(stack, uid):
+    yield
+    for config in ChannelStore().list():
+        if uid in config.channel_id:
+            channels_api.schedules().delete(config.channel_id)
+            channels_api.credential_store().delete(config.channel_id)
+            ChannelStore().delete(config.channel_id)
 
 
 def refused(resp: httpx.Response, field: str) -> None:
