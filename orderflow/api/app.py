@@ -7,6 +7,7 @@ the caller's mistakes; a 500 only ever means a bug or an outage on our side.
 from __future__ import annotations
 
 import json
+import os
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
@@ -259,11 +260,48 @@ from orderflow.api.orders_view import router as orders_view_router  # noqa: E402
 app.include_router(orders_view_router)
 
 
+#: The operator console's routes on AWS: the same API under this prefix, authorized by the console's Cognito
+#: user pool at API Gateway instead of SigV4 (infra.constructs.api.Api.add_console_routes).
+CONSOLE_PREFIX = "/console-api"
+#: The console's origin (its CloudFront URL): answers on the console's routes to it carry CORS headers.
+CONSOLE_ORIGIN_ENV = "ORDERFLOW_CONSOLE_ORIGIN"
+
+
+def console_path(path: str) -> str | None:
+    """The plain path a console route stands for (``/console-api/orders`` -> ``/orders``), else None."""
+    if path == CONSOLE_PREFIX or path.startswith(CONSOLE_PREFIX + "/"):
+        return path[len(CONSOLE_PREFIX):] or "/"
+    return None
+
+
+def _header(headers: dict, name: str) -> str | None:
+    return next((v for k, v in headers.items() if k.lower() == name.lower()), None)
+
+
+def _allow_console_origin(result: dict, origin: str | None) -> dict:
+    """CORS headers on a console answer, for the console's own origin only (preflights are answered by
+    API Gateway; this covers the function's answers, which a proxy integration passes through as they are)."""
+    allowed = os.environ.get(CONSOLE_ORIGIN_ENV)
+    if not origin or not allowed or origin != allowed:
+        return result
+    cors = {"Access-Control-Allow-Origin": origin, "Vary": "Origin",
+            "Access-Control-Expose-Headers": "Location, Idempotent-Replayed, Content-Disposition"}
+    if result.get("multiValueHeaders") is not None:
+        result["multiValueHeaders"].update({k: [v] for k, v in cors.items()})
+    else:
+        result["headers"] = {**(result.get("headers") or {}), **cors}
+    return result
+
+
 def resolve(event: dict, context: Any) -> dict:
     """Serve one API Gateway proxy event. The API speaks JSON only, so a JSON body sent with a
-    form content type (``curl -d`` does that) is read as the JSON it is."""
+    form content type (``curl -d`` does that) is read as the JSON it is. A console route
+    (``/console-api/...``) is routed exactly like its plain path."""
     headers = event.get("headers") or {}
-    ctype = next((v for k, v in headers.items() if k.lower() == "content-type"), "")
+    plain = console_path(event.get("path") or "")
+    if plain is not None:
+        event = {**event, "path": plain}
+    ctype = _header(headers, "content-type") or ""
     body = (event.get("body") or "").lstrip()
     if body[:1] in ("{", "[") and "json" not in ctype.lower():
         headers = {k: v for k, v in headers.items() if k.lower() != "content-type"}
@@ -272,4 +310,7 @@ def resolve(event: dict, context: Any) -> dict:
         if event.get("multiValueHeaders"):
             mv = {k: v for k, v in event["multiValueHeaders"].items() if k.lower() != "content-type"}
             event["multiValueHeaders"] = {**mv, "Content-Type": ["application/json"]}
-    return app.resolve(event, context)
+    result = app.resolve(event, context)
+    if plain is not None:
+        result = _allow_console_origin(result, _header(headers, "origin"))
+    return result
