@@ -9,6 +9,8 @@ holds the API to, so it lists:
   (``{"error": {"code", "message", "details"}}``): 201/202/204 where that is the success, 400 (body not
   JSON), 401, 404 (an id in the path or the body names nothing), 409 (the resource's state does not allow
   it, or a concurrent change won), 422 (validation), 503 (a dependency is briefly unavailable: retry);
+  the operations that call a channel, carrier, supplier or FBA (``UPSTREAM``) also 429 (the channel asks
+  us to wait) and 502 (it answered with an error or could not be reached);
 - rules the models check in code that JSON Schema can say too (two fields that go together, strings
   that must hold more than spaces, decimal strings), so that generated requests that the document calls
   valid are ones the API accepts.
@@ -55,6 +57,15 @@ SUCCESS: dict[tuple[str, str], dict[int, str]] = {
     ("put", "/fba/{warehouse_id}"): {201: "Created", 200: "Replaced"},
 }
 
+#: Operations that call a seller's channel, carrier, SFTP supplier or Amazon while the caller waits: they
+#: pass on the outside system's refusal or absence (502, 429 from a channel; 503 when a carrier or
+#: supplier is unreachable).
+UPSTREAM = {
+    ("post", "/channels/{channel_id}/import"), ("post", "/webhooks/{channel_id}"),
+    ("post", "/fba/{warehouse_id}/poll"), ("post", "/suppliers/{warehouse_id}/poll"),
+    ("post", "/orders/{order_id}/labels"),
+}
+
 #: Operations without an id in the path that still answer 404 (an id in the body names nothing).
 NOT_FOUND_FROM_BODY = {("put", "/settings/allocation"), ("post", "/purchase-orders")}
 
@@ -74,6 +85,9 @@ ERRORS = {
     404: "Nothing has that id (not_found)",
     409: "The resource's state does not allow it, or a concurrent change won (conflict)",
     422: "The request does not validate (validation_error and others)",
+    429: "The channel asks us to wait (channel_rate_limited; details.retry_after in seconds)",
+    502: "The channel or Amazon answered with an error or could not be reached (channel_error, "
+         "channel_unavailable, channel_auth_failed)",
     503: "A dependency is briefly unavailable: retry with backoff (temporarily_unavailable)",
 }
 
@@ -108,6 +122,8 @@ def _responses(method: str, path: str, operation: dict[str, Any]) -> dict[str, A
         statuses.append(404)
     if method in ("post", "put", "delete") and key not in PUBLIC:
         statuses.append(409)
+    if key in UPSTREAM:
+        statuses += [429, 502]
     for status in sorted(statuses):
         out[str(status)] = _error_response(status)
     if key == ("get", "/health"):
