@@ -1,8 +1,9 @@
 """The HTTP layer of the carrier clients: httpx with a base URL, timeouts, and retries with backoff.
 
 - 2xx: the parsed JSON;
-- 429 and 5xx (and a connection that failed): retried with full-jitter exponential backoff, honouring
-  ``Retry-After``, within a time budget; then :class:`CarrierUnavailable` (our 503);
+- 429 and 5xx (and a connection that failed): retried by orderflow's one retry policy
+  (:mod:`orderflow.outbound_retry`: full-jitter exponential backoff, ``Retry-After`` honoured) within a
+  time budget; then :class:`CarrierUnavailable` (our 503);
 - 401/403: :class:`CarrierAuthFailed`; any other 4xx: :class:`CarrierRejected` with the carrier's own
   message (our 422).
 
@@ -12,18 +13,15 @@ label URLs may be signed.
 
 from __future__ import annotations
 
-import email.utils
 import logging
-import random
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urljoin
 
 import httpx
 
+from orderflow import outbound_retry
 from orderflow.carriers.base import (
     CarrierAuthFailed,
     CarrierRejected,
@@ -32,10 +30,10 @@ from orderflow.carriers.base import (
     carrier_message,
 )
 from orderflow.outbound import check_label_url
+from orderflow.outbound_retry import RETRY_ERRORS, retry_after_seconds
 
 log = logging.getLogger(__name__)
 
-RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 #: Labels are small (a 4x6 PDF is a few kB); anything this big is not a label.
 MAX_LABEL_BYTES = 5 * 1024 * 1024
 #: Redirects followed to a label file, each checked like the first URL.
@@ -43,36 +41,17 @@ MAX_LABEL_REDIRECTS = 3
 
 
 @dataclass
-class RetryPolicy:
-    """How often and how long to retry. The API Lambda has 29 s in all, so the budget stays well under it."""
+class RetryPolicy(outbound_retry.RetryPolicy):
+    """orderflow's retry policy with the carriers' defaults: the API Lambda has 29 s in all, so a call's
+    waits stay well under it."""
 
-    attempts: int = 4
+    max_attempts: int = 4
     base_delay: float = 0.25
     max_delay: float = 4.0
     #: ``Retry-After`` is obeyed up to this many seconds; a longer one ends the retries.
     max_retry_after: float = 8.0
     #: Seconds all the waits of one call may add up to.
-    budget: float = 12.0
-    sleep: Callable[[float], None] = time.sleep
-
-    def backoff(self, attempt: int) -> float:
-        cap = min(self.max_delay, self.base_delay * (2 ** (attempt - 1)))
-        return random.uniform(0, cap)  # noqa: S311 - jitter, not crypto
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("Retry-After")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+    budget: float | None = 12.0
 
 
 def _body(response: httpx.Response) -> Any:
@@ -152,17 +131,18 @@ class CarrierHttp:
         attempt = 0
         while True:
             attempt += 1
-            retry_after: float | None = None
+            asked: float | None = None
             try:
                 response = call()
-            except httpx.TimeoutException as err:
+            except RETRY_ERRORS as err:
                 # The request may have arrived: only a connect timeout is known to be harmless.
-                if not isinstance(err, httpx.ConnectTimeout) and not retry_server_errors:
-                    raise CarrierUnavailable(f"{self.carrier} did not answer in time ({what})",
-                                             carrier=self.carrier) from err
-                problem, status = f"{self.carrier} did not answer in time", None
-            except httpx.TransportError as err:
-                problem, status = f"cannot reach {self.carrier} ({type(err).__name__})", None
+                if isinstance(err, httpx.TimeoutException):
+                    if not isinstance(err, httpx.ConnectTimeout) and not retry_server_errors:
+                        raise CarrierUnavailable(f"{self.carrier} did not answer in time ({what})",
+                                                 carrier=self.carrier) from err
+                    problem, status = f"{self.carrier} did not answer in time", None
+                else:
+                    problem, status = f"cannot reach {self.carrier} ({type(err).__name__})", None
             else:
                 status = response.status_code
                 if status < 300:
@@ -173,7 +153,7 @@ class CarrierHttp:
                         f"{self.carrier} refused the carrier account's API key (HTTP {status}: "
                         f"{carrier_message(body)}); check the key with PUT /carriers/{{carrier_id}}",
                         carrier=self.carrier, carrier_status=status)
-                if status not in RETRY_STATUSES or (status != 429 and not retry_server_errors):
+                if not policy.retries(status) or (status != 429 and not retry_server_errors):
                     if status >= 500:
                         raise CarrierUnavailable(f"{self.carrier} failed (HTTP {status}: {carrier_message(body)})",
                                                  carrier=self.carrier, carrier_status=status)
@@ -181,16 +161,11 @@ class CarrierHttp:
                                           carrier=self.carrier, carrier_status=status,
                                           carrier_code=carrier_code(body))
                 problem = f"{self.carrier} answered HTTP {status} ({carrier_message(body, 200)})"
-                retry_after = _retry_after(response)
+                asked = retry_after_seconds(response.headers.get("Retry-After"))
             log.info("carrier call failed, may retry", extra={"carrier": self.carrier, "call": what,
                                                                "status": status, "attempt": attempt})
-            delay = policy.backoff(attempt)
-            if retry_after is not None:
-                if retry_after > policy.max_retry_after:
-                    attempt = policy.attempts  # the carrier asks for longer than we can wait
-                delay = max(delay, retry_after)
-            if attempt >= policy.attempts or waited + delay > policy.budget:
+            verdict = policy.decide(attempt, retry_after=asked, waited=waited)
+            if not verdict.again:  # out of attempts or budget, or the carrier asks for longer than we can wait
                 raise CarrierUnavailable(f"{problem}; gave up after {attempt} attempt(s), try again later",
                                          carrier=self.carrier, carrier_status=status, attempts=attempt)
-            policy.sleep(delay)
-            waited += delay
+            waited += policy.wait(verdict)

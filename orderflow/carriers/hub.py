@@ -24,7 +24,7 @@ def build_provider(account: CarrierAccount, api_key: str | None) -> LabelProvide
     from orderflow.carriers.accounts import CarrierType
     from orderflow.carriers.http import RetryPolicy
 
-    retry = RetryPolicy(attempts=account.max_attempts)
+    retry = RetryPolicy(max_attempts=account.max_attempts)
     common: dict[str, Any] = {"timeout": float(account.timeout_seconds), "retry": retry,
                               "display_name": account.display_name}
     if account.type == CarrierType.SHIPPO:

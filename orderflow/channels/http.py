@@ -1,13 +1,13 @@
-"""The HTTP layer every channel client uses: httpx with a base URL, retries that honour 429 and
-``Retry-After`` with exponential backoff and jitter, an optional token bucket for channels with a
-published rate (Amazon), and a deadline so a run stops cleanly before its Lambda timeout.
+"""The HTTP layer every channel client uses: httpx with a base URL, retries by orderflow's one retry
+policy (:mod:`orderflow.outbound_retry`: 429 and 5xx, ``Retry-After`` honoured, exponential backoff with
+jitter), an optional token bucket for channels with a published rate (Amazon), and a deadline so a run
+stops cleanly before its Lambda timeout.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import random
 import threading
 import time
 from collections.abc import Callable
@@ -18,54 +18,26 @@ from typing import Any
 
 import httpx
 
+from orderflow import outbound_retry
 from orderflow.channels.base import ChannelAuthError, ChannelError, ChannelUnavailable, OutOfTime, RateLimited
+from orderflow.outbound_retry import (
+    RETRY_ERRORS,
+    RETRY_STATUSES,
+    RetryPolicy,
+    Stop,
+    Verdict,
+    retry_after_seconds,
+)
+
+__all__ = ["RETRY_STATUSES", "ChannelHttp", "Deadline", "RateLimiter", "RetryPolicy", "read_json",
+           "retry_after_seconds", "server_time"]
 
 log = logging.getLogger(__name__)
 
-RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 
-
-@dataclass
-class RetryPolicy:
-    """How often and how long to retry. Tests pass tiny delays; nothing here sleeps in a test for long."""
-
-    max_attempts: int = 6
-    base_delay: float = 1.0
-    max_delay: float = 60.0
-    #: ``Retry-After`` is obeyed up to this many seconds; beyond, the run stops and the next one resumes.
-    max_retry_after: float = 120.0
-    jitter: bool = True
-    sleep: Callable[[float], None] = time.sleep
-
-    def backoff(self, attempt: int) -> float:
-        """Full-jitter exponential backoff for the ``attempt``-th retry (1-based)."""
-        cap = min(self.max_delay, self.base_delay * (2 ** (attempt - 1)))
-        return random.uniform(0, cap) if self.jitter else cap  # noqa: S311 - jitter, not crypto
-
-
-@dataclass
-class Deadline:
-    """Seconds this run may still spend (a Lambda's remaining time minus a margin to save its place)."""
-
-    remaining: Callable[[], float] | None = None
-    margin: float = 0.0
-
-    @classmethod
-    def after(cls, seconds: float, margin: float = 0.0) -> Deadline:
-        end = time.monotonic() + seconds
-        return cls(remaining=lambda: end - time.monotonic(), margin=margin)
-
-    @classmethod
-    def of_lambda(cls, context: Any, margin: float = 15.0) -> Deadline:
-        get = getattr(context, "get_remaining_time_in_millis", None)
-        if get is None:
-            return cls()
-        return cls(remaining=lambda: get() / 1000.0, margin=margin)
-
-    def left(self) -> float:
-        if self.remaining is None:
-            return float("inf")
-        return self.remaining() - self.margin
+class Deadline(outbound_retry.Deadline):
+    """Seconds this run may still spend (:class:`orderflow.outbound_retry.Deadline`); :meth:`check` ends
+    the run with :class:`OutOfTime` once they are spent."""
 
     def check(self, what: str = "this run") -> None:
         if self.left() <= 0:
@@ -126,22 +98,6 @@ class RateLimiter:
             with self._lock:
                 self._refill()
                 self.rate = rate
-
-
-def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
-    """``Retry-After`` as seconds: delta-seconds (Shopify sends ``2.0``) or an HTTP date."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - (now if now is not None else time.time()))
 
 
 def server_time(response: httpx.Response):  # noqa: ANN201 - datetime | None
@@ -208,11 +164,12 @@ class ChannelHttp:
             try:
                 response = self.client.request(method, path, timeout=timeout, **kwargs)
                 self.requests += 1
-            except httpx.TransportError as err:
-                if attempt >= self.retry.max_attempts:
+            except RETRY_ERRORS as err:
+                verdict = self.retry.decide(attempt, deadline=self.deadline)
+                if verdict.stop is Stop.ATTEMPTS:
                     raise ChannelUnavailable(f"{self.channel_id}: {method} {path} failed: {type(err).__name__}",
                                              channel_id=self.channel_id) from err
-                self.pause(self.retry.backoff(attempt), f"{type(err).__name__}")
+                self._wait(verdict, type(err).__name__)
                 continue
             self._note_rate(response)
             status = response.status_code
@@ -223,22 +180,14 @@ class ChannelHttp:
                 self.client.headers.update(self.refresh_auth())
                 attempt -= 1
                 continue
-            if status in RETRY_STATUSES:
-                wait = retry_after_seconds(response.headers.get("retry-after"))
-                if status == 429 and wait is not None and wait > self.retry.max_retry_after:
-                    raise RateLimited(f"{self.channel_id} asks us to wait {wait:.0f}s", retry_after=wait,
-                                      channel_id=self.channel_id)
-                if attempt >= self.retry.max_attempts:
-                    if status == 429:
-                        raise RateLimited(f"{self.channel_id} kept answering 429 after {attempt} attempts",
-                                          retry_after=wait or self.retry.max_delay, channel_id=self.channel_id)
-                    raise ChannelUnavailable(f"{self.channel_id}: {method} {path} answered {status} "
-                                             f"{attempt} times", channel_id=self.channel_id, status=status)
-                if wait is None:
-                    wait = self.retry.backoff(attempt)
-                    if status == 429 and self.limiter is not None:
-                        wait = max(wait, 1.0 / self.limiter.rate)
-                self.pause(wait, f"HTTP {status}", rate_limited=status == 429)
+            if self.retry.retries(status):
+                asked = retry_after_seconds(response.headers.get("retry-after"))
+                # throttled with no word on how long: at least the interval of the channel's published rate
+                floor = 1.0 / self.limiter.rate if status == 429 and self.limiter is not None else 0.0
+                verdict = self.retry.decide(attempt, retry_after=asked, at_least=floor, deadline=self.deadline)
+                if verdict.stop is Stop.RETRY_AFTER or verdict.stop is Stop.ATTEMPTS:
+                    raise self._gave_up(verdict, status, f"{method} {path}", attempt, asked)
+                self._wait(verdict, f"HTTP {status}", rate_limited=status == 429)
                 continue
             detail = _error_text(response)
             if status in (401, 403):
@@ -249,14 +198,31 @@ class ChannelHttp:
 
     def pause(self, seconds: float, why: str, *, rate_limited: bool = False) -> None:
         """Wait before a retry, unless that would pass the deadline (then stop this run cleanly)."""
-        if seconds > self.deadline.left():
+        self._wait(Verdict(seconds, Stop.DEADLINE if seconds > self.deadline.left() else None), why,
+                   rate_limited=rate_limited)
+
+    def _wait(self, verdict: Verdict, why: str, *, rate_limited: bool = False) -> None:
+        """Sleep the policy's wait; a wait past the deadline stops this run cleanly instead."""
+        if verdict.stop is Stop.DEADLINE:
             if rate_limited:
-                raise RateLimited(f"{self.channel_id} is rate limiting; waiting {seconds:.1f}s would pass the "
-                                  "time limit of this run", retry_after=seconds, channel_id=self.channel_id)
+                raise RateLimited(f"{self.channel_id} is rate limiting; waiting {verdict.wait:.1f}s would pass the "
+                                  "time limit of this run", retry_after=verdict.wait, channel_id=self.channel_id)
             raise OutOfTime(f"{self.channel_id}: retrying after {why} would pass the time limit of this run")
-        log.info("channel %s: %s, retrying in %.2fs", self.channel_id, why, seconds)
-        if seconds > 0:
-            self.retry.sleep(seconds)
+        log.info("channel %s: %s, retrying in %.2fs", self.channel_id, why, verdict.wait)
+        self.retry.wait(verdict)
+
+    def _gave_up(self, verdict: Verdict, status: int, what: str, attempt: int, asked: float | None) -> ChannelError:
+        if status == 429 and verdict.stop is Stop.RETRY_AFTER:
+            return RateLimited(f"{self.channel_id} asks us to wait {verdict.wait:.0f}s", retry_after=verdict.wait,
+                               channel_id=self.channel_id)
+        if status == 429:
+            return RateLimited(f"{self.channel_id} kept answering 429 after {attempt} attempts",
+                               retry_after=asked or self.retry.max_delay, channel_id=self.channel_id)
+        if verdict.stop is Stop.RETRY_AFTER:
+            return ChannelUnavailable(f"{self.channel_id}: {what} answered {status} and asks us to wait "
+                                      f"{verdict.wait:.0f}s", channel_id=self.channel_id, status=status)
+        return ChannelUnavailable(f"{self.channel_id}: {what} answered {status} {attempt} times",
+                                  channel_id=self.channel_id, status=status)
 
     def _wait_for_token(self) -> None:
         if self.limiter is None:

@@ -2,8 +2,9 @@
 
 It *is* the Amazon channel client (:class:`orderflow.channels.amazon.AmazonClient`, subclassed, not
 changed): the same Login with Amazon token (cached per refresh token, refreshed once on a 401/403), the
-same HTTP layer (:class:`orderflow.channels.http.ChannelHttp`: 429 and 5xx retried with exponential
-backoff and full jitter, ``Retry-After`` obeyed, a deadline so a Lambda stops in time), plus its own token
+same HTTP layer (:class:`orderflow.channels.http.ChannelHttp` with orderflow's one retry policy,
+:mod:`orderflow.outbound_retry`: 429 and 5xx retried with exponential backoff and full jitter,
+``Retry-After`` obeyed, a deadline so a Lambda stops in time), plus its own token
 bucket for the Fulfillment Outbound usage plan (2 requests per second, burst 30; adapted to
 ``x-amzn-RateLimit-Limit``).
 

@@ -30,7 +30,7 @@ def sleeps() -> Sleeps:
 
 @pytest.fixture
 def retry(sleeps) -> RetryPolicy:
-    return RetryPolicy(attempts=4, base_delay=0.01, max_delay=0.05, sleep=sleeps)
+    return RetryPolicy(max_attempts=4, base_delay=0.01, max_delay=0.05, sleep=sleeps)
 
 
 @pytest.fixture

@@ -122,7 +122,7 @@ def test_5xx_through_every_retry_is_carrier_unavailable_503(sandbox, retry, slee
 
 def test_429_honours_retry_after(sandbox, sleeps):
     sandbox.fail(429, count=1, on="create", retry_after=2)
-    retry = RetryPolicy(attempts=3, base_delay=0.01, max_delay=0.05, max_retry_after=5, sleep=sleeps)
+    retry = RetryPolicy(max_attempts=3, base_delay=0.01, max_delay=0.05, max_retry_after=5, sleep=sleeps)
     assert client(sandbox, retry).buy_label(label_request()).tracking_number
     assert sleeps == [2.0]
 
@@ -155,7 +155,7 @@ def test_the_carriers_field_errors_are_in_the_message(sandbox):
 
 def test_a_buy_whose_answer_was_lost_is_found_not_bought_again(sandbox, sleeps):
     sandbox.fail(500, count=1, on="buy_lost")  # bought, but the answer is a 500
-    retry = RetryPolicy(attempts=2, base_delay=0.01, sleep=sleeps)
+    retry = RetryPolicy(max_attempts=2, base_delay=0.01, sleep=sleeps)
     label = client(sandbox, retry).buy_label(label_request())
     [sale] = sandbox.sales
     assert label.tracking_number == sale["tracking_code"]

@@ -204,3 +204,51 @@ def decode_barcodes(pdf: bytes) -> list[str]:
 @pytest.mark.parametrize("tracking", ["9400120000010361652316", "1ZSBX0010300024389"])
 def test_the_barcode_scans_back_to_the_tracking_number(tracking):
     assert decode_barcodes(render_pdf({**SALE, "tracking_code": tracking}, SHIPMENT)) == [tracking]
+
+
+# -- the HTTP layer's retries (orderflow.outbound_retry with the carriers' defaults) ----------------
+
+
+def _carrier_http(answers, **retry):
+    import httpx
+
+    from orderflow.carriers.http import CarrierHttp, RetryPolicy
+
+    sleeps: list[float] = []
+    pending = list(answers)
+
+    def handle(request):
+        status, wait = pending.pop(0)
+        if isinstance(status, Exception):
+            raise status
+        return httpx.Response(status, json={"error": {"message": "busy"}},
+                              headers={"Retry-After": wait} if wait else {})
+
+    policy = RetryPolicy(**{"base_delay": 0.01, "max_delay": 0.05, "sleep": sleeps.append, **retry})
+    return CarrierHttp("EasyPost", "https://api.easypost.com", retry=policy,
+                       transport=httpx.MockTransport(handle)), sleeps
+
+
+def test_a_carrier_call_stops_when_its_waits_would_pass_the_budget():
+    from orderflow.carriers.base import CarrierUnavailable
+
+    http, sleeps = _carrier_http([(503, "3"), (503, "3"), (200, None)], budget=5.0)
+    with pytest.raises(CarrierUnavailable) as err:
+        http.request("GET", "/v2/shipments")
+    assert sleeps == [3.0] and err.value.details["attempts"] == 2 and err.value.http_status == 503
+
+
+def test_a_carrier_call_that_may_not_repeat_is_not_retried_after_a_5xx_or_a_read_timeout():
+    import httpx
+
+    from orderflow.carriers.base import CarrierUnavailable
+
+    http, sleeps = _carrier_http([(503, None)])
+    with pytest.raises(CarrierUnavailable):
+        http.request("POST", "/v2/shipments/x/buy", retry_server_errors=False)
+    http, sleeps = _carrier_http([(httpx.ReadTimeout("slow"), None)])
+    with pytest.raises(CarrierUnavailable):
+        http.request("POST", "/v2/shipments/x/buy", retry_server_errors=False)
+    http, sleeps = _carrier_http([(httpx.ConnectError("refused"), None), (429, "0"), (200, None)])
+    assert http.request("POST", "/v2/shipments/x/buy", retry_server_errors=False) == {"error": {"message": "busy"}}
+    assert len(sleeps) == 1  # the refused connection's backoff; Retry-After: 0 is no wait

@@ -125,3 +125,75 @@ def test_an_import_with_a_short_deadline_holds_the_channel_only_a_little_longer(
     assert report.stopped == "busy"
     import_channel("ch", ports=None, store=Store(), credentials=object(), options=ImportOptions())
     assert leases == [24.0 + LEASE_MARGIN_SECONDS, 960.0]
+
+
+def _http_answering(answers, **options):
+    """A ChannelHttp whose requests get ``answers`` in turn (an int status, a (status, Retry-After) pair or an
+    exception), sleeping into a list."""
+    import httpx
+
+    from orderflow.channels.http import ChannelHttp
+
+    sleeps: list[float] = []
+    retry = RetryPolicy(**{"max_attempts": 4, "base_delay": 1.0, "max_delay": 8.0, "jitter": False,
+                           "sleep": sleeps.append, **options.pop("retry", {})})
+    http = ChannelHttp("https://shop.example", "ch", retry=retry, **options)
+    pending = list(answers)
+
+    def answer(method, path, **kwargs):
+        now = pending.pop(0)
+        if isinstance(now, Exception):
+            raise now
+        status, wait = now if isinstance(now, tuple) else (now, None)
+        return httpx.Response(status, json={}, headers={"Retry-After": wait} if wait else {},
+                              request=httpx.Request(method, f"https://shop.example{path}"))
+
+    http.client.request = answer
+    return http, sleeps
+
+
+def test_the_channel_client_retries_by_the_shared_policy_and_keeps_its_errors():
+    import httpx
+
+    from orderflow.channels.base import ChannelUnavailable, RateLimited
+
+    http, sleeps = _http_answering([(429, "3"), 503, httpx.ConnectError("refused"), 200])
+    assert http.request("GET", "/orders").status_code == 200
+    assert sleeps == [3.0, 2.0, 4.0]  # what the channel asked, then the backoff of attempts 2 and 3
+
+    http, sleeps = _http_answering([503] * 4)
+    with pytest.raises(ChannelUnavailable) as unavailable:
+        http.request("GET", "/orders")
+    assert unavailable.value.details["status"] == 503 and sleeps == [1.0, 2.0, 4.0]
+
+    http, sleeps = _http_answering([(429, "600")])
+    with pytest.raises(RateLimited) as limited:
+        http.request("GET", "/orders")
+    assert limited.value.retry_after == 600 and sleeps == []
+
+    http, sleeps = _http_answering([429] * 4)
+    with pytest.raises(RateLimited) as limited:
+        http.request("GET", "/orders")
+    assert "after 4 attempts" in limited.value.message and sleeps == [1.0, 2.0, 4.0]
+
+    http, sleeps = _http_answering([httpx.ReadTimeout("slow")] * 4)
+    with pytest.raises(ChannelUnavailable):
+        http.request("GET", "/orders")
+
+
+def test_a_channel_retry_that_would_pass_the_deadline_ends_the_run():
+    import httpx
+
+    from orderflow.channels.base import RateLimited
+
+    http, sleeps = _http_answering([503], deadline=Deadline(remaining=lambda: 0.8))  # the backoff is 1 s
+    with pytest.raises(OutOfTime):
+        http.request("GET", "/orders")
+    http, sleeps = _http_answering([(429, "2")], deadline=Deadline(remaining=lambda: 1.5))
+    with pytest.raises(RateLimited) as limited:
+        http.request("GET", "/orders")
+    assert limited.value.retry_after == 2.0
+    http, sleeps = _http_answering([httpx.ConnectError("x")], deadline=Deadline(remaining=lambda: 0.5))
+    with pytest.raises(OutOfTime):
+        http.request("GET", "/orders")
+    assert sleeps == []
