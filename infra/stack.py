@@ -11,6 +11,7 @@ from constructs import Construct
 
 from infra import CODE_DIR, LAYER_DIR, ROOT, nag
 from infra.constructs import Api, Data, Functions, Monitoring, Queues, Workflow
+from infra.constructs.console import CONSOLE_ORIGIN_ENV, Console
 from infra.constructs.workflow import executions_arn, state_machine_arn
 
 
@@ -49,12 +50,24 @@ class OrderflowStack(Stack):
             queues=self.queues,
         )
         self.api = Api(self, "Api", handler=self.functions.functions["api"], stage_name=stage)
+        prefix = self.node.try_get_context("console_domain_prefix")
+        self.console = Console(self, "Console", api=self.api, stage=stage,
+                               domain_prefix=str(prefix) if prefix else None)
+        # The API function answers the console's origin with CORS headers (on /console-api/... only).
+        self.functions.functions["api"].add_environment(CONSOLE_ORIGIN_ENV, self.console.url)
         self.monitoring = Monitoring(self, "Monitoring", queues=self.queues, functions=self.functions,
                                      workflow=self.workflow)
 
         self._acknowledge_serverless_findings()
 
         CfnOutput(self, "ApiUrl", value=self.api.url, description="API Gateway stage URL (SigV4 / AWS_IAM)")
+        CfnOutput(self, "ConsoleUrl", value=self.console.url,
+                  description="The operator console (CloudFront); sign in with a user of ConsoleUserPoolId")
+        CfnOutput(self, "ConsoleUserPoolId", value=self.console.user_pool.user_pool_id,
+                  description="Create console users: aws cognito-idp admin-create-user --user-pool-id <this> ...")
+        CfnOutput(self, "ConsoleClientId", value=self.console.client.user_pool_client_id)
+        CfnOutput(self, "ConsoleSignInDomain", value=self.console.domain.base_url(),
+                  description="The Cognito hosted UI the console signs in through")
         CfnOutput(self, "StateMachineArn", value=self.workflow.state_machine.state_machine_arn)
         CfnOutput(self, "AlarmTopicArn", value=self.monitoring.topic.topic_arn,
                   description="SNS topic of every alarm: subscribe to it (or deploy with -c alarm_email=...)")

@@ -10,7 +10,14 @@ CloudFormation does it on AWS:
 - ``AWS::Scheduler::ScheduleGroup`` and ``AWS::Scheduler::Schedule``: created in moto's EventBridge Scheduler
   (moto stores schedules but never fires them: :mod:`orderflow_local.schedules` fires them);
 - the types served by the local stack itself or not needed locally (:data:`RESOURCE_TYPES`) are acknowledged so
-  they do not warn.
+  they do not warn;
+- ``AWS::ApiGateway::Method`` with a ``MOCK`` integration (CDK's CORS preflights): moto wants an HTTP method and
+  URI for every integration.
+
+The operator console's AWS side (CloudFront, the Cognito user pool, the API's Cognito authorizer and the
+``Custom::CDKBucketDeployment`` that copies ``console/`` to S3) is *left out* of the local deploy
+(:func:`local_template`): the local stack serves the console itself at ``/console/`` with its token sign-in,
+and a Lambda-backed custom resource would leave moto's CloudFormation waiting for an answer that never comes.
 
 :data:`RESOURCE_TYPES` says, for every resource type the template uses, how it is served locally; a test
 fails on a type nobody handled.
@@ -34,6 +41,8 @@ ACCOUNT = "123456789012"
 REGION = "us-east-1"
 
 EMULATED = "emulated by moto (created by its CloudFormation)"
+LEFT_OUT = "left out of the local deploy"
+CONSOLE_LOCALLY = "the local stack serves the console at /console/ with its own token sign-in (orderflow_local.console)"
 #: Every resource type of the template -> how the local stack serves it.
 RESOURCE_TYPES: dict[str, str] = {
     "AWS::DynamoDB::Table": EMULATED + "; TTL applied by orderflow_local.cloudformation",
@@ -72,8 +81,25 @@ RESOURCE_TYPES: dict[str, str] = {
                               "emit (POWERTOOLS_METRICS_DISABLED); moto's CloudFormation cannot create them",
     "AWS::CloudWatch::Dashboard": "not needed locally: nothing local fills its metrics, and it shows the alarms, "
                                   "which are not created locally",
+    "AWS::ApiGateway::GatewayResponse": "not needed locally: it adds the console's CORS header to API Gateway's "
+                                        "own errors on AWS; locally the console is on the API's origin",
+    "AWS::ApiGateway::Authorizer": LEFT_OUT + ": the Cognito user pool authorizer of /console-api/...; locally "
+                                              "every method that is not NONE needs the stack's bearer token",
+    "AWS::Cognito::UserPool": LEFT_OUT + ": the console's users on AWS; " + CONSOLE_LOCALLY,
+    "AWS::Cognito::UserPoolClient": LEFT_OUT + ": the console's hosted-UI client on AWS; " + CONSOLE_LOCALLY,
+    "AWS::Cognito::UserPoolDomain": LEFT_OUT + ": the hosted UI's domain on AWS; " + CONSOLE_LOCALLY,
+    "AWS::CloudFront::Distribution": LEFT_OUT + ": serves the console's bucket on AWS; " + CONSOLE_LOCALLY,
+    "AWS::CloudFront::OriginAccessControl": LEFT_OUT + ": CloudFront's access to the console bucket; "
+                                            + CONSOLE_LOCALLY,
+    "AWS::CloudFront::ResponseHeadersPolicy": LEFT_OUT + ": the console's CSP on CloudFront; orderflow_local.console "
+                                                         "sends its own",
+    "Custom::CDKBucketDeployment": LEFT_OUT + ", with the Lambda function, role, policy, layer and log group that "
+                                              "serve only it: it copies console/ and config.json to S3 on AWS; "
+                                              "locally console/ is read from the checkout (and moto's "
+                                              "CloudFormation would wait for the custom resource's answer)",
 }
 NOT_NEEDED = [t for t, how in RESOURCE_TYPES.items() if how.startswith("not needed locally")]
+LEFT_OUT_TYPES = [t for t, how in RESOURCE_TYPES.items() if how.startswith(LEFT_OUT)]
 
 
 @dataclass
@@ -130,6 +156,7 @@ class Deployment:
     functions: dict[str, FunctionInfo] = field(default_factory=dict)
     event_source_mappings: list[EventSourceMapping] = field(default_factory=list)
     routes: list[Route] = field(default_factory=list)
+    left_out: set[str] = field(default_factory=set)  # logical ids of the template not deployed locally
 
     def function_by_arn(self, arn_or_name: str) -> FunctionInfo | None:
         name = arn_or_name.split(":")[6] if arn_or_name.startswith("arn:") else arn_or_name
@@ -150,6 +177,7 @@ def fill_moto_gaps() -> None:
     global _filled
     if _filled:
         return
+    from moto.apigateway.models import Method
     from moto.cloudformation import parsing
     from moto.core.common_models import CloudFormationModel
     from moto.dynamodb.models import dynamodb_backends
@@ -185,6 +213,17 @@ def fill_moto_gaps() -> None:
                 {t["Key"]: t["Value"] for t in props.get("Tags", [])}) if props.get("Tags") else None)
 
     StateMachine.create_from_cloudformation_json = classmethod(state_machine)
+
+    original_method = Method.create_from_cloudformation_json.__func__
+
+    def method(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):  # noqa: ANN001, ANN202
+        integration = cloudformation_json["Properties"].get("Integration") or {}
+        if integration.get("Type") == "MOCK":  # no backend: moto still wants a method and a URI
+            integration.setdefault("IntegrationHttpMethod", cloudformation_json["Properties"]["HttpMethod"])
+            integration.setdefault("Uri", "")
+        return original_method(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
+
+    Method.create_from_cloudformation_json = classmethod(method)
 
     original_queue = Queue.create_from_cloudformation_json.__func__
 
@@ -273,6 +312,85 @@ def fill_moto_gaps() -> None:
     _filled = True
 
 
+# -- what is left out locally ---------------------------------------------------------------------------
+
+
+def _references(value: Any) -> set[str]:
+    """Logical ids ``value`` names: Ref, Fn::GetAtt and Fn::Sub's ``${Id}``/``${Id.Attr}``."""
+    found: set[str] = set()
+    if isinstance(value, dict):
+        if isinstance(value.get("Ref"), str):
+            found.add(value["Ref"])
+        if "Fn::GetAtt" in value:
+            target = value["Fn::GetAtt"]
+            found.add(target[0] if isinstance(target, list) else str(target).split(".")[0])
+        if "Fn::Sub" in value:
+            text = value["Fn::Sub"][0] if isinstance(value["Fn::Sub"], list) else value["Fn::Sub"]
+            found |= {m.split(".")[0] for m in re.findall(r"\$\{([^!}][^}]*)\}", str(text))}
+        for item in value.values():
+            found |= _references(item)
+    elif isinstance(value, list):
+        for item in value:
+            found |= _references(item)
+    return found
+
+
+def _stand_in(value: Any, left_out: set[str]) -> Any:
+    """``value`` with every reference to a left-out resource replaced by a plain string saying so."""
+    if isinstance(value, dict):
+        if value.get("Ref") in left_out:
+            return f"{value['Ref']}.not-deployed-locally.invalid"
+        target = value.get("Fn::GetAtt")
+        if isinstance(target, list) and target[0] in left_out:
+            return f"{target[0]}-{target[1]}.not-deployed-locally.invalid".lower()
+        return {k: _stand_in(v, left_out) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_stand_in(item, left_out) for item in value]
+    return value
+
+
+def local_template(template: dict) -> tuple[dict, set[str]]:
+    """The template the local stack deploys, and the logical ids it leaves out: the resources of the types
+    :data:`RESOURCE_TYPES` says are left out, and those that only they use (the custom resource's Lambda
+    function, then its role, policy, layer and log group). What is kept and names a left-out resource gets a
+    plain stand-in string instead (the API function's console origin, the console methods' authorizer id);
+    outputs naming one are dropped."""
+    resources = template["Resources"]
+    referrers: dict[str, set[str]] = {logical: set() for logical in resources}
+    for logical, resource in resources.items():
+        depends = resource.get("DependsOn", [])
+        for target in _references(resource.get("Properties", {})) | set(
+                [depends] if isinstance(depends, str) else depends):
+            if target in referrers:
+                referrers[target].add(logical)
+    left_out = {logical for logical, r in resources.items() if r["Type"] in LEFT_OUT_TYPES}
+    while True:
+        serving = {logical for logical, users in referrers.items()
+                   if logical not in left_out and users and users <= left_out}
+        if not serving:
+            break
+        left_out |= serving
+    kept: dict[str, Any] = {}
+    for logical, resource in resources.items():
+        if logical in left_out:
+            continue
+        resource = _stand_in(resource, left_out)
+        depends = resource.get("DependsOn")
+        if depends is not None:
+            depends = [d for d in ([depends] if isinstance(depends, str) else depends) if d not in left_out]
+            if depends:
+                resource["DependsOn"] = depends
+            else:
+                resource.pop("DependsOn")
+        kept[logical] = resource
+    outputs = {key: output for key, output in (template.get("Outputs") or {}).items()
+               if not _references(output) & left_out}
+    local = {**template, "Resources": kept}
+    if "Outputs" in template:
+        local["Outputs"] = outputs
+    return local, left_out
+
+
 # -- deploy ---------------------------------------------------------------------------------------------
 
 
@@ -301,6 +419,7 @@ def deploy(folder: Path, client: Any) -> Deployment:
     a boto3 client of the embedded AWS."""
     fill_moto_gaps()
     stack_name, template, manifest = stack_template(folder)
+    template, left_out = local_template(template)
     for parameter in template.get("Parameters", {}).values():
         if parameter.get("Type", "").startswith("AWS::SSM::Parameter::Value"):
             # the CDK bootstrap version the template checks (cdk bootstrap writes it)
@@ -319,7 +438,9 @@ def deploy(folder: Path, client: Any) -> Deployment:
         time.sleep(0.1)
     if status["StackStatus"] != "CREATE_COMPLETE":
         raise RuntimeError(f"stack {stack_name}: {status['StackStatus']} {status.get('StackStatusReason') or ''}")
-    return read_deployment(stack_name, template, client)
+    deployment = read_deployment(stack_name, template, client)
+    deployment.left_out = left_out
+    return deployment
 
 
 def read_deployment(stack_name: str, template: dict, client: Any) -> Deployment:

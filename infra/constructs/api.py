@@ -2,11 +2,17 @@
 
 Routing and body validation happen in the function (Powertools ``APIGatewayRestResolver`` with pydantic);
 API Gateway adds SigV4 authentication, a request validator, access logs, execution logs and X-Ray.
+
+The operator console's routes (:meth:`Api.add_console_routes`) are the same API under ``/console-api/``,
+authorized with the console's Cognito user pool instead of SigV4 (a REST method has one authorizer); the
+function strips the prefix and routes them like the plain paths.
 """
 
 from __future__ import annotations
 
+from aws_cdk import Duration
 from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_cognito as cognito
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
@@ -62,6 +68,8 @@ class Api(Construct):
             validate_request_body=True,
         )
         integration = apigw.LambdaIntegration(handler)
+        self.handler = handler
+        self.integration = integration
         # `/` and `/{proxy+}`, any verb: the function routes. Methods are added one by one (not through a
         # resource's default method options, which did not carry the validator over to `{proxy+}`).
         proxy = self.rest_api.root.add_proxy(any_method=False)
@@ -95,8 +103,8 @@ class Api(Construct):
         acknowledge(
             self.rest_api,
             "AwsSolutions-COG4",
-            "The API is authenticated with AWS_IAM (SigV4) on every method, the contract's auth on AWS; "
-            "there is no Cognito user pool to authorize against.",
+            "Machine callers use AWS_IAM (SigV4) on every plain method, the contract's auth on AWS; the "
+            "operator console's routes (/console-api/...) use the Cognito user pool authorizer instead.",
         )
         acknowledge(
             self.rest_api,
@@ -111,6 +119,44 @@ class Api(Construct):
             "AwsSolutions-APIG1/APIG6 ask for) uses the AWS managed policy API Gateway documents for it; it "
             "is assumable only by apigateway.amazonaws.com and shared by every API in the account and region.",
         )
+
+    def add_console_routes(self, prefix: str, *, user_pool: cognito.IUserPool, origin: str) -> apigw.Resource:
+        """``/<prefix>`` and ``/<prefix>/{proxy+}``, any verb, to the same function, authorized by the user
+        pool's ID tokens (``Authorization: <token>``). CORS preflights answer for ``origin`` only (a mock
+        integration, no Lambda call); the function adds the CORS headers to its own answers."""
+        self.console_origin = origin
+        self.authorizer = apigw.CognitoUserPoolsAuthorizer(
+            self, "ConsoleAuthorizer", cognito_user_pools=[user_pool],
+            identity_source=apigw.IdentitySource.header("Authorization"),
+            results_cache_ttl=Duration.minutes(5))
+        cors = apigw.CorsOptions(
+            allow_origins=[origin],
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+            allow_headers=["Authorization", "Content-Type", "Idempotency-Key"],
+            max_age=Duration.hours(1),
+        )
+        console = self.rest_api.root.add_resource(prefix, default_cors_preflight_options=cors)
+        proxy = console.add_proxy(any_method=False)
+        for resource in (console, proxy):
+            resource.add_method(
+                "ANY", self.integration,
+                authorization_type=apigw.AuthorizationType.COGNITO,
+                authorizer=self.authorizer,
+                request_validator=self.validator,
+            )
+        # The authorizer's own refusals (401/403) and API Gateway's other errors carry the CORS header too,
+        # or the browser would see a network error instead of "sign in again".
+        for key, kind in (("Unauthorized", apigw.ResponseType.UNAUTHORIZED),
+                          ("AccessDenied", apigw.ResponseType.ACCESS_DENIED),
+                          ("Default4xx", apigw.ResponseType.DEFAULT_4_XX),
+                          ("Default5xx", apigw.ResponseType.DEFAULT_5_XX)):
+            self.rest_api.add_gateway_response(
+                key, type=kind,
+                response_headers={"Access-Control-Allow-Origin": f"'{origin}'", "Vary": "'Origin'"})
+        self.console_resource = console
+        # The OPTIONS preflights CDK adds have no authorizer: cdk-nag's APIG4 passes OPTIONS methods, and
+        # COG4 is acknowledged on the whole API (machine callers use AWS_IAM).
+        return console
 
     @property
     def url(self) -> str:

@@ -31,6 +31,9 @@ def test_every_resource_type_of_the_template_says_how_it_is_served_locally(templ
 
 
 def test_cloudformation_shows_the_stack_and_the_system_uses_its_resources(stack, template):
+    # what the local stack deploys: the template without the console's AWS side (cloudformation.local_template)
+    template, left_out = cloudformation.local_template(template)
+    assert left_out == stack.deployment.left_out
     cfn = client("cloudformation")
     described = cfn.describe_stacks(StackName=stack.deployment.stack_name)["Stacks"][0]
     assert described["StackStatus"] == "CREATE_COMPLETE"
@@ -122,10 +125,18 @@ def test_the_environment_view_hides_only_template_variables():
 
 def test_routes_need_auth_where_the_template_says(stack):
     public = {(r.method, r.path) for r in stack.deployment.routes if r.authorization == "NONE"}
-    assert public == {("GET", "/health"), ("POST", "/webhooks/{channel_id}")}
+    # and the console's CORS preflights (a mock integration on AWS: no data)
+    assert public == {("GET", "/health"), ("POST", "/webhooks/{channel_id}"),
+                      ("OPTIONS", "/console-api"), ("OPTIONS", "/console-api/{proxy+}")}
     assert httpx.get(f"{stack.api_url}/health").status_code == 200
     assert httpx.get(f"{stack.api_url}/openapi.json").status_code == 401  # AWS_IAM on AWS: the token here
     assert httpx.get(f"{stack.api_url}/openapi.json", headers={"Authorization": "Bearer test-token"}).status_code == 200
+    # the console's routes (Cognito on AWS) need the token here too, and answer like the plain paths
+    assert httpx.get(f"{stack.api_url}/console-api/warehouses").status_code == 401
+    token = {"Authorization": "Bearer test-token"}
+    assert httpx.get(f"{stack.api_url}/console-api/warehouses", headers=token).json() == httpx.get(
+        f"{stack.api_url}/warehouses", headers=token).json()
+    assert httpx.options(f"{stack.api_url}/console-api/warehouses").status_code in (204, 404, 405)
 
 
 def test_a_burst_of_connections_is_queued_not_reset(stack):
