@@ -9,7 +9,9 @@ phases on one stack, through the real workflow and handlers:
 3. ``loaded``: M orders again, beside the N waiting ones.
 
 It prints the p95 of each measured phase and the ratio loaded/idle (goal: within 2x), and the stack
-process's threads and resident memory after each phase.
+process's threads and resident memory after each phase. A few orders warm the stack up first.
+``ORDERFLOW_SFN_THREADS=1`` runs the executions on moto's own OS threads instead of the hub's greenlets
+(``orderflow_local/sfn_hub.py``), for comparison.
 
     python -m benchmarks.waiting_orders [--waiting 5000] [--orders 50] [--workers 8]
 """
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import threading
@@ -45,8 +48,8 @@ def run(waiting: int, orders: int, workers: int) -> dict:
     try:
         ports = default_ports()
         ports.settings.put_warehouse(Warehouse(warehouse_id="bench", name="Bench", priority=1))
-        ports.inventory.set_on_hand("BENCH-SKU", "bench", (waiting + 2 * orders) * 2)
-        recorder = record_paid(waiting + 2 * orders)
+        ports.inventory.set_on_hand("BENCH-SKU", "bench", (waiting + 2 * orders + workers) * 2)
+        recorder = record_paid(waiting + 2 * orders + workers)
         address = {"name": "Bench", "line1": "1 Main St", "city": "Springfield", "postal_code": "12345",
                    "country": "US"}
         new = NewOrder.model_validate({"lines": [{"sku": "BENCH-SKU", "quantity": 1, "unit_price": "9.99"}],
@@ -81,6 +84,7 @@ def run(waiting: int, orders: int, workers: int) -> dict:
 
         print(f"benchmark: {orders} orders idle, {waiting} left waiting, {orders} orders beside them",
               file=sys.stderr, flush=True)
+        phase("warm-up", workers)  # first calls import handlers and fill caches: not the idle figure
         idle = phase("idle", orders)
         fill = phase("fill", waiting)
         loaded = phase("loaded", orders)
@@ -88,6 +92,7 @@ def run(waiting: int, orders: int, workers: int) -> dict:
             "benchmark": "local stack: creation -> paid beside orders waiting for their shipment",
             "waiting": waiting, "idle": idle, "fill": fill, "loaded": loaded,
             "p95_ratio_loaded_to_idle": round(loaded["latency_p95_ms"] / idle["latency_p95_ms"], 2),
+            "executions_as": "OS threads (moto)" if os.environ.get("ORDERFLOW_SFN_THREADS") == "1" else "greenlets",
             "threads_per_waiting_order": round((loaded["threads"] - idle["threads"]) / max(1, waiting + orders), 2),
         }
     finally:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from orderflow import service
@@ -9,7 +11,7 @@ from orderflow.adapters.aws import client
 from orderflow.errors import TransientError
 from orderflow.models import Order, OrderStatus, ShipmentStatus
 from orderflow.trace import execution_arn
-from orderflow_local import lambda_binding
+from orderflow_local import lambda_binding, sfn_hub
 from orderflow_local.stack import function_name
 from tests.integration.conftest import add_warehouse, execution_status, final_state, make_order, wait_for
 
@@ -53,6 +55,38 @@ def test_happy_path_allocates_reserves_waits_for_tracking_and_completes(stack, p
     assert kinds == ["reserve", "ship"]  # each stock change exactly once
     assert [e.type for e in done.events] == ["created", "allocated", "stock_reserved", "routed", "paid",
                                              "tracking_added", "completed"]
+
+
+def lasting_threads() -> list[threading.Thread]:
+    """The process's threads but those that serve one request or call at a time and end or idle
+    (the embedded server's request threads, the hub's pool of I/O threads)."""
+    return [t for t in threading.enumerate()
+            if not t.name.startswith("sfn-io") and "process_request_thread" not in t.name]
+
+
+def test_waiting_executions_hold_no_os_threads(stack, ports, uid, address):
+    """Every paid order's execution waits for its shipment (a task token, possibly for days). On the
+    embedded stack that wait is a few parked greenlets (orderflow_local/sfn_hub.py), not the six OS threads
+    per order moto's interpreter holds on its own, so a stack that has seen thousands of orders does not
+    hold thousands of threads (issue 10, item 7)."""
+    assert sfn_hub.installed()
+    sku = f"SKU-{uid}"
+    add_warehouse(ports, f"w-{uid}")
+    ports.inventory.set_on_hand(sku, f"w-{uid}", 100)
+    before = lasting_threads()
+    orders = [service.create_order(make_order([(sku, 1)], address), ports)[0] for _ in range(20)]
+    for order in orders:
+        wait_for(ports, order.order_id, OrderStatus.PAID, timeout=180)
+    interpreter_threads = [t.name for t in threading.enumerate()
+                           if "_execution_logic" in t.name or "WaitForTaskToken" in t.name or "(eval)" in t.name]
+    assert interpreter_threads == []
+    # 20 waiting orders held 120 more threads before; now none (a few may come and go: a poller's batch)
+    assert len(lasting_threads()) - len(before) <= 5, sorted(t.name for t in set(lasting_threads()) - set(before))
+    for i, order in enumerate(orders):
+        service.add_tracking(order.order_id, service.TrackingIn(carrier="UPS", tracking_number=f"1Z{uid}{i:04d}"),
+                             ports)
+    for order in orders:
+        assert wait_for(ports, order.order_id, OrderStatus.COMPLETED, timeout=180).status == OrderStatus.COMPLETED
 
 
 def test_unknown_sku_lands_in_needs_attention_with_the_reason(stack, ports, uid, address):
