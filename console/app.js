@@ -1,7 +1,9 @@
 // orderflow console: plain ES module, no framework, no CDN. Hash routes:
 //   #/signin  #/orders?status=paid&q=...  #/orders/<id>  #/new  #/stock  #/setup
 // The API is reached with the token kept in sessionStorage: locally the stack's bearer token; on AWS the
-// Cognito user pool's ID token (config.json says which, and where the API is).
+// Cognito user pool's ID token (config.json says which, and where the API is). On AWS the console signs in
+// through Cognito's hosted UI (authorization code + PKCE), sends `Authorization: <ID token>` to the API's
+// /console-api routes, refreshes the tokens on a 401 (refresh_token grant) and signs in again when that fails.
 
 const STATUSES = [
   ["new", "New"], ["awaiting_stock", "Awaiting stock"], ["paid", "Paid · ready to ship"],
@@ -24,6 +26,10 @@ const when = (iso) => (iso ? new Date(iso).toLocaleString() : "");
 const money = (v, cur) => `${v ?? ""} ${cur ?? ""}`.trim();
 function say(text) { const s = document.getElementById("status"); s.textContent = text; if (text) setTimeout(() => { if (s.textContent === text) s.textContent = ""; }, 4000); }
 const token = () => sessionStorage.getItem("orderflow.token");
+const KEYS = ["orderflow.token", "orderflow.access", "orderflow.refresh"];
+const forget = () => KEYS.forEach((k) => sessionStorage.removeItem(k));
+// Locally the stack's bearer token; Cognito's authorizer takes the ID token itself.
+const authorization = () => (config.auth === "cognito" ? token() : `Bearer ${token()}`);
 
 class ApiError extends Error {
   constructor(status, body) {
@@ -34,10 +40,18 @@ class ApiError extends Error {
 }
 
 async function api(method, path, body, { blob = false } = {}) {
-  const headers = { Authorization: `Bearer ${token()}` };
-  if (body !== undefined) headers["Content-Type"] = "application/json";
-  const res = await fetch(config.api + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-  if (res.status === 401) { sessionStorage.removeItem("orderflow.token"); location.hash = "#/signin"; throw new ApiError(401, { error: { message: "signed out: sign in again" } }); }
+  let used = null;
+  const send = () => {
+    used = token();
+    const headers = { Authorization: authorization() };
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    return fetch(config.api + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  };
+  let res = await send();
+  // An expired Cognito ID token: refresh it once (calls meeting the 401 together share one refresh; one whose
+  // 401 comes back after another call refreshed just retries), then retry.
+  if (res.status === 401 && config.auth === "cognito" && (token() !== used || await refreshTokens())) res = await send();
+  if (res.status === 401) { forget(); location.hash = "#/signin"; throw new ApiError(401, { error: { message: "signed out: sign in again" } }); }
   if (!res.ok) { let b = null; try { b = await res.json(); } catch { /* not JSON */ } throw new ApiError(res.status, b); }
   return blob ? res.blob() : res.json();
 }
@@ -100,20 +114,66 @@ function signin() {
   };
 }
 
-// Cognito hosted UI, authorization code with PKCE; the ID token is what API Gateway's authorizer checks.
+// Cognito hosted UI, authorization code with PKCE (RFC 7636); the ID token is what API Gateway's authorizer checks.
+// The token endpoint's answers: https://docs.aws.amazon.com/cognito/latest/developerguide/token-endpoint.html
 const b64url = (bytes) => btoa(String.fromCharCode(...new Uint8Array(bytes))).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
-async function cognitoSignin() {
-  const redirect = location.origin + location.pathname;
-  const code = new URLSearchParams(location.search).get("code");
-  if (code) {
-    const res = await fetch(`${config.cognitoDomain}/oauth2/token`, { method: "POST", headers: { "Content-Type": "application/x-www-form-urlencoded" },
-      body: new URLSearchParams({ grant_type: "authorization_code", client_id: config.clientId, code, redirect_uri: redirect, code_verifier: sessionStorage.getItem("orderflow.pkce") || "" }) });
-    if (res.ok) { sessionStorage.setItem("orderflow.token", (await res.json()).id_token); history.replaceState(null, "", redirect + "#/orders?status=paid"); return route(); }
-  }
-  const verifier = b64url(crypto.getRandomValues(new Uint8Array(32)));
+const randomString = () => b64url(crypto.getRandomValues(new Uint8Array(32)));
+const redirectUri = () => location.origin + location.pathname.replace(/index\.html$/, "");
+function keepTokens(t) {
+  sessionStorage.setItem("orderflow.token", t.id_token);
+  if (t.access_token) sessionStorage.setItem("orderflow.access", t.access_token);
+  if (t.refresh_token) sessionStorage.setItem("orderflow.refresh", t.refresh_token); // a refresh answers none
+}
+async function tokenRequest(fields) {
+  const res = await fetch(`${config.cognitoDomain}/oauth2/token`, { method: "POST",
+    headers: { "Content-Type": "application/x-www-form-urlencoded" }, body: new URLSearchParams({ client_id: config.clientId, ...fields }) });
+  let body = null; try { body = await res.json(); } catch { /* not JSON */ }
+  if (!res.ok || !body?.id_token) throw new Error(body?.error_description || body?.error || `the sign-in service answered ${res.status}`);
+  return body;
+}
+let refreshing = null;
+function refreshTokens() {
+  const refresh = sessionStorage.getItem("orderflow.refresh");
+  if (!refresh) return Promise.resolve(false);
+  refreshing ??= tokenRequest({ grant_type: "refresh_token", refresh_token: refresh })
+    .then((t) => { keepTokens(t); return true; }, () => false)
+    .finally(() => { refreshing = null; });
+  return refreshing;
+}
+// Back from the hosted UI with ?code=...&state=... (or ?error=...): trade the code for tokens.
+async function cognitoCallback() {
+  const params = new URLSearchParams(location.search);
+  const expected = sessionStorage.getItem("orderflow.state");
+  const verifier = sessionStorage.getItem("orderflow.pkce");
+  sessionStorage.removeItem("orderflow.state"); sessionStorage.removeItem("orderflow.pkce");
+  history.replaceState(null, "", redirectUri() + "#/signin"); // the code is single-use: out of the address bar
+  if (params.get("error")) return cognitoSignin(`Sign-in failed: ${params.get("error_description") || params.get("error")}`);
+  if (!expected || params.get("state") !== expected || !verifier) return cognitoSignin("That sign-in did not start here; sign in again.");
+  try {
+    keepTokens(await tokenRequest({ grant_type: "authorization_code", code: params.get("code"), redirect_uri: redirectUri(), code_verifier: verifier }));
+  } catch (err) { return cognitoSignin(`Sign-in failed: ${err.message}`); }
+  location.hash = "#/orders?status=paid";
+  return route();
+}
+async function cognitoSignin(problem = "") {
+  const verifier = randomString();
+  const state = randomString();
   sessionStorage.setItem("orderflow.pkce", verifier);
+  sessionStorage.setItem("orderflow.state", state);
   const challenge = b64url(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(verifier)));
-  render(html`<section class="card signin"><h1>Sign in</h1><p><a class="button" href="${config.cognitoDomain}/oauth2/authorize?${new URLSearchParams({ response_type: "code", client_id: config.clientId, redirect_uri: redirect, scope: "openid email", code_challenge_method: "S256", code_challenge: challenge })}">Sign in with your orderflow account</a></p></section>`);
+  const authorize = `${config.cognitoDomain}/oauth2/authorize?${new URLSearchParams({ response_type: "code", client_id: config.clientId,
+    redirect_uri: redirectUri(), scope: "openid email profile", state, code_challenge_method: "S256", code_challenge: challenge })}`;
+  render(html`<section class="card signin"><h1>Sign in</h1><div id="msg"></div>
+    <p class="muted">Your orderflow account: e-mail, password and authenticator app.</p>
+    <p><a class="button" id="hosted-ui" href="${authorize}">Sign in with your orderflow account</a></p></section>`);
+  if (problem) banner(document.getElementById("msg"), "error", problem);
+}
+
+function signout() {
+  const cognito = config.auth === "cognito";
+  forget();
+  if (cognito) { location.assign(`${config.cognitoDomain}/logout?${new URLSearchParams({ client_id: config.clientId, logout_uri: redirectUri() })}`); return; }
+  location.hash = "#/signin";
 }
 
 // -- orders --------------------------------------------------------------------------------------
@@ -449,9 +509,10 @@ async function route() {
 
 async function start() {
   try { const r = await fetch("config.json"); if (r.ok) config = { ...config, ...(await r.json()) }; } catch { /* defaults: same origin, token */ }
-  document.getElementById("signout").onclick = () => { sessionStorage.removeItem("orderflow.token"); location.hash = "#/signin"; };
+  document.getElementById("signout").onclick = signout;
   window.addEventListener("hashchange", route);
-  if (config.auth === "cognito" && new URLSearchParams(location.search).get("code")) return cognitoSignin();
+  const back = new URLSearchParams(location.search);
+  if (config.auth === "cognito" && (back.has("code") || back.has("error"))) return cognitoCallback();
   route();
 }
 start();

@@ -136,7 +136,7 @@ def test_routes_need_auth_where_the_template_says(stack):
     token = {"Authorization": "Bearer test-token"}
     assert httpx.get(f"{stack.api_url}/console-api/warehouses", headers=token).json() == httpx.get(
         f"{stack.api_url}/warehouses", headers=token).json()
-    assert httpx.options(f"{stack.api_url}/console-api/warehouses").status_code in (204, 404, 405)
+    assert httpx.options(f"{stack.api_url}/console-api/warehouses").status_code == 405  # no preflight locally (same origin): the API answers 405
 
 
 def test_a_burst_of_connections_is_queued_not_reset(stack):
