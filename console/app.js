@@ -45,6 +45,8 @@ async function api(method, path, body, { blob = false } = {}) {
     used = token();
     const headers = { Authorization: authorization() };
     if (body !== undefined) headers["Content-Type"] = "application/json";
+    // API Gateway returns a base64-encoded answer as bytes only when the first Accept type is a binary one.
+    if (blob) headers.Accept = "application/pdf, application/zpl";
     return fetch(config.api + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
   };
   let res = await send();

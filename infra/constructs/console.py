@@ -57,7 +57,8 @@ class Console(Construct):
             self, "Files", encryption=s3.BucketEncryption.S3_MANAGED, enforce_ssl=True,
             block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
             object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            # Only the deployment's copies of console/: re-created by every deploy, nothing to keep.
+            # Kept if the stack is deleted (CloudFormation cannot delete a bucket with objects, and emptying it
+            # would take one more Lambda-backed custom resource); it holds only copies of console/.
             removal_policy=RemovalPolicy.RETAIN,
         )
         acknowledge(self.bucket, "AwsSolutions-S1",
