@@ -86,6 +86,17 @@ class ChannelDirectory(Protocol):
     def client(self, config: Any, **options: Any) -> Any: ...
 
 
+class Secrets(Protocol):
+    """Secrets by name, each a JSON object: a channel's, a supplier's or a carrier account's credentials
+    (orderflow.adapters.secrets). Reads may be cached; a put or delete through the store is seen by its
+    next read. ``put`` and ``ref`` answer where the secret is kept, never its value."""
+
+    def get(self, name: str) -> dict[str, Any] | None: ...
+    def put(self, name: str, value: dict[str, Any], *, description: str = "") -> str: ...
+    def delete(self, name: str) -> None: ...
+    def ref(self, name: str) -> str: ...
+
+
 class FulfilmentRoute(Protocol):
     """A route whose shipments leave our hands (Amazon FBA, a supplier or 3PL): it is asked before an
     order is cancelled (it may refuse: 409, or be unreachable: 503) and told after."""

@@ -6,8 +6,9 @@ EventBridge Scheduler schedule per channel.
 - cursor: ``entity = "cursor"``, ``id = <channel id>``: the watermark (orders changed before it are
   stored), the run in progress (its page token, so a run cut off by the Lambda timeout resumes), the
   Amazon token bucket, the last run's report, and a lease so one import of a channel runs at a time;
-- credentials: the secret ``<prefix><channel id>`` (prefix ``orderflow/channels/``), a JSON object;
-  with ``ORDERFLOW_CHANNEL_CREDENTIALS_FILE`` set (the local stack), a 0600 JSON file instead;
+- credentials: in the secrets store (orderflow.adapters.secrets): the secret ``<prefix><channel id>``
+  (prefix ``orderflow/channels/``), a JSON object; with ``ORDERFLOW_CHANNEL_CREDENTIALS_FILE`` set (the
+  local stack), a 0600 JSON file instead;
 - webhook events: ``order_id = "webhook#<channel>#<event id>"`` in the orders table, written once.
 """
 
@@ -16,10 +17,8 @@ from __future__ import annotations
 import json
 import logging
 import os
-import threading
 import time
 from decimal import Decimal
-from pathlib import Path
 from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
@@ -27,10 +26,10 @@ from pydantic import BaseModel
 
 from orderflow.adapters.aws import client
 from orderflow.adapters.dynamodb import from_item, storage_errors, to_item
+from orderflow.adapters.secrets import SecretsHome, SliceSecrets
 from orderflow.channels.config import ChannelType, Credentials, config_from, credentials_from, reveal
 from orderflow.errors import NotFound, TransientError
 from orderflow.models import Order, utcnow
-from orderflow.private_files import write_private
 from orderflow.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -224,109 +223,34 @@ class CredentialStore(Protocol):
     def delete(self, channel_id: str) -> None: ...
 
 
-def _deleted(err: ClientError) -> bool:
-    """Secrets Manager's answer for a secret scheduled for deletion (a disconnected channel's)."""
-    return (err.response["Error"]["Code"] == "InvalidRequestException"
-            and "marked deleted" in err.response["Error"].get("Message", ""))
+class ChannelCredentials(SliceSecrets):
+    """A channel's credentials in the secrets store (orderflow.adapters.secrets), named by the channel id:
+    the JSON of the channel type's credentials model. Secret ``orderflow/channels/<channel id>``; the local
+    stack's ``channel-credentials.json``. A deleted secret is kept 7 days; connecting the channel again
+    restores it."""
 
-
-class SecretsManagerCredentials:
-    """One secret per channel, ``orderflow/channels/<channel id>``; read values are cached a minute."""
-
-    def __init__(self, prefix: str | None = None, cache_seconds: float = 60.0) -> None:
-        self.prefix = prefix or os.environ.get(SECRET_PREFIX_ENV, DEFAULT_SECRET_PREFIX)
-        self.cache_seconds = cache_seconds
-        self._cache: dict[str, tuple[float, dict[str, str]]] = {}
-        self._lock = threading.Lock()
-
-    def name(self, channel_id: str) -> str:
-        return f"{self.prefix}{channel_id}"
+    home = SecretsHome(file_env=CREDENTIALS_FILE_ENV, prefix_env=SECRET_PREFIX_ENV,
+                       default_prefix=DEFAULT_SECRET_PREFIX)
 
     def put(self, channel_id: str, credentials: Credentials) -> str:
-        secret = json.dumps(reveal(credentials))
-        sm = client("secretsmanager")
-        try:
-            sm.put_secret_value(SecretId=self.name(channel_id), SecretString=secret)
-        except ClientError as err:
-            if _deleted(err):  # the channel was disconnected and is connected again: bring its secret back
-                sm.restore_secret(SecretId=self.name(channel_id))
-                sm.put_secret_value(SecretId=self.name(channel_id), SecretString=secret)
-            elif err.response["Error"]["Code"] != "ResourceNotFoundException":
-                raise
-            else:
-                sm.create_secret(Name=self.name(channel_id), SecretString=secret,
-                                 Description=f"orderflow channel {channel_id} credentials")
-        with self._lock:
-            self._cache.pop(channel_id, None)
-        return self.name(channel_id)
+        return self.secrets.put(channel_id, reveal(credentials),
+                                description=f"orderflow channel {channel_id} credentials")
 
     def get(self, channel_id: str, channel_type: ChannelType | str) -> Credentials | None:
-        with self._lock:
-            cached = self._cache.get(channel_id)
-        if cached and cached[0] > time.monotonic():
-            return credentials_from(channel_type, cached[1])
-        try:
-            resp = client("secretsmanager").get_secret_value(SecretId=self.name(channel_id))
-        except ClientError as err:
-            if err.response["Error"]["Code"] == "ResourceNotFoundException" or _deleted(err):
-                return None
-            raise
-        data = json.loads(resp["SecretString"])
-        with self._lock:
-            self._cache[channel_id] = (time.monotonic() + self.cache_seconds, data)
-        return credentials_from(channel_type, data)
-
-    def delete(self, channel_id: str) -> None:
-        """Schedule the secret's deletion (Secrets Manager keeps it 7 days, then it is gone)."""
-        with self._lock:
-            self._cache.pop(channel_id, None)
-        try:
-            client("secretsmanager").delete_secret(SecretId=self.name(channel_id), RecoveryWindowInDays=7)
-        except ClientError as err:
-            if err.response["Error"]["Code"] != "ResourceNotFoundException" and not _deleted(err):
-                raise
-
-
-class FileCredentials:
-    """The local stack's credentials: one JSON file, readable by its owner only."""
-
-    def __init__(self, path: Path | str) -> None:
-        self.path = Path(path)
-        self._lock = threading.Lock()
-
-    def _read(self) -> dict[str, dict[str, str]]:
-        try:
-            return json.loads(self.path.read_text())
-        except FileNotFoundError:
-            return {}
-
-    def put(self, channel_id: str, credentials: Credentials) -> str:
-        with self._lock:
-            data = self._read()
-            data[channel_id] = reveal(credentials)
-            write_private(self.path, json.dumps(data, indent=2), tmp=self.path.with_suffix(".tmp"))
-        return f"file:{self.path.name}#{channel_id}"
-
-    def get(self, channel_id: str, channel_type: ChannelType | str) -> Credentials | None:
-        with self._lock:
-            data = self._read().get(channel_id)
+        data = self.secrets.get(channel_id)
         return credentials_from(channel_type, data) if data else None
 
-    def delete(self, channel_id: str) -> None:
-        with self._lock:
-            data = self._read()
-            if data.pop(channel_id, None) is not None:
-                tmp = self.path.with_suffix(".tmp")
-                tmp.touch(mode=0o600)
-                tmp.write_text(json.dumps(data, indent=2))
-                tmp.replace(self.path)
+
+#: One secret per channel, ``<prefix><channel id>`` (prefix ``orderflow/channels/``).
+SecretsManagerCredentials = ChannelCredentials.in_secrets_manager
+#: The local stack's channel credentials: one JSON file, readable by its owner only.
+FileCredentials = ChannelCredentials.in_file
 
 
 def default_credentials() -> CredentialStore:
     """The credentials file when ``ORDERFLOW_CHANNEL_CREDENTIALS_FILE`` is set (local stack), else
     AWS Secrets Manager."""
-    path = os.environ.get(CREDENTIALS_FILE_ENV)
-    return FileCredentials(path) if path else SecretsManagerCredentials()
+    return ChannelCredentials()
 
 
 # -- a page's stored orders ---------------------------------------------------------------------------

@@ -5,28 +5,25 @@
 - the API key: ``ORDERFLOW_CARRIER_KEY_<CARRIER_ID>`` in the environment if set (CI, a developer's
   shell; :func:`env_key_name` gives each carrier id its own name); else, with ``ORDERFLOW_CARRIER_CREDENTIALS_FILE`` set (the local stack), a 0600 JSON file;
   else AWS Secrets Manager, secret ``orderflow/carriers/<carrier id>`` (prefix from
-  ``ORDERFLOW_CARRIER_SECRET_PREFIX``) holding ``{"api_key": ...}``.
+  ``ORDERFLOW_CARRIER_SECRET_PREFIX``) holding ``{"api_key": ...}``; the file and the secret are the one
+  secrets store (orderflow.adapters.secrets).
 
 Keys are ``SecretStr`` in every model, so they print as ``**********`` in reprs, logs and errors.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import re
-import threading
-import time
 from enum import StrEnum
-from pathlib import Path
 from typing import Annotated, Protocol
 
 from pydantic import ConfigDict, Field, SecretStr, StringConstraints, field_validator, model_validator
 
 from orderflow import outbound
+from orderflow.adapters.secrets import SecretsHome, SliceSecrets
 from orderflow.errors import NotFound, ValidationFailed
 from orderflow.models import Address, Document, Identifier, Model, ShortText, utcnow
-from orderflow.private_files import write_private
 
 ENTITY = "carrier"
 CREDENTIALS_FILE_ENV = "ORDERFLOW_CARRIER_CREDENTIALS_FILE"
@@ -208,86 +205,27 @@ def env_key_name(carrier_id: str) -> str:
     return KEY_ENV_PREFIX + "_" + "".join(out)
 
 
-class SecretsManagerKeys:
-    """One secret per account, ``orderflow/carriers/<carrier id>`` = ``{"api_key": ...}``; cached a minute."""
+class CarrierKeys(SliceSecrets):
+    """Carrier accounts' API keys in the secrets store (orderflow.adapters.secrets), named by the carrier id:
+    ``{"api_key": ...}``. Secret ``orderflow/carriers/<carrier id>``; the local stack's
+    ``carrier-credentials.json``."""
 
-    def __init__(self, prefix: str | None = None, cache_seconds: float = 60.0) -> None:
-        self.prefix = prefix or os.environ.get(SECRET_PREFIX_ENV, DEFAULT_SECRET_PREFIX)
-        self.cache_seconds = cache_seconds
-        self._cache: dict[str, tuple[float, str]] = {}
-        self._lock = threading.Lock()
-
-    def ref(self, carrier_id: str) -> str:
-        return f"secretsmanager:{self.prefix}{carrier_id}"
+    home = SecretsHome(file_env=CREDENTIALS_FILE_ENV, prefix_env=SECRET_PREFIX_ENV,
+                       default_prefix=DEFAULT_SECRET_PREFIX)
 
     def put(self, carrier_id: str, api_key: SecretStr) -> str:
-        from botocore.exceptions import ClientError
-
-        from orderflow.adapters.aws import client
-
-        name = f"{self.prefix}{carrier_id}"
-        secret = json.dumps({"api_key": api_key.get_secret_value()})
-        sm = client("secretsmanager")
-        try:
-            sm.put_secret_value(SecretId=name, SecretString=secret)
-        except ClientError as err:
-            if err.response["Error"]["Code"] != "ResourceNotFoundException":
-                raise
-            sm.create_secret(Name=name, SecretString=secret, Description=f"orderflow carrier account {carrier_id}")
-        with self._lock:
-            self._cache.pop(carrier_id, None)
-        return self.ref(carrier_id)
+        return self.secrets.put(carrier_id, {"api_key": api_key.get_secret_value()},
+                                description=f"orderflow carrier account {carrier_id}")
 
     def get(self, carrier_id: str) -> SecretStr | None:
-        from botocore.exceptions import ClientError
-
-        from orderflow.adapters.aws import client
-
-        with self._lock:
-            cached = self._cache.get(carrier_id)
-        if cached and cached[0] > time.monotonic():
-            return SecretStr(cached[1])
-        try:
-            resp = client("secretsmanager").get_secret_value(SecretId=f"{self.prefix}{carrier_id}")
-        except ClientError as err:
-            if err.response["Error"]["Code"] == "ResourceNotFoundException":
-                return None
-            raise
-        value = json.loads(resp["SecretString"]).get("api_key")
-        if not value:
-            return None
-        with self._lock:
-            self._cache[carrier_id] = (time.monotonic() + self.cache_seconds, value)
-        return SecretStr(value)
-
-
-class FileKeys:
-    """The local stack's keys: one JSON file, readable by its owner only."""
-
-    def __init__(self, path: Path | str) -> None:
-        self.path = Path(path)
-        self._lock = threading.Lock()
-
-    def ref(self, carrier_id: str) -> str:
-        return f"file:{self.path.name}#{carrier_id}"
-
-    def _read(self) -> dict[str, dict[str, str]]:
-        try:
-            return json.loads(self.path.read_text())
-        except FileNotFoundError:
-            return {}
-
-    def put(self, carrier_id: str, api_key: SecretStr) -> str:
-        with self._lock:
-            data = self._read()
-            data[carrier_id] = {"api_key": api_key.get_secret_value()}
-            write_private(self.path, json.dumps(data, indent=2), tmp=self.path.with_suffix(".tmp"))
-        return self.ref(carrier_id)
-
-    def get(self, carrier_id: str) -> SecretStr | None:
-        with self._lock:
-            value = self._read().get(carrier_id, {}).get("api_key")
+        value = (self.secrets.get(carrier_id) or {}).get("api_key")
         return SecretStr(value) if value else None
+
+
+#: One secret per account, ``orderflow/carriers/<carrier id>``; values read are cached a minute per process.
+SecretsManagerKeys = CarrierKeys.in_secrets_manager
+#: The local stack's keys: one JSON file, readable by its owner only.
+FileKeys = CarrierKeys.in_file
 
 
 class EnvFirst:
@@ -309,5 +247,6 @@ class EnvFirst:
 
 
 def default_keys() -> KeyStore:
-    path = os.environ.get(CREDENTIALS_FILE_ENV)
-    return EnvFirst(FileKeys(path) if path else SecretsManagerKeys())
+    """The key in the environment, else in the file ``ORDERFLOW_CARRIER_CREDENTIALS_FILE`` names (the local
+    stack), else in Secrets Manager."""
+    return EnvFirst(CarrierKeys())
