@@ -229,8 +229,11 @@ class ChannelCredentials(SliceSecrets):
     stack's ``channel-credentials.json``. A deleted secret is kept 7 days; connecting the channel again
     restores it."""
 
+    #: Read at every use (no cache): the API lets a channel's base URL change only together with new
+    #: credentials, so that the stored ones never go to another server; a warm function holding the old
+    #: credentials from a cache would send them to the new URL it reads from the (uncached) configuration.
     home = SecretsHome(file_env=CREDENTIALS_FILE_ENV, prefix_env=SECRET_PREFIX_ENV,
-                       default_prefix=DEFAULT_SECRET_PREFIX)
+                       default_prefix=DEFAULT_SECRET_PREFIX, cache_seconds=0)
 
     def put(self, channel_id: str, credentials: Credentials) -> str:
         return self.secrets.put(channel_id, reveal(credentials),

@@ -96,7 +96,7 @@ class SecretsManagerSecrets:
         failure: ClientError | None = None
         try:
             value = _provider(self._sm()).get(self.secret_id(name), max_age=self.cache_seconds,
-                                              transform=_TRANSFORM)
+                                              transform=_TRANSFORM, force_fetch=not self.cache_seconds)
         except GetParameterError as err:
             # Powertools wraps every error of the read; the service's own answer is the one raised inside
             cause = err.__context__
@@ -210,10 +210,12 @@ class SecretsHome:
     file_env: str
     prefix_env: str
     default_prefix: str
+    #: How long a warm function may use a secret it read (0: read it at every use).
+    cache_seconds: int = CACHE_SECONDS
 
-    def aws(self, prefix: str | None = None, *, cache_seconds: int = CACHE_SECONDS) -> SecretsManagerSecrets:
+    def aws(self, prefix: str | None = None, *, cache_seconds: int | None = None) -> SecretsManagerSecrets:
         return SecretsManagerSecrets(prefix or os.environ.get(self.prefix_env) or self.default_prefix,
-                                     cache_seconds=cache_seconds)
+                                     cache_seconds=self.cache_seconds if cache_seconds is None else cache_seconds)
 
     def store(self) -> Secrets:
         """Chosen per call, from the environment as it is now (the local stack sets it after import)."""
@@ -232,7 +234,7 @@ class SliceSecrets:
         self.secrets = secrets if secrets is not None else self.home.store()
 
     @classmethod
-    def in_secrets_manager(cls, prefix: str | None = None, cache_seconds: int = CACHE_SECONDS) -> Any:
+    def in_secrets_manager(cls, prefix: str | None = None, cache_seconds: int | None = None) -> Any:
         """In Secrets Manager, under ``prefix`` (default: the slice's)."""
         return cls(cls.home.aws(prefix, cache_seconds=cache_seconds))
 

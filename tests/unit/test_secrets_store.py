@@ -231,3 +231,20 @@ def test_stored_credentials_keep_their_names_and_format(tmp_path, sm):
 def test_a_carrier_secret_without_a_key_is_no_key(sm):
     sm.secrets["orderflow/carriers/ep"] = json.dumps({"note": "no key here"})
     assert accounts.CarrierKeys(SecretsManagerSecrets("orderflow/carriers/", sm_client=sm)).get("ep") is None
+
+
+def test_channel_credentials_are_read_at_every_use(sm, monkeypatch):
+    """A channel's base URL changes only together with new credentials (issue 11): a warm function must not
+    pair the new URL, read from the configuration, with the old credentials from a cache. Supplier and
+    carrier secrets keep the one-minute cache they had."""
+    home = channel_store.ChannelCredentials.home
+    assert home.cache_seconds == 0
+    monkeypatch.delenv(home.file_env, raising=False)
+    channels = channel_store.ChannelCredentials(home.aws())
+    channels.secrets._client = sm
+    channels.put("shop", ShopifyCredentials(access_token="shpat_1"))
+    assert channels.get("shop", "shopify").access_token.get_secret_value() == "shpat_1"
+    # the API of another function (another container) stores new credentials with a new base URL
+    sm.secrets[channels.secrets.secret_id("shop")] = json.dumps({"access_token": "shpat_elsewhere"})
+    assert channels.get("shop", "shopify").access_token.get_secret_value() == "shpat_elsewhere"
+    assert supplier_credentials.SupplierSecrets.home.cache_seconds == accounts.CarrierKeys.home.cache_seconds == 60
