@@ -191,6 +191,8 @@ class Hub:
         def body() -> None:
             try:
                 function()
+            except greenlet.GreenletExit:  # collected while parked (its execution was dropped): no error
+                pass
             except BaseException:
                 LOG.exception("step functions hub: %s ended with an error", name)
             finally:
