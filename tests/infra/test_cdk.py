@@ -413,7 +413,7 @@ def test_data_services_are_never_granted_a_wildcard_action(synth: Synth) -> None
     cdk_handler = cdk_deployment_handler(synth)
     for lid, policy in [*synth.of_type("AWS::IAM::Policy").items(), *synth.of_type("AWS::IAM::Role").items()]:
         if lid in cdk_handler:
-            continue  # CDK's BucketDeployment grants: tests/infra/test_console.py holds them to its two buckets
+            continue  # CDK's BucketDeployment grants: tests/infra/test_console_on_aws.py holds them to its two buckets
         documents = [policy["Properties"].get("PolicyDocument")] + [
             p["PolicyDocument"] for p in policy["Properties"].get("Policies", [])]
         for document in filter(None, documents):

@@ -65,3 +65,18 @@ def test_the_import_contracts_are_kept():
     run = subprocess.run([str(Path(sys.executable).with_name("lint-imports")), "--no-cache"], cwd=ROOT,
                          capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
+
+
+def test_test_modules_have_unique_names():
+    """Test folders are not packages, so pytest imports each test file by its bare name: two files with one
+    name make the run that collects both (`make test`'s slow phase collects every folder) stop with an
+    import-mismatch error."""
+    seen: dict[str, Path] = {}
+    clashes = []
+    for path in sorted((ROOT / "tests").rglob("test_*.py")):
+        if (path.parent / "__init__.py").exists():
+            continue
+        if path.name in seen:
+            clashes.append((str(seen[path.name].relative_to(ROOT)), str(path.relative_to(ROOT))))
+        seen.setdefault(path.name, path)
+    assert clashes == []
