@@ -29,10 +29,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from botocore.exceptions import ClientError
 from pydantic import BaseModel
 
 from orderflow import service
+from orderflow.adapters.aws import server_error
 from orderflow.adapters.channel_store import (
     ChannelOrders,
     ChannelStore,
@@ -261,10 +261,8 @@ def _with_retries(attempts: int, action) -> Outcome:  # noqa: ANN001
     for attempt in range(1, attempts + 1):
         try:
             return action()
-        except (TransientError, ClientError) as err:
-            server_side = isinstance(err, TransientError) or \
-                err.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) >= 500
-            if attempt == attempts or not server_side:
+        except Exception as err:
+            if attempt == attempts or not (isinstance(err, TransientError) or server_error(err)):
                 raise
             time.sleep(min(2.0, 0.05 * 2 ** attempt))
     raise AssertionError("unreachable")

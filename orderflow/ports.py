@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 if TYPE_CHECKING:
     from orderflow.models import AllocatedLine, Document, Order, OrderStatus, StockLevel, Warehouse
+    from orderflow.queues import Queue
     from orderflow.rules.allocation import AllocationPolicy
 
 D = TypeVar("D", bound="Document")
@@ -58,11 +59,40 @@ class SettingsDocs(Protocol):
     def put_doc(self, entity: str, doc_id: str, doc: Document, *, new: bool = False) -> None: ...
 
 
+class Documents(Protocol):
+    """Small documents as plain dicts by kind (``entity``) and id, beside the typed ones of
+    :class:`SettingsDocs` (orderflow.adapters.documents): the slices' records, stock sync's markers."""
+
+    def get(self, entity: str, doc_id: str) -> dict[str, Any] | None: ...
+    def put(self, entity: str, doc_id: str, data: dict[str, Any]) -> None: ...
+    def query(self, entity: str, *, consistent: bool = False) -> list[dict[str, Any]]: ...
+    def claim(self, entity: str, doc_id: str, data: dict[str, Any], *, expiry: str, now: float,
+              expires_at: float) -> bool:
+        """Write unless a live one (``expiry`` not before ``now``) is there; False if one is."""
+        ...
+    def delete(self, entity: str, doc_id: str, *, where: dict[str, str] | None = None, expiry: str | None = None,
+               expired_before: float | None = None) -> bool:
+        """Delete it if it matches (``where``; expired before the time); False if it did not."""
+        ...
+
+
+class Queues(Protocol):
+    """The SQS queues of orderflow.queues (orderflow.adapters.queues)."""
+
+    def url(self, queue: Queue) -> str | None: ...
+    def send(self, queue: Queue, body: dict[str, Any], *, group: str | None = None,
+             dedup_id: str | None = None) -> None: ...
+
+
 class Workflow(Protocol):
     """The order's execution: started once per attempt, resumed or abandoned through task tokens."""
 
     def start(self, order_id: str, attempt: int = 1) -> str | None: ...
     def status(self, order_id: str, attempt: int = 1) -> str | None: ...
+    def execution_status(self, execution_id: str) -> str | None:
+        """The status of the execution with this id (what a waiting step's message carries); None if
+        there is none."""
+        ...
     def resume(self, task_token: str, output: dict[str, Any]) -> bool: ...
     def abandon(self, task_token: str, error: str, cause: str) -> bool: ...
     def stop(self, order_id: str, attempt: int, error: str, cause: str) -> bool: ...
@@ -118,5 +148,9 @@ class Ports:
     carriers: CarrierHub = field(default=None, kw_only=True)  # type: ignore[assignment]
     #: Sales channels: configurations and clients (order import, stock auto-sync, tracking push).
     channels: ChannelDirectory = field(default=None, kw_only=True)  # type: ignore[assignment]
+    #: Small untyped documents in the settings table (stock sync's pending markers).
+    documents: Documents = field(default=None, kw_only=True)  # type: ignore[assignment]
+    #: The SQS queues orderflow sends to (stock sync's requests).
+    queues: Queues = field(default=None, kw_only=True)  # type: ignore[assignment]
     #: The routes that hand shipments to someone else, asked around a cancel (orderflow.wiring).
     routes: tuple[FulfilmentRoute, ...] = field(default=(), kw_only=True)

@@ -18,15 +18,11 @@ available quantity (summed over the warehouses that feed it).
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Iterable
 from typing import Any
 
-from botocore.exceptions import ClientError
-
-from orderflow.adapters.aws import client
 from orderflow.models import Document, StockLevel, WarehouseKind, new_id, utcnow
 from orderflow.ports import Ports
 from orderflow.queues import STOCK_SYNC
@@ -35,6 +31,8 @@ log = logging.getLogger(__name__)
 
 PENDING = "stock_sync_pending"
 PUSHED = "stock_sync_pushed"
+#: The pending marker's field: when it counts as lost (epoch seconds).
+STALE_AFTER = "stale_after"
 #: A pending marker this old has lost its message (the delay plus a consumer's retries are far shorter):
 #: the next change replaces it and sends again; the sweep deletes it.
 MARKER_STALE_SECONDS = STOCK_SYNC.delay_seconds + 900
@@ -47,37 +45,21 @@ class Pushed(Document):
     at: str
 
 
-def _queue_url() -> str | None:
-    import os
-
-    return os.environ.get(STOCK_SYNC.env_var)
-
-
 def request_sync(skus: Iterable[str], ports: Ports) -> list[str]:
     """Ask for a sync of these SKUs; returns the SKUs a message was sent for (the rest were pending)."""
-    url = _queue_url()
-    if not url or not any(getattr(c, "auto_sync_stock", False) for c in ports.channels.list()):
+    if not ports.queues.url(STOCK_SYNC) or not any(getattr(c, "auto_sync_stock", False)
+                                                   for c in ports.channels.list()):
         return []
     sent = []
     for sku in dict.fromkeys(skus):
         marker = new_id("sync")
         now = time.time()
+        # a marker without stale_after was left by a release whose sends could fail for good
+        if not ports.documents.claim(PENDING, sku, {"marker": marker, "at": utcnow()}, expiry=STALE_AFTER,
+                                     now=now, expires_at=now + MARKER_STALE_SECONDS):
+            continue  # a sync of this SKU is already on its way and will read the newest stock
         try:
-            client("dynamodb").put_item(
-                TableName=ports.settings.table,
-                # a marker without stale_after was left by a release whose sends could fail for good
-                ConditionExpression="attribute_not_exists(id) OR attribute_not_exists(stale_after) "
-                                    "OR stale_after < :now",
-                ExpressionAttributeValues={":now": {"N": f"{now:.3f}"}},
-                Item={"entity": {"S": PENDING}, "id": {"S": sku}, "marker": {"S": marker}, "at": {"S": utcnow()},
-                      "stale_after": {"N": f"{now + MARKER_STALE_SECONDS:.3f}"}})
-        except ClientError as err:
-            if err.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                continue  # a sync of this SKU is already on its way and will read the newest stock
-            raise
-        try:
-            client("sqs").send_message(QueueUrl=url, MessageBody=json.dumps({"sku": sku, "marker": marker}),
-                                       MessageGroupId=sku, MessageDeduplicationId=marker)
+            ports.queues.send(STOCK_SYNC, {"sku": sku, "marker": marker}, group=sku, dedup_id=marker)
         except Exception:
             _drop_marker(sku, ports, marker)  # nothing is on its way: the next change must send again
             raise
@@ -87,20 +69,8 @@ def request_sync(skus: Iterable[str], ports: Ports) -> list[str]:
 
 def _drop_marker(sku: str, ports: Ports, marker: str | None = None, *, stale_before: float | None = None) -> None:
     """Delete the SKU's pending marker: only ``marker`` (when given), only one stale before the time."""
-    conditions, values = [], {}
-    if marker is not None:
-        conditions.append("marker = :marker")
-        values[":marker"] = {"S": marker}
-    if stale_before is not None:
-        conditions.append("(attribute_not_exists(stale_after) OR stale_after < :now)")
-        values[":now"] = {"N": f"{stale_before:.3f}"}
-    extra = {"ConditionExpression": " AND ".join(conditions), "ExpressionAttributeValues": values} if conditions else {}
-    try:
-        client("dynamodb").delete_item(TableName=ports.settings.table,
-                                       Key={"entity": {"S": PENDING}, "id": {"S": sku}}, **extra)
-    except ClientError as err:
-        if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
-            raise
+    ports.documents.delete(PENDING, sku, where={"marker": marker} if marker is not None else None,
+                           expiry=STALE_AFTER, expired_before=stale_before)
 
 
 def channel_quantity(levels: list[StockLevel], feeding: set[str]) -> int:

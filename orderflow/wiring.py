@@ -8,7 +8,9 @@ from __future__ import annotations
 import logging
 
 from orderflow.adapters.channel_access import Channels
+from orderflow.adapters.documents import DocumentStore
 from orderflow.adapters.dynamodb import InventoryRepository, OrderRepository, SettingsRepository
+from orderflow.adapters.queues import SqsQueues
 from orderflow.adapters.stepfunctions import WorkflowGateway
 from orderflow.carriers.hub import Carriers
 from orderflow.fba.cancellation import FbaRoute
@@ -39,6 +41,7 @@ def default_ports() -> Ports:
     settings, inventory = SettingsRepository(), InventoryRepository()
     ports = Ports(orders=OrderRepository(), inventory=inventory, settings=settings, workflow=WorkflowGateway(),
                   purchasing=Purchasing(settings, inventory), carriers=Carriers(settings), channels=Channels(),
+                  documents=DocumentStore(table=settings.table), queues=SqsQueues(),
                   routes=(FbaRoute(), SupplierRoute()))
     inventory.listeners.append(stock_sync_listener(ports))
     return ports

@@ -11,6 +11,7 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
+from botocore.exceptions import ClientError
 
 _lock = threading.Lock()
 
@@ -28,6 +29,11 @@ def client(service: str) -> Any:
             service,
             config=Config(retries={"mode": "standard", "max_attempts": 3}, max_pool_connections=32),
         )
+
+
+def server_error(exc: BaseException) -> bool:
+    """Whether ``exc`` is an AWS service's answer of its own failure (HTTP 5xx): worth another try."""
+    return isinstance(exc, ClientError) and exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) >= 500
 
 
 def reset_clients() -> None:

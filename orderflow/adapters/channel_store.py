@@ -25,7 +25,7 @@ from botocore.exceptions import ClientError
 from pydantic import BaseModel
 
 from orderflow.adapters.aws import client
-from orderflow.adapters.dynamodb import from_item, storage_errors, to_item
+from orderflow.adapters.dynamodb import from_item, query_entity, storage_errors, to_item
 from orderflow.adapters.secrets import SecretsHome, SliceSecrets
 from orderflow.channels.config import ChannelType, Credentials, config_from, credentials_from, reveal
 from orderflow.errors import NotFound, TransientError
@@ -99,7 +99,7 @@ class ChannelStore:
         return config_from(_strip(from_item(resp["Item"])))
 
     def list(self) -> list[Any]:
-        items = _query_entity(self.table, "channel")
+        items = query_entity(self.table, "channel")
         return sorted((config_from(_strip(from_item(i))) for i in items), key=lambda c: c.channel_id)
 
     def delete(self, channel_id: str) -> None:
@@ -197,19 +197,6 @@ def _cursor(data: dict[str, Any]) -> Cursor:
     channel_id = data.pop("id")
     data.pop("entity", None)
     return Cursor(channel_id=channel_id, **{k: v for k, v in data.items() if k in Cursor.model_fields})
-
-
-def _query_entity(table: str, entity: str) -> list[dict[str, Any]]:
-    items: list[dict[str, Any]] = []
-    kwargs: dict[str, Any] = {"TableName": table, "KeyConditionExpression": "entity = :e",
-                              "ExpressionAttributeValues": {":e": {"S": entity}}}
-    with storage_errors():
-        while True:
-            resp = client("dynamodb").query(**kwargs)
-            items.extend(resp.get("Items", []))
-            if "LastEvaluatedKey" not in resp:
-                return items
-            kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
 
 
 # -- credentials --------------------------------------------------------------------------------------

@@ -73,6 +73,28 @@ def storage_errors() -> Iterator[None]:
         raise
 
 
+def query_all(**kwargs: Any) -> list[dict[str, Any]]:
+    """Every item a query answers, read page by page (the one query loop: settings documents, channel
+    configurations, FBA records...)."""
+    items: list[dict[str, Any]] = []
+    with storage_errors():
+        while True:
+            resp = client("dynamodb").query(**kwargs)
+            items.extend(resp.get("Items", []))
+            if "LastEvaluatedKey" not in resp:
+                return items
+            kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+
+
+def query_entity(table: str, entity: str, *, consistent: bool = False) -> list[dict[str, Any]]:
+    """Every item of one kind (``entity``) in the settings table."""
+    kwargs: dict[str, Any] = {"TableName": table, "KeyConditionExpression": "entity = :e",
+                              "ExpressionAttributeValues": {":e": {"S": entity}}}
+    if consistent:
+        kwargs["ConsistentRead"] = True
+    return query_all(**kwargs)
+
+
 def _cancellation_codes(err: ClientError) -> list[str]:
     return [r.get("Code", "None") for r in err.response.get("CancellationReasons", [])]
 
@@ -492,18 +514,8 @@ class SettingsRepository:
         doc._version = expected + 1
 
     def list_docs(self, entity: str, model: type[M]) -> list[M]:
-        items: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {"TableName": self.table, "KeyConditionExpression": "entity = :e",
-                                  "ExpressionAttributeValues": {":e": {"S": entity}}}
-        with storage_errors():
-            while True:
-                resp = client("dynamodb").query(**kwargs)
-                items.extend(resp.get("Items", []))
-                if "LastEvaluatedKey" not in resp:
-                    break
-                kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
         out = []
-        for item in items:
+        for item in query_entity(self.table, entity):
             data = from_item(item)
             version = data.pop("version", 0)
             data.pop("entity"), data.pop("id")
@@ -531,20 +543,8 @@ class SettingsRepository:
         return warehouse
 
     def warehouses(self) -> list[Warehouse]:
-        items: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {
-            "TableName": self.table, "KeyConditionExpression": "entity = :e",
-            "ExpressionAttributeValues": {":e": {"S": "warehouse"}},
-        }
-        with storage_errors():
-            while True:
-                resp = client("dynamodb").query(**kwargs)
-                items.extend(resp.get("Items", []))
-                if "LastEvaluatedKey" not in resp:
-                    break
-                kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
         out = []
-        for item in items:
+        for item in query_entity(self.table, "warehouse"):
             data = from_item(item)
             data.pop("entity"), data.pop("id")
             out.append(Warehouse.model_validate(data))

@@ -23,6 +23,10 @@ def execution_name(order_id: str, attempt: int = 1) -> str:
     return order_id if attempt <= 1 else f"{order_id}-r{attempt}"
 
 
+def _describe(execution_arn: str) -> str:
+    return client("stepfunctions").describe_execution(executionArn=execution_arn)["status"]
+
+
 class WorkflowGateway:
     def __init__(self, settings: Settings | None = None) -> None:
         self.state_machine_arn = (settings or get_settings()).state_machine_arn
@@ -55,12 +59,22 @@ class WorkflowGateway:
     def status(self, order_id: str, attempt: int = 1) -> str | None:
         """RUNNING, SUCCEEDED, FAILED, TIMED_OUT, ABORTED; None if it was never started."""
         try:
-            return client("stepfunctions").describe_execution(
-                executionArn=self.execution_arn(order_id, attempt))["status"]
+            return _describe(self.execution_arn(order_id, attempt))
         except ClientError as err:
             if err.response["Error"]["Code"] == "ExecutionDoesNotExist":
                 return None
             raise
+
+    def execution_status(self, execution_id: str) -> str | None:
+        """The status of an execution named by its ARN (``$$.Execution.Id``, what a waiting step's message
+        carries); None if there is no such execution. Any other failure to read it is a
+        :class:`TransientError` (the caller is retried)."""
+        try:
+            return _describe(execution_id)
+        except ClientError as err:
+            if err.response["Error"]["Code"] in ("ExecutionDoesNotExist", "InvalidArn"):
+                return None
+            raise TransientError("cannot read the execution's status; retry") from err
 
     def stop(self, order_id: str, attempt: int, error: str, cause: str) -> bool:
         """Stop the order's execution with ``error``/``cause``. False if it could not be stopped (no

@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 from typing import Protocol
 
+from orderflow.adapters.s3 import S3Files
 from orderflow.carriers.base import LabelFormat
 from orderflow.errors import NotFound, TransientError
 
@@ -39,28 +40,18 @@ class S3LabelStore:
             raise RuntimeError(f"labels need a bucket: set {BUCKET_ENV} (or {DIR_ENV} for a local folder)")
 
     def put(self, order_id: str, shipment_id: str, fmt: LabelFormat, data: bytes) -> str:
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        from orderflow.adapters.aws import client
-
         key = label_key(order_id, shipment_id, fmt)
         try:
-            client("s3").put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=fmt.content_type)
-        except (ClientError, BotoCoreError) as err:
+            S3Files(self.bucket).put(key, data, fmt.content_type)
+        except TransientError as err:
             raise TransientError("the label could not be stored; retry (the label is not bought twice)") from err
         return key
 
     def get(self, key: str) -> bytes:
-        from botocore.exceptions import ClientError
-
-        from orderflow.adapters.aws import client
-
         try:
-            return client("s3").get_object(Bucket=self.bucket, Key=key)["Body"].read()
-        except ClientError as err:
-            if err.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
-                raise NotFound("the label file is missing from storage", key=key) from err
-            raise
+            return S3Files(self.bucket).get(key)
+        except NotFound as err:
+            raise NotFound("the label file is missing from storage", key=key) from err
 
 
 class LocalLabelStore:

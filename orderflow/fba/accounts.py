@@ -19,11 +19,9 @@ import os
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
-from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
-from orderflow.adapters.aws import client
-from orderflow.adapters.dynamodb import from_item, storage_errors, to_item
+from orderflow.adapters.documents import DocumentStore
 from orderflow.channels.config import (
     SECRET_MODEL_CONFIG,
     AmazonConfig,
@@ -35,7 +33,7 @@ from orderflow.channels.config import (
 from orderflow.channels.http import Deadline, RetryPolicy
 from orderflow.errors import NotFound, ValidationFailed
 from orderflow.models import Identifier, Model, utcnow
-from orderflow.settings import Settings, get_settings
+from orderflow.settings import Settings
 
 ACCOUNT = "fba_account"
 OPEN = "fba_open"
@@ -95,46 +93,17 @@ class OpenFulfillmentOrder(BaseModel):
     checked_at: str | None = None
 
 
-def _key(entity: str, doc_id: str) -> dict[str, Any]:
-    return {"entity": {"S": entity}, "id": {"S": doc_id}}
-
-
-def _data(item: dict[str, Any]) -> dict[str, Any]:
-    data = from_item(item)
-    data.pop("entity", None)
-    data.pop("id", None)
-    return data
-
-
 class FbaStore:
+    """Accounts and open fulfillment orders, in the one document store (consistent reads throughout)."""
+
     def __init__(self, settings: Settings | None = None) -> None:
-        self.table = (settings or get_settings()).settings_table
-
-    def _get(self, entity: str, doc_id: str) -> dict[str, Any] | None:
-        with storage_errors():
-            resp = client("dynamodb").get_item(TableName=self.table, Key=_key(entity, doc_id), ConsistentRead=True)
-        return _data(resp["Item"]) if "Item" in resp else None
-
-    def _put(self, entity: str, doc_id: str, data: dict[str, Any]) -> None:
-        with storage_errors():
-            client("dynamodb").put_item(TableName=self.table, Item=to_item({"entity": entity, "id": doc_id, **data}))
-
-    def _query(self, entity: str) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {"TableName": self.table, "KeyConditionExpression": "entity = :e",
-                                  "ExpressionAttributeValues": {":e": {"S": entity}}, "ConsistentRead": True}
-        with storage_errors():
-            while True:
-                resp = client("dynamodb").query(**kwargs)
-                items.extend(resp.get("Items", []))
-                if "LastEvaluatedKey" not in resp:
-                    return [_data(i) for i in items]
-                kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+        self.docs = DocumentStore(settings)
+        self.table = self.docs.table
 
     # -- accounts -----------------------------------------------------------------------------------------
 
     def account(self, warehouse_id: str) -> FbaAccount | None:
-        data = self._get(ACCOUNT, warehouse_id)
+        data = self.docs.get(ACCOUNT, warehouse_id)
         return None if data is None else FbaAccount.model_validate(
             {k: v for k, v in data.items() if k in FbaAccount.model_fields})
 
@@ -143,41 +112,33 @@ class FbaStore:
         existing = self.account(account.warehouse_id)
         if existing is not None:
             account = account.model_copy(update={"created_at": existing.created_at, "updated_at": utcnow()})
-        self._put(ACCOUNT, account.warehouse_id, account.model_dump(mode="json", exclude_none=True))
+        self.docs.put(ACCOUNT, account.warehouse_id, account.model_dump(mode="json", exclude_none=True))
         return account, existing is None
 
     def accounts(self) -> list[FbaAccount]:
         return sorted((FbaAccount.model_validate({k: v for k, v in d.items() if k in FbaAccount.model_fields})
-                       for d in self._query(ACCOUNT)), key=lambda a: a.warehouse_id)
+                       for d in self.docs.query(ACCOUNT, consistent=True)), key=lambda a: a.warehouse_id)
 
     # -- open fulfillment orders --------------------------------------------------------------------------
 
     def open_order(self, shipment_id: str) -> OpenFulfillmentOrder | None:
-        data = self._get(OPEN, shipment_id)
+        data = self.docs.get(OPEN, shipment_id)
         return None if data is None else OpenFulfillmentOrder.model_validate(data)
 
     def put_open(self, record: OpenFulfillmentOrder) -> None:
-        self._put(OPEN, record.shipment_id, record.model_dump(mode="json", exclude_none=True))
+        self.docs.put(OPEN, record.shipment_id, record.model_dump(mode="json", exclude_none=True))
 
     def open_orders(self, warehouse_id: str | None = None) -> list[OpenFulfillmentOrder]:
-        records = [OpenFulfillmentOrder.model_validate(d) for d in self._query(OPEN)]
+        records = [OpenFulfillmentOrder.model_validate(d) for d in self.docs.query(OPEN, consistent=True)]
         if warehouse_id is not None:
             records = [r for r in records if r.warehouse_id == warehouse_id]
         return sorted(records, key=lambda r: r.forwarded_at)
 
     def close(self, shipment_id: str, seller_fulfillment_order_id: str | None = None) -> None:
         """Forget an open order (only that fulfillment order's record, when one is named)."""
-        kwargs: dict[str, Any] = {}
-        if seller_fulfillment_order_id:
-            kwargs = {"ConditionExpression": "attribute_not_exists(id) OR seller_fulfillment_order_id = :s",
-                      "ExpressionAttributeValues": {":s": {"S": seller_fulfillment_order_id}}}
-        try:
-            with storage_errors():
-                client("dynamodb").delete_item(TableName=self.table, Key=_key(OPEN, shipment_id), **kwargs)
-        except ClientError as err:
-            if err.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
-                raise
-            # a newer fulfillment order of the shipment replaced this one: that one stays open
+        # refused when a newer fulfillment order of the shipment replaced this one: that one stays open
+        self.docs.delete(OPEN, shipment_id, where={"seller_fulfillment_order_id": seller_fulfillment_order_id}
+                         if seller_fulfillment_order_id else None)
 
 
 def retry_policy() -> RetryPolicy:

@@ -33,9 +33,6 @@ import uuid
 from dataclasses import dataclass
 from typing import Literal
 
-from botocore.exceptions import ClientError
-
-from orderflow.adapters.aws import client
 from orderflow.adapters.dynamodb import ConcurrentUpdate
 from orderflow.adapters.redelivery import backoff_seconds, redeliver_later
 from orderflow.errors import NotFound, OrderCancelled, TransientError
@@ -87,14 +84,9 @@ class ForwardResult:
     file_name: str | None = None
 
 
-def execution_running(execution_arn: str) -> bool:
-    try:
-        status = client("stepfunctions").describe_execution(executionArn=execution_arn)["status"]
-    except ClientError as err:
-        if err.response["Error"]["Code"] in ("ExecutionDoesNotExist", "InvalidArn"):
-            return False
-        raise TransientError("cannot read the execution's status; retry") from err
-    return status == "RUNNING"
+def execution_running(execution_arn: str, ports: Ports) -> bool:
+    """Whether the execution that sent a message still runs (an unreadable status is a TransientError)."""
+    return ports.workflow.execution_status(execution_arn) == "RUNNING"
 
 
 def forward(message: ForwardMessage, ports: Ports, suppliers: Suppliers, connections: Connections) -> ForwardResult:
@@ -107,7 +99,7 @@ def forward(message: ForwardMessage, ports: Ports, suppliers: Suppliers, connect
         return ForwardResult("already_shipped", f"{shipment.shipment_id} has tracking already; nothing sent")
     if order.status not in FORWARDABLE:
         return ForwardResult("stale", f"order is {order.status.value}; its workflow no longer waits for this shipment")
-    if message.execution_id and not execution_running(message.execution_id):
+    if message.execution_id and not execution_running(message.execution_id, ports):
         return ForwardResult("stale", "the execution that sent this message is over; nothing sent")
     config = suppliers.store.config(message.warehouse_id)
     if config is None or not config.enabled:

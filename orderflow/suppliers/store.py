@@ -17,11 +17,10 @@ from __future__ import annotations
 import time
 from typing import Literal
 
-from botocore.exceptions import ClientError
 from pydantic import Field
 
-from orderflow.adapters.aws import client
-from orderflow.adapters.dynamodb import ConcurrentUpdate, SettingsRepository, storage_errors
+from orderflow.adapters.documents import DocumentStore
+from orderflow.adapters.dynamodb import ConcurrentUpdate, SettingsRepository
 from orderflow.errors import Conflict
 from orderflow.models import Document, utcnow
 from orderflow.suppliers.config import SupplierConfig
@@ -187,10 +186,4 @@ class SupplierStore:
                 pass
 
     def _delete(self, entity: str, doc_id: str) -> None:
-        try:
-            with storage_errors():
-                client("dynamodb").delete_item(TableName=self.settings.table,
-                                               Key={"entity": {"S": entity}, "id": {"S": doc_id}})
-        except ClientError as err:
-            if err.response["Error"]["Code"] != "ResourceNotFoundException":
-                raise
+        DocumentStore(table=self.settings.table).delete(entity, doc_id)

@@ -115,6 +115,7 @@ def test_the_sweep_pushes_only_what_a_channel_does_not_have(stack, ports, uid, s
 def test_a_failed_send_does_not_block_the_next_change(stack, ports, uid, shops, monkeypatch):
     """The queue refused a sync request: its marker goes too, so the next change sends again (before,
     the marker stayed forever and the SKU was never pushed again)."""
+    import orderflow.adapters.queues as queues
     import orderflow.stock_sync as stock_sync
     from orderflow.adapters.aws import client as real_client
 
@@ -124,10 +125,10 @@ def test_a_failed_send_does_not_block_the_next_change(stack, ports, uid, shops, 
         def send_message(self, **_):
             raise RuntimeError("SQS refused the message")
 
-    monkeypatch.setattr(stock_sync, "client", lambda name: RefusingSqs() if name == "sqs" else real_client(name))
+    monkeypatch.setattr(queues, "client", lambda name: RefusingSqs() if name == "sqs" else real_client(name))
     with pytest.raises(RuntimeError):
         stock_sync.request_sync([sku], ports)
-    monkeypatch.setattr(stock_sync, "client", real_client)
+    monkeypatch.setattr(queues, "client", real_client)
     ports.inventory.set_on_hand(sku, f"a-{uid}", 4)
     wait_pushed(started, sku, 4)
 

@@ -181,6 +181,9 @@ class MemoryWorkflow:
         name = order_id if attempt == 1 else f"{order_id}-r{attempt}"
         return "RUNNING" if name in self.running else None
 
+    def execution_status(self, execution_id: str) -> str | None:
+        return "RUNNING" if execution_id in self.running else None
+
     def resume(self, task_token: str, output: dict[str, Any]) -> bool:
         if task_token not in self.waiting:
             return False

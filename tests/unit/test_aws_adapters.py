@@ -1,0 +1,269 @@
+"""The small AWS adapters the slices and stock sync go through (issue 14: nothing outside orderflow/adapters
+imports boto3): the one document store of the settings table, the SQS sends, S3 files, and the workflow's
+status read by execution id. Fake clients that record each call: the requests (item shapes, keys,
+conditions) are what is pinned, and the service's error codes map to the same domain errors as before.
+No AWS, no moto."""
+
+from __future__ import annotations
+
+import io
+import json
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from orderflow import stock_sync
+from orderflow.adapters import aws, documents, queues, s3, stepfunctions
+from orderflow.adapters.documents import DocumentStore
+from orderflow.adapters.dynamodb import to_item
+from orderflow.adapters.queues import SqsQueues
+from orderflow.adapters.s3 import S3Files
+from orderflow.adapters.stepfunctions import WorkflowGateway
+from orderflow.carriers.base import LabelFormat
+from orderflow.carriers.storage import S3LabelStore
+from orderflow.errors import NotFound, TransientError
+from orderflow.queues import STOCK_SYNC
+
+
+def _error(code: str, status: int = 400) -> ClientError:
+    return ClientError({"Error": {"Code": code, "Message": code}, "ResponseMetadata": {"HTTPStatusCode": status}},
+                       "op")
+
+
+class FakeClient:
+    """Records every call as (operation, kwargs); answers from ``answers`` (a list per operation, taken in
+    turn; an exception is raised)."""
+
+    def __init__(self, **answers: Any) -> None:
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.answers = {k: list(v) if isinstance(v, list) else [v] for k, v in answers.items()}
+
+    def __getattr__(self, operation: str) -> Any:
+        def call(**kwargs: Any) -> Any:
+            self.calls.append((operation, json.loads(json.dumps(kwargs, default=repr))))
+            queue = self.answers.get(operation) or [{}]
+            answer = queue.pop(0) if len(queue) > 1 else queue[0]
+            if isinstance(answer, Exception):
+                raise answer
+            return answer
+        return call
+
+
+@pytest.fixture
+def ddb(monkeypatch):
+    def install(**answers: Any) -> FakeClient:
+        fake = FakeClient(**answers)
+        monkeypatch.setattr(documents, "client", lambda name: fake)
+        import orderflow.adapters.dynamodb as dynamodb
+
+        monkeypatch.setattr(dynamodb, "client", lambda name: fake)
+        return fake
+    return install
+
+
+KEY = {"entity": {"S": "fba_open"}, "id": {"S": "shp_1"}}
+
+
+# -- the document store -------------------------------------------------------------------------------
+
+
+def test_documents_are_their_fields_beside_entity_and_id(ddb):
+    fake = ddb(get_item={"Item": to_item({"entity": "fba_open", "id": "shp_1", "order_id": "ord_1", "n": 2})})
+    store = DocumentStore(table="settings")
+    store.put("fba_open", "shp_1", {"order_id": "ord_1", "n": 2})
+    assert store.get("fba_open", "shp_1") == {"order_id": "ord_1", "n": 2}
+    assert fake.calls == [
+        ("put_item", {"TableName": "settings", "Item": {**KEY, "order_id": {"S": "ord_1"}, "n": {"N": "2"}}}),
+        ("get_item", {"TableName": "settings", "Key": KEY, "ConsistentRead": True}),
+    ]
+
+
+def test_a_missing_document_is_none(ddb):
+    ddb(get_item={})
+    assert DocumentStore(table="settings").get("fba_open", "shp_1") is None
+
+
+def test_a_query_reads_every_page_through_the_one_loop(ddb):
+    first = {"Items": [to_item({"entity": "e", "id": "a", "x": "1"})], "LastEvaluatedKey": {"k": {"S": "a"}}}
+    last = {"Items": [to_item({"entity": "e", "id": "b", "x": "2"})]}
+    fake = ddb(query=[first, last])
+    assert DocumentStore(table="settings").query("e", consistent=True) == [{"x": "1"}, {"x": "2"}]
+    asked = {"TableName": "settings", "KeyConditionExpression": "entity = :e",
+             "ExpressionAttributeValues": {":e": {"S": "e"}}, "ConsistentRead": True}
+    assert fake.calls == [("query", asked), ("query", {**asked, "ExclusiveStartKey": {"k": {"S": "a"}}})]
+
+
+def test_a_query_reads_eventually_consistent_unless_asked(ddb):
+    fake = ddb(query={"Items": []})
+    DocumentStore(table="settings").query("e")
+    assert "ConsistentRead" not in fake.calls[0][1]
+
+
+def test_a_throttled_store_is_a_transient_error(ddb):
+    ddb(put_item=_error("ProvisionedThroughputExceededException"))
+    with pytest.raises(TransientError):
+        DocumentStore(table="settings").put("e", "a", {})
+
+
+def test_a_claim_writes_unless_a_live_one_is_there(ddb):
+    fake = ddb()
+    store = DocumentStore(table="settings")
+    assert store.claim("stock_sync_pending", "SKU-1", {"marker": "m1", "at": "t"}, expiry="stale_after",
+                       now=100.0, expires_at=1005.5)
+    assert fake.calls == [("put_item", {
+        "TableName": "settings",
+        "Item": {"entity": {"S": "stock_sync_pending"}, "id": {"S": "SKU-1"}, "marker": {"S": "m1"},
+                 "at": {"S": "t"}, "stale_after": {"N": "1005.500"}},
+        "ConditionExpression": "attribute_not_exists(id) OR attribute_not_exists(#x) OR #x < :now",
+        "ExpressionAttributeNames": {"#x": "stale_after"}, "ExpressionAttributeValues": {":now": {"N": "100.000"}},
+    })]
+    ddb(put_item=_error("ConditionalCheckFailedException"))
+    assert not store.claim("stock_sync_pending", "SKU-1", {}, expiry="stale_after", now=1.0, expires_at=2.0)
+
+
+def test_a_delete_without_conditions_deletes(ddb):
+    fake = ddb()
+    assert DocumentStore(table="settings").delete("fba_open", "shp_1")
+    assert fake.calls == [("delete_item", {"TableName": "settings", "Key": KEY})]
+
+
+def test_a_conditional_delete_deletes_only_what_matches(ddb):
+    fake = ddb()
+    store = DocumentStore(table="settings")
+    store.delete("fba_open", "shp_1", where={"seller_fulfillment_order_id": "sfo-2"})
+    store.delete("fba_open", "shp_1", where={"marker": "m1"}, expiry="stale_after", expired_before=7.0)
+    store.delete("fba_open", "shp_1", expiry="stale_after", expired_before=7.0)
+    assert [c[1] for c in fake.calls] == [
+        {"TableName": "settings", "Key": KEY, "ConditionExpression": "attribute_not_exists(id) OR (#w0 = :w0)",
+         "ExpressionAttributeNames": {"#w0": "seller_fulfillment_order_id"},
+         "ExpressionAttributeValues": {":w0": {"S": "sfo-2"}}},
+        {"TableName": "settings", "Key": KEY,
+         "ConditionExpression": "attribute_not_exists(id) OR (#w0 = :w0 AND (attribute_not_exists(#x) OR #x < :now))",
+         "ExpressionAttributeNames": {"#w0": "marker", "#x": "stale_after"},
+         "ExpressionAttributeValues": {":w0": {"S": "m1"}, ":now": {"N": "7.000"}}},
+        {"TableName": "settings", "Key": KEY,
+         "ConditionExpression": "attribute_not_exists(id) OR (attribute_not_exists(#x) OR #x < :now)",
+         "ExpressionAttributeNames": {"#x": "stale_after"}, "ExpressionAttributeValues": {":now": {"N": "7.000"}}},
+    ]
+    ddb(delete_item=_error("ConditionalCheckFailedException"))
+    assert not store.delete("fba_open", "shp_1", where={"marker": "m1"})
+    ddb(delete_item=_error("AccessDeniedException"))
+    with pytest.raises(ClientError):
+        store.delete("fba_open", "shp_1")
+
+
+# -- stock sync on fakes of its ports -----------------------------------------------------------------
+
+
+class FakeDocuments:
+    def __init__(self) -> None:
+        self.docs: dict[tuple[str, str], dict[str, Any]] = {}
+        self.deleted: list[tuple[str, str, dict | None]] = []
+
+    def claim(self, entity, doc_id, data, *, expiry, now, expires_at):  # noqa: ANN001, ANN201
+        live = self.docs.get((entity, doc_id))
+        if live is not None and live.get(expiry, 0) >= now:
+            return False
+        self.docs[(entity, doc_id)] = {**data, expiry: expires_at}
+        return True
+
+    def delete(self, entity, doc_id, *, where=None, expiry=None, expired_before=None):  # noqa: ANN001, ANN201
+        self.deleted.append((entity, doc_id, where))
+        self.docs.pop((entity, doc_id), None)
+        return True
+
+
+class FakeQueues:
+    def __init__(self, refuse: bool = False) -> None:
+        self.sent: list[tuple[str, dict, str | None, str | None]] = []
+        self.refuse = refuse
+
+    def url(self, queue):  # noqa: ANN001, ANN201
+        return f"https://sqs/{queue.key}"
+
+    def send(self, queue, body, *, group=None, dedup_id=None):  # noqa: ANN001, ANN201
+        if self.refuse:
+            raise RuntimeError("SQS refused the message")
+        self.sent.append((queue.key, body, group, dedup_id))
+
+
+def _ports(queues_: FakeQueues) -> Any:
+    channels = SimpleNamespace(list=lambda: [SimpleNamespace(channel_id="shop", auto_sync_stock=True)])
+    return SimpleNamespace(documents=FakeDocuments(), queues=queues_, channels=channels)
+
+
+def test_a_sync_request_sends_once_per_sku_while_its_marker_lives():
+    ports = _ports(FakeQueues())
+    assert stock_sync.request_sync(["SKU-1", "SKU-1", "SKU-2"], ports) == ["SKU-1", "SKU-2"]
+    assert stock_sync.request_sync(["SKU-1"], ports) == []
+    (key, body, group, dedup), _ = ports.queues.sent
+    marker = ports.documents.docs[("stock_sync_pending", "SKU-1")]["marker"]
+    assert (key, body, group, dedup) == ("stock-sync", {"sku": "SKU-1", "marker": marker}, "SKU-1", marker)
+
+
+def test_a_refused_send_drops_its_marker():
+    ports = _ports(FakeQueues(refuse=True))
+    with pytest.raises(RuntimeError):
+        stock_sync.request_sync(["SKU-1"], ports)
+    assert ports.documents.docs == {}
+    assert ports.documents.deleted[0][:2] == ("stock_sync_pending", "SKU-1")
+    assert set(ports.documents.deleted[0][2]) == {"marker"}
+
+
+# -- SQS, S3, the workflow's status, server errors ----------------------------------------------------
+
+
+def test_a_queue_message_goes_to_the_url_in_the_environment(monkeypatch):
+    fake = FakeClient()
+    monkeypatch.setattr(queues, "client", lambda name: fake)
+    monkeypatch.setenv(STOCK_SYNC.env_var, "https://sqs/q.fifo")
+    SqsQueues().send(STOCK_SYNC, {"sku": "S"}, group="S", dedup_id="m")
+    assert fake.calls == [("send_message", {"QueueUrl": "https://sqs/q.fifo", "MessageBody": '{"sku": "S"}',
+                                            "MessageGroupId": "S", "MessageDeduplicationId": "m"})]
+    monkeypatch.delenv(STOCK_SYNC.env_var)
+    assert SqsQueues().url(STOCK_SYNC) is None
+    with pytest.raises(RuntimeError):
+        SqsQueues().send(STOCK_SYNC, {})
+
+
+def test_label_files_in_s3_keep_their_keys_and_errors(monkeypatch):
+    fake = FakeClient(get_object={"Body": io.BytesIO(b"%PDF")})
+    monkeypatch.setattr(s3, "client", lambda name: fake)
+    store = S3LabelStore("labels-bucket")
+    assert store.put("ord_1", "shp_1", LabelFormat.PDF, b"%PDF") == "labels/ord_1/shp_1.pdf"
+    assert store.get("labels/ord_1/shp_1.pdf") == b"%PDF"
+    assert fake.calls[0] == ("put_object", {"Bucket": "labels-bucket", "Key": "labels/ord_1/shp_1.pdf",
+                                            "Body": repr(b"%PDF"), "ContentType": LabelFormat.PDF.content_type})
+    fake.answers = {"put_object": [_error("SlowDown", 503)], "get_object": [_error("NoSuchKey", 404)]}
+    with pytest.raises(TransientError, match="the label could not be stored; retry"):
+        store.put("ord_1", "shp_1", LabelFormat.PDF, b"%PDF")
+    with pytest.raises(NotFound, match="the label file is missing from storage") as missing:
+        store.get("labels/ord_1/shp_1.pdf")
+    assert missing.value.details == {"key": "labels/ord_1/shp_1.pdf"}
+    fake.answers = {"get_object": [_error("AccessDenied", 403)]}
+    with pytest.raises(ClientError):
+        S3Files("labels-bucket").get("k")
+
+
+def test_an_execution_status_by_its_id(monkeypatch):
+    fake = FakeClient(describe_execution={"status": "RUNNING"})
+    monkeypatch.setattr(stepfunctions, "client", lambda name: fake)
+    gateway = WorkflowGateway(SimpleNamespace(state_machine_arn="arn:aws:states:eu:1:stateMachine:orders"))
+    assert gateway.execution_status("arn:aws:states:eu:1:execution:orders:ord_1-r2") == "RUNNING"
+    assert fake.calls == [("describe_execution", {"executionArn": "arn:aws:states:eu:1:execution:orders:ord_1-r2"})]
+    for code in ("ExecutionDoesNotExist", "InvalidArn"):
+        fake.answers = {"describe_execution": [_error(code)]}
+        assert gateway.execution_status("arn") is None
+    fake.answers = {"describe_execution": [_error("ThrottlingException")]}
+    with pytest.raises(TransientError):
+        gateway.execution_status("arn")
+    with pytest.raises(ClientError):  # the order's own status read answers as before
+        gateway.status("ord_1")
+
+
+def test_server_errors_are_the_services_own_failures():
+    assert aws.server_error(_error("InternalFailure", 500))
+    assert not aws.server_error(_error("ValidationException", 400))
+    assert not aws.server_error(RuntimeError("no"))
