@@ -25,6 +25,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from orderflow import config
 from orderflow.adapters.redelivery import backoff_seconds, redeliver_later
 from orderflow.channels.base import FulfillmentNotice, FulfillmentResult
 from orderflow.channels.http import RetryPolicy
@@ -36,8 +37,8 @@ from orderflow.queues import CHANNEL_UPDATES
 log = logging.getLogger(__name__)
 
 #: First retry after this many seconds, doubling per receive, at most MAX_RETRY_SECONDS.
-RETRY_SECONDS_ENV = "ORDERFLOW_CHANNEL_UPDATE_RETRY_SECONDS"
-DEFAULT_RETRY_SECONDS = 30
+RETRY_SECONDS_ENV = config.CHANNEL_UPDATE_RETRY_SECONDS.name
+DEFAULT_RETRY_SECONDS = int(config.CHANNEL_UPDATE_RETRY_SECONDS.default or 30)
 MAX_RETRY_SECONDS = 900
 
 

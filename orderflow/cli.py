@@ -13,6 +13,8 @@ import os
 import sys
 from pathlib import Path
 
+from orderflow import config
+
 DEFAULT_STATE_DIR = Path(".orderflow")
 
 
@@ -111,7 +113,7 @@ def cmd_trace(args: argparse.Namespace) -> int:
     local = _point_at_local_stack(args.state_dir)
     sfn = client("stepfunctions")
     try:
-        arn = (args.state_machine_arn or os.environ.get("ORDERFLOW_STATE_MACHINE_ARN")
+        arn = (args.state_machine_arn or config.STATE_MACHINE_ARN.get()
                or (local or {}).get("state_machine_arn") or trace.find_state_machine(sfn))
         runs = trace.fetch_all(sfn, arn, args.order_id)
     except NotFound as err:

@@ -17,8 +17,10 @@ import ipaddress
 import os
 from urllib.parse import urlsplit
 
+from orderflow import config
+
 #: Set to ``1`` by the local runtime: loopback servers (the sandbox shops, carrier, SFTP and FBA servers).
-LOOPBACK_ENV = "ORDERFLOW_SANDBOX_LOOPBACK"
+LOOPBACK_ENV = config.SANDBOX_LOOPBACK.name
 LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
 
 #: Hosts a carrier's label files may come from (suffix match), by carrier type.

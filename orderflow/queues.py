@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from orderflow import config
+
 
 @dataclass(frozen=True)
 class Queue:
@@ -22,7 +24,7 @@ class Queue:
 
     @property
     def env_var(self) -> str:
-        return f"ORDERFLOW_{self.key.upper().replace('-', '_')}_QUEUE_URL"
+        return config.queue_variable(self.key)
 
     @property
     def construct_id(self) -> str:

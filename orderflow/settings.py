@@ -9,6 +9,7 @@ from typing import Generic, TypeVar
 
 from pydantic import BaseModel
 
+from orderflow import config
 from orderflow.tables import INVENTORY, LEDGER, ORDERS, SETTINGS
 
 
@@ -58,5 +59,5 @@ def get_settings() -> Settings:
         inventory_table=env.get(INVENTORY.env_var, "orderflow-inventory"),
         ledger_table=env.get(LEDGER.env_var, "orderflow-ledger"),
         settings_table=env.get(SETTINGS.env_var, "orderflow-settings"),
-        state_machine_arn=env.get("ORDERFLOW_STATE_MACHINE_ARN"),
+        state_machine_arn=config.STATE_MACHINE_ARN.get(),
     )

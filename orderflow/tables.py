@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from orderflow import config
+
 
 @dataclass(frozen=True)
 class Index:
@@ -35,7 +37,7 @@ class Table:
 
     @property
     def env_var(self) -> str:
-        return f"ORDERFLOW_{self.key.upper()}_TABLE"
+        return config.table_variable(self.key)
 
     @property
     def construct_id(self) -> str:

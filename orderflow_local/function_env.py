@@ -18,23 +18,19 @@ import os
 import threading
 from collections.abc import Iterator, MutableMapping
 
-#: Variables the local runtime gives every function (the local stand-ins for Secrets Manager and S3, the
-#: sandboxes, test timings). Anything else named ORDERFLOW_* must come from the template.
-LOCAL_EXACT = frozenset({
-    "ORDERFLOW_CHANNEL_CREDENTIALS_FILE", "ORDERFLOW_SUPPLIER_CREDENTIALS_FILE", "ORDERFLOW_CARRIER_CREDENTIALS_FILE",
-    "ORDERFLOW_LABEL_DIR",
-})
-LOCAL_PREFIXES = ("ORDERFLOW_SANDBOX_", "ORDERFLOW_CARRIER_KEY_")
-LOCAL_SUFFIXES = ("_SECRET_PREFIX", "_RETRY_SECONDS", "_RETRY_BASE_SECONDS")
+from orderflow import config
 
 
 def local_runtime_variable(name: str) -> bool:
-    return name in LOCAL_EXACT or name.startswith(LOCAL_PREFIXES) or name.endswith(LOCAL_SUFFIXES)
+    """A variable the local runtime gives every function (the local stand-ins for Secrets Manager and S3,
+    the sandboxes, what an operator may set): declared in orderflow.config. Anything else named
+    ORDERFLOW_* must come from the template."""
+    return config.local_runtime_variable(name)
 
 
 def template_only(name: str) -> bool:
     """Inside a function, this variable comes from the function's template environment or not at all."""
-    return name.startswith("ORDERFLOW_") and not local_runtime_variable(name)
+    return name.startswith(config.PREFIX) and not local_runtime_variable(name)
 
 
 _current = threading.local()

@@ -29,10 +29,11 @@ from infra import ROOT, nag
 from infra.constructs.api import Api
 from infra.constructs.functions import LOG_RETENTION
 from infra.nag import acknowledge
+from orderflow import config
 
 CONSOLE_DIR = ROOT / "console"
 #: The API function's variable naming the console's origin (orderflow.api.app answers it with CORS headers).
-CONSOLE_ORIGIN_ENV = "ORDERFLOW_CONSOLE_ORIGIN"
+CONSOLE_ORIGIN_ENV = config.CONSOLE_ORIGIN.name
 #: The path of the console's API routes on the REST API (the API function strips it before routing).
 CONSOLE_API_PREFIX = "console-api"
 #: The console's files; anything else in console/ (editor leftovers) is not published.

@@ -22,14 +22,15 @@ from infra import CODE_DIR, FUNCTION_NAMES, LAMBDA_PYTHON_VERSION, LAYER_DIR, ha
 from infra.constructs.data import Data
 from infra.constructs.queues import Queues
 from infra.nag import acknowledge, wildcard_resource
+from orderflow import config
 from orderflow.queues import QUEUES
 
 QUEUE_BY_KEY = {q.key: q for q in QUEUES}
-LABEL_BUCKET_ENV = "ORDERFLOW_LABEL_BUCKET"
+LABEL_BUCKET_ENV = config.LABEL_BUCKET.name
 
 RUNTIME: lambda_.Runtime = getattr(lambda_.Runtime, "PYTHON_" + LAMBDA_PYTHON_VERSION.replace(".", "_"))
 ARCHITECTURE = lambda_.Architecture.X86_64  # the layer holds manylinux2014_x86_64 wheels
-STATE_MACHINE_ARN_ENV = "ORDERFLOW_STATE_MACHINE_ARN"
+STATE_MACHINE_ARN_ENV = config.STATE_MACHINE_ARN.name
 LOG_RETENTION = logs.RetentionDays.ONE_MONTH
 
 
@@ -69,7 +70,7 @@ class FunctionSpec:
 
 def function_env_var(name: str) -> str:
     """The variable that names function ``name`` to a function that invokes it."""
-    return f"ORDERFLOW_{name.upper()}_FUNCTION"
+    return config.function_variable(name)
 
 
 SECRET_KINDS = ("channels", "carriers", "suppliers")
@@ -210,9 +211,9 @@ class Functions(Construct):
         acknowledge(role, wildcard_resource(role, schedules),
                     "EventBridge Scheduler: one import schedule per connected channel, named after the channel "
                     "and created when the seller connects it, inside orderflow's own import schedule group only.")
-        function.add_environment("ORDERFLOW_IMPORT_SCHEDULE_GROUP", self.import_schedules.ref)
-        function.add_environment("ORDERFLOW_IMPORT_SCHEDULER_ROLE_ARN", self.scheduler_role.role_arn)
-        function.add_environment("ORDERFLOW_IMPORT_FUNCTION_ARN", self.functions["import_orders"].function_arn)
+        function.add_environment(config.IMPORT_SCHEDULE_GROUP.name, self.import_schedules.ref)
+        function.add_environment(config.IMPORT_SCHEDULER_ROLE_ARN.name, self.scheduler_role.role_arn)
+        function.add_environment(config.IMPORT_FUNCTION_ARN.name, self.functions["import_orders"].function_arn)
 
     def _function(self, spec: FunctionSpec) -> lambda_.Function:
         scope = Construct(self, spec.construct_id)

@@ -24,6 +24,7 @@ from typing import Any, Protocol
 from botocore.exceptions import ClientError
 from pydantic import BaseModel
 
+from orderflow import config
 from orderflow.adapters.aws import client
 from orderflow.adapters.dynamodb import from_item, query_entity, storage_errors, to_item
 from orderflow.adapters.secrets import SecretsHome, SliceSecrets
@@ -34,11 +35,11 @@ from orderflow.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
 
-SECRET_PREFIX_ENV = "ORDERFLOW_CHANNEL_SECRET_PREFIX"
-CREDENTIALS_FILE_ENV = "ORDERFLOW_CHANNEL_CREDENTIALS_FILE"
-SCHEDULE_GROUP_ENV = "ORDERFLOW_IMPORT_SCHEDULE_GROUP"
-SCHEDULER_ROLE_ENV = "ORDERFLOW_IMPORT_SCHEDULER_ROLE_ARN"
-IMPORT_FUNCTION_ENV = "ORDERFLOW_IMPORT_FUNCTION_ARN"
+SECRET_PREFIX_ENV = config.CHANNEL_SECRET_PREFIX.name
+CREDENTIALS_FILE_ENV = config.CHANNEL_CREDENTIALS_FILE.name
+SCHEDULE_GROUP_ENV = config.IMPORT_SCHEDULE_GROUP.name
+SCHEDULER_ROLE_ENV = config.IMPORT_SCHEDULER_ROLE_ARN.name
+IMPORT_FUNCTION_ENV = config.IMPORT_FUNCTION_ARN.name
 DEFAULT_SECRET_PREFIX = "orderflow/channels/"
 
 

@@ -16,7 +16,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 from aws_lambda_powertools.event_handler.openapi.params import Header, Path, Query
 from pydantic import Field
 
-from orderflow import __version__, service
+from orderflow import __version__, config, service
 from orderflow.api import common
 from orderflow.api.openapi import ID_PATTERN, amend
 from orderflow.errors import NotFound, OrderflowError
@@ -264,7 +264,7 @@ app.include_router(orders_view_router)
 #: user pool at API Gateway instead of SigV4 (infra.constructs.api.Api.add_console_routes).
 CONSOLE_PREFIX = "/console-api"
 #: The console's origin (its CloudFront URL): answers on the console's routes to it carry CORS headers.
-CONSOLE_ORIGIN_ENV = "ORDERFLOW_CONSOLE_ORIGIN"
+CONSOLE_ORIGIN_ENV = config.CONSOLE_ORIGIN.name
 
 
 def console_path(path: str) -> str | None:

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path
 
-from orderflow import order_search
+from orderflow import config, order_search
 
 router = Router()
 #: The order routes' id rule (orderflow.api.openapi.ID_PATTERN).
@@ -47,7 +47,7 @@ def _event(event: dict, started: Any) -> dict[str, Any]:
 
 def console_url(arn: str) -> str | None:
     """The execution in the Step Functions console (AWS only: the local stack has no console)."""
-    if os.environ.get("AWS_ENDPOINT_URL") or os.environ.get("ORDERFLOW_AWS_ENDPOINT"):
+    if os.environ.get("AWS_ENDPOINT_URL") or config.AWS_ENDPOINT.get():
         return None
     region = arn.split(":")[3]
     return f"https://{region}.console.aws.amazon.com/states/home?region={region}#/v2/executions/details/{arn}"
@@ -61,7 +61,7 @@ def order_trace(order_id: Annotated[str, Path(max_length=80, pattern=ORDER_ID)])
     from orderflow.errors import NotFound
 
     _ports().orders.get(order_id)  # 404 for an order that does not exist
-    arn = os.environ.get("ORDERFLOW_STATE_MACHINE_ARN")
+    arn = config.STATE_MACHINE_ARN.get()
     if not arn:
         raise NotFound("this deployment does not name its state machine (ORDERFLOW_STATE_MACHINE_ARN)")
     sfn = client("stepfunctions")

@@ -19,6 +19,7 @@ from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path
 
+from orderflow import config
 from orderflow.errors import NotFound, TransientError, ValidationFailed
 from orderflow.models import Identifier, WarehouseKind, utcnow
 from orderflow.suppliers.config import SupplierConfig, SupplierIn
@@ -27,7 +28,7 @@ router = Router()
 
 #: On AWS the poll runs in the poll function (it has the network path to the suppliers); the API
 #: invokes it. Unset (local stack, tests): the poll runs here.
-POLL_FUNCTION_ENV = "ORDERFLOW_POLL_TRACKING_FUNCTION"
+POLL_FUNCTION_ENV = config.POLL_TRACKING_FUNCTION.name
 
 
 def _ports():

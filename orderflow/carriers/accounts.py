@@ -20,18 +20,18 @@ from typing import Annotated, Protocol
 
 from pydantic import ConfigDict, Field, SecretStr, StringConstraints, field_validator, model_validator
 
-from orderflow import outbound
+from orderflow import config, outbound
 from orderflow.adapters.secrets import SecretsHome, SliceSecrets
 from orderflow.errors import NotFound, ValidationFailed
 from orderflow.models import Address, Document, Identifier, Model, ShortText, utcnow
 
 ENTITY = "carrier"
-CREDENTIALS_FILE_ENV = "ORDERFLOW_CARRIER_CREDENTIALS_FILE"
-SECRET_PREFIX_ENV = "ORDERFLOW_CARRIER_SECRET_PREFIX"
+CREDENTIALS_FILE_ENV = config.CARRIER_CREDENTIALS_FILE.name
+SECRET_PREFIX_ENV = config.CARRIER_SECRET_PREFIX.name
 DEFAULT_SECRET_PREFIX = "orderflow/carriers/"
-KEY_ENV_PREFIX = "ORDERFLOW_CARRIER_KEY_"
+KEY_ENV_PREFIX = config.CARRIER_KEY_PREFIX
 #: The local stack tells where its sandbox carrier listens (the default base URL of a sandbox account).
-SANDBOX_URL_ENV = "ORDERFLOW_SANDBOX_CARRIER_URL"
+SANDBOX_URL_ENV = config.SANDBOX_CARRIER_URL.name
 
 
 class CarrierType(StrEnum):

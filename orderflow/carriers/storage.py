@@ -9,12 +9,13 @@ import re
 from pathlib import Path
 from typing import Protocol
 
+from orderflow import config
 from orderflow.adapters.s3 import S3Files
 from orderflow.carriers.base import LabelFormat
 from orderflow.errors import NotFound, TransientError
 
-BUCKET_ENV = "ORDERFLOW_LABEL_BUCKET"
-DIR_ENV = "ORDERFLOW_LABEL_DIR"
+BUCKET_ENV = config.LABEL_BUCKET.name
+DIR_ENV = config.LABEL_DIR.name
 _SAFE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,127}$")
 
 

@@ -21,6 +21,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
+from orderflow import config
 from orderflow.adapters.documents import DocumentStore
 from orderflow.channels.config import (
     SECRET_MODEL_CONFIG,
@@ -38,7 +39,7 @@ from orderflow.settings import Settings
 ACCOUNT = "fba_account"
 OPEN = "fba_open"
 #: Tests and the local stack shorten the HTTP retry backoff with this (seconds, default 1).
-RETRY_BASE_ENV = "ORDERFLOW_FBA_RETRY_BASE_SECONDS"
+RETRY_BASE_ENV = config.FBA_RETRY_BASE_SECONDS.name
 
 MarketplaceId = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Z0-9]{5,20}$")]
 

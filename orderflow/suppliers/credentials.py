@@ -12,11 +12,12 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from orderflow import config
 from orderflow.adapters.secrets import SecretsHome, SliceSecrets
 from orderflow.suppliers.config import SupplierCredentials
 
-SECRET_PREFIX_ENV = "ORDERFLOW_SUPPLIER_SECRET_PREFIX"
-CREDENTIALS_FILE_ENV = "ORDERFLOW_SUPPLIER_CREDENTIALS_FILE"
+SECRET_PREFIX_ENV = config.SUPPLIER_SECRET_PREFIX.name
+CREDENTIALS_FILE_ENV = config.SUPPLIER_CREDENTIALS_FILE.name
 DEFAULT_SECRET_PREFIX = "orderflow/suppliers/"
 
 

@@ -33,6 +33,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Literal
 
+from orderflow import config
 from orderflow.adapters.dynamodb import ConcurrentUpdate
 from orderflow.adapters.redelivery import backoff_seconds, redeliver_later
 from orderflow.errors import NotFound, OrderCancelled, TransientError
@@ -53,8 +54,8 @@ log = logging.getLogger(__name__)
 #: How long one forwarder may hold a shipment's upload before another may take it over.
 UPLOAD_LEASE_SECONDS = 120
 #: First retry delay when the supplier cannot be reached; doubles per attempt (capped).
-RETRY_SECONDS_ENV = "ORDERFLOW_SUPPLIER_RETRY_SECONDS"
-DEFAULT_RETRY_SECONDS = 60
+RETRY_SECONDS_ENV = config.SUPPLIER_RETRY_SECONDS.name
+DEFAULT_RETRY_SECONDS = int(config.SUPPLIER_RETRY_SECONDS.default or 60)
 MAX_RETRY_SECONDS = 900
 #: Order statuses in which an order file may still be sent.
 FORWARDABLE = frozenset({OrderStatus.NEW, OrderStatus.AWAITING_STOCK, OrderStatus.PAID, OrderStatus.IN_FULFILLMENT,

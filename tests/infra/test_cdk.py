@@ -15,7 +15,7 @@ from aws_cdk.assertions import Template
 from infra import FUNCTION_NAMES, LAMBDA_PYTHON_VERSION, LAYER_DIR, build_assets, handler_for, nag
 from infra.constructs.functions import FUNCTION_SPECS, STATE_MACHINE_ARN_ENV
 from infra.stack import build_app
-from orderflow import asl
+from orderflow import asl, config
 from orderflow.tables import TABLES
 from tests.infra.conftest import Synth, _list
 
@@ -108,6 +108,22 @@ def test_one_function_per_functions_folder_with_handlers_tracing_and_runtime(syn
         assert env["POWERTOOLS_LOG_LEVEL"] == "INFO"
         log_group = props["LoggingConfig"]["LogGroup"]["Ref"]
         assert synth.resources[log_group]["Properties"]["RetentionInDays"] > 0
+
+
+def test_every_variable_the_template_sets_is_declared_in_config(synth: Synth) -> None:
+    """The CDK app sets only ORDERFLOW_* variables orderflow/config.py declares as the template's (or one of
+    its families: a table, a queue, an invoked function), so the code and the template name them alike."""
+    declared = {v.name for v in config.VARIABLES if v.set_by is config.SetBy.CDK}
+    families = re.compile("|".join(re.escape(f(k)).replace("KEY", "[A-Z0-9_]+") for f, k in (
+        (config.table_variable, "key"), (config.queue_variable, "key"), (config.function_variable, "key"))))
+    set_by_template = {name for function in synth.of_type("AWS::Lambda::Function").values()
+                       for name in function["Properties"].get("Environment", {}).get("Variables", {})
+                       if name.startswith(config.PREFIX)}
+    assert set_by_template, "the functions get their configuration from the template"
+    undeclared = {name for name in set_by_template if name not in declared and not families.fullmatch(name)}
+    assert undeclared == set()
+    assert {config.STATE_MACHINE_ARN.name, config.LABEL_BUCKET.name, config.CONSOLE_ORIGIN.name,
+            config.POLL_TRACKING_FUNCTION.name} <= set_by_template
 
 
 def test_each_function_gets_its_tables_and_only_its_grants(synth: Synth) -> None:
