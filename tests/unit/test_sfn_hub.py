@@ -34,7 +34,8 @@ def test_thousands_of_waiting_tasks_hold_no_os_thread_and_all_wake():
     for thread in threads:
         thread.start()
     assert everyone_waits.wait(30), f"only {waiting[0]} of {count} tasks are waiting"
-    assert threading.active_count() == before  # 3000 parked executions, not 3000 threads
+    # 3000 parked executions, not 3000 threads (another test's thread may come or go meanwhile)
+    assert threading.active_count() - before < 10
     assert all(thread.is_alive() for thread in threads) and woke == []
 
     gate.set()  # from this native thread, as SendTaskSuccess arrives on a request thread
