@@ -179,14 +179,18 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
 
 
 def cmd_sync_stock(args: argparse.Namespace) -> int:
-    from orderflow.stock_sync import sync_all, sync_sku
+    from orderflow.stock_sync import auto_sync_channels, sync_all, sync_sku
     from orderflow.wiring import default_ports
 
     if args.endpoint_url:
         os.environ["AWS_ENDPOINT_URL"] = args.endpoint_url
     _point_at_local_stack(args.state_dir)
     ports = default_ports()
-    pushed = {sku: sync_sku(sku, ports, clear_marker=False) for sku in args.skus} if args.skus else sync_all(ports)
+    if args.skus:
+        channels = auto_sync_channels(ports)
+        pushed = {sku: sync_sku(sku, ports, clear_marker=False, channels=channels) for sku in args.skus}
+    else:
+        pushed = sync_all(ports)
     for sku, channels in pushed.items():
         for channel_id, quantity in channels.items():
             print(f"{sku}: {channel_id} <- {quantity}")

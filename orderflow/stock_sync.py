@@ -86,18 +86,24 @@ def feeding_warehouses(channel: Any, ports: Ports) -> set[str]:
     return {w.warehouse_id for w in ports.settings.warehouses() if w.kind != WarehouseKind.FBA}
 
 
-def sync_sku(sku: str, ports: Ports, *, clear_marker: bool = True) -> dict[str, int]:
-    """Push the SKU's available quantity to every auto-sync channel that does not have it yet.
+def auto_sync_channels(ports: Ports) -> list[tuple[Any, set[str]]]:
+    """The channels that sync stock, each with the warehouses that feed it (read once per sweep)."""
+    return [(channel, feeding_warehouses(channel, ports)) for channel in ports.channels.list()
+            if getattr(channel, "auto_sync_stock", False)]
+
+
+def sync_sku(sku: str, ports: Ports, *, clear_marker: bool = True,
+             channels: list[tuple[Any, set[str]]] | None = None) -> dict[str, int]:
+    """Push the SKU's available quantity to every auto-sync channel that does not have it yet
+    (``channels``: :func:`auto_sync_channels`, when the caller has read them already).
     Returns channel id -> quantity pushed. Raises if any channel failed (after trying them all)."""
     if clear_marker:
         _drop_marker(sku, ports)
     levels = ports.inventory.levels(sku)
     pushed: dict[str, int] = {}
     failures: list[str] = []
-    for channel in ports.channels.list():
-        if not getattr(channel, "auto_sync_stock", False):
-            continue
-        quantity = channel_quantity(levels, feeding_warehouses(channel, ports))
+    for channel, feeding in (auto_sync_channels(ports) if channels is None else channels):
+        quantity = channel_quantity(levels, feeding)
         key = f"{channel.channel_id}#{sku}"
         last = ports.settings.get_doc(PUSHED, key, Pushed)
         if last is not None and last.quantity == quantity:
@@ -123,14 +129,15 @@ def sync_sku(sku: str, ports: Ports, *, clear_marker: bool = True) -> dict[str, 
 
 def sync_all(ports: Ports) -> dict[str, dict[str, int]]:
     """Push every stocked SKU that a channel does not have yet (the scheduled catch-up)."""
-    if not any(getattr(c, "auto_sync_stock", False) for c in ports.channels.list()):
+    channels = auto_sync_channels(ports)  # once, not once per SKU
+    if not channels:
         return {}
     out = {}
     now = time.time()
     for sku in ports.inventory.all_skus():
         try:
             _drop_marker(sku, ports, stale_before=now)  # a marker whose message was lost blocks no more
-            done = sync_sku(sku, ports, clear_marker=False)
+            done = sync_sku(sku, ports, clear_marker=False, channels=channels)
         except Exception as exc:  # noqa: BLE001 - one SKU's failure must not stop the sweep
             log.warning("stock sync sweep: %s", exc)
             continue
