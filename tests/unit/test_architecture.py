@@ -80,3 +80,17 @@ def test_test_modules_have_unique_names():
             clashes.append((str(seen[path.name].relative_to(ROOT)), str(path.relative_to(ROOT))))
         seen.setdefault(path.name, path)
     assert clashes == []
+
+
+def test_the_handler_independence_contract_names_every_function():
+    """The import-linter contract "A handler imports no other handler" lists the handlers by hand
+    (import-linter reads no code): it must name exactly the functions of the app (infra.FUNCTION_NAMES, which
+    tests/infra holds to the functions/ folders and the template), or a new handler would escape the wall."""
+    import tomllib
+
+    from infra import FUNCTION_NAMES
+
+    contracts = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]["contracts"]
+    independence = [c for c in contracts if c["type"] == "independence"]
+    assert len(independence) == 1
+    assert sorted(independence[0]["modules"]) == sorted(f"functions.{name}" for name in FUNCTION_NAMES)
