@@ -27,6 +27,7 @@ Set ``ORDERFLOW_SFN_THREADS=1`` to keep moto's threads (benchmarks compare both)
 
 from __future__ import annotations
 
+import atexit
 import collections
 import heapq
 import importlib
@@ -116,6 +117,8 @@ class Hub:
         self._wake = threading.Event()
         self._io = ThreadPoolExecutor(io_threads, thread_name_prefix="sfn-io")
         self.tasks = 0  # greenlets started and not yet ended
+        self._live: set[greenlet.greenlet] = set()
+        self._stopping = False
         self._started = threading.Event()
         self._thread = threading.Thread(target=self._run, name="sfn-hub", daemon=True)
         self._thread.start()
@@ -127,10 +130,12 @@ class Hub:
         self.ident = threading.get_ident()
         self.glet = greenlet.getcurrent()
         self._started.set()
-        while True:
+        while not self._stopping:
             self._wake.clear()
             while self._inbox:
                 self._safely(self._inbox.popleft())
+            if self._stopping:
+                break
             now = _time.monotonic()
             while self._timers and (self._timers[0].deadline <= now or not self._timers[0].alive):
                 timer = heapq.heappop(self._timers)
@@ -142,12 +147,32 @@ class Hub:
             if self.ready:
                 for _ in range(len(self.ready)):
                     glet, value = self.ready.popleft()
-                    if value is _START:
+                    if value is _START and not glet.dead:
                         glet.switch()
                     elif not glet.dead:
                         glet.switch(value)
                 continue
             self._wake.wait(min(self._timers[0].deadline - now, 3600.0) if self._timers else None)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """End every parked greenlet (``GreenletExit`` where it waits) and the loop. At exit: a greenlet
+        still parked on the hub's thread while the interpreter finalizes may crash it."""
+        halted = threading.Event()
+
+        def halt() -> None:
+            self._stopping = True
+            for glet in list(self._live):
+                if not glet.dead:
+                    try:
+                        glet.throw(greenlet.GreenletExit)
+                    except BaseException:  # noqa: BLE001 - ending anyway
+                        pass
+            halted.set()
+
+        self.call_soon(halt)
+        halted.wait(timeout)
+        self._thread.join(timeout)
+        self._io.shutdown(wait=False, cancel_futures=True)
 
     @staticmethod
     def _safely(callback: Callable[[], None]) -> None:
@@ -197,10 +222,13 @@ class Hub:
                 LOG.exception("step functions hub: %s ended with an error", name)
             finally:
                 self.tasks -= 1
+                self._live.discard(greenlet.getcurrent())
 
         def start() -> None:
             self.tasks += 1
-            self.ready.append((greenlet.greenlet(body, parent=self.glet), _START))
+            glet = greenlet.greenlet(body, parent=self.glet)
+            self._live.add(glet)
+            self.ready.append((glet, _START))
 
         self.call_soon(start)
 
@@ -238,7 +266,17 @@ def hub() -> Hub:
         with _hub_lock:
             if _hub is None:
                 _hub = Hub()
+                atexit.register(stop)
     return _hub
+
+
+def stop() -> None:
+    """Stop the hub (its parked executions end); the next :func:`hub` starts a new one."""
+    global _hub
+    with _hub_lock:
+        running, _hub = _hub, None
+    if running is not None:
+        running.stop()
 
 
 # -- what the interpreter's modules see ----------------------------------------------------------------

@@ -7,6 +7,7 @@ enough), and nothing asserts how long anything took."""
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -143,3 +144,34 @@ def test_install_gives_the_interpreter_the_stand_ins():
     assert execution_worker.Thread is sfn_hub.Thread and execute_state.Thread is sfn_hub.Thread
     assert callback.Event is sfn_hub.Event and callback.Lock is sfn_hub.Lock
     assert execute_state.threading.Event is sfn_hub.Event
+
+
+def test_a_process_exits_cleanly_with_executions_still_parked(tmp_path):
+    """``orderflow local`` stopped with Ctrl-C while orders wait: the hub ends its parked greenlets at exit
+    (a greenlet left parked on another thread while the interpreter finalizes may crash it)."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "parked.py"
+    script.write_text(
+        "import threading\n"
+        "from orderflow_local import sfn_hub\n"
+        "gate, started = sfn_hub.Event(), threading.Event()\n"
+        "def wait(i):\n"
+        "    if i == 199: started.set()\n"
+        "    gate.wait(3600)\n"
+        "for i in range(200): sfn_hub.Thread(target=wait, args=(i,)).start()\n"
+        "assert started.wait(30)\n"
+        "print('parked', flush=True)\n"
+        "hub = sfn_hub.hub()\n"
+        "sfn_hub.stop()  # as at exit; the next hub() is a new one and works\n"
+        "assert hub is not sfn_hub.hub() and not hub._live\n"
+        "ran = threading.Event()\n"
+        "sfn_hub.Thread(target=ran.set).start()\n"
+        "assert ran.wait(30)\n"
+        "gate2 = sfn_hub.Event()\n"
+        "for i in range(50): sfn_hub.Thread(target=gate2.wait, args=(3600,)).start()\n")
+    for _ in range(3):
+        run = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120,
+                             cwd=Path(__file__).resolve().parents[2])
+        assert run.returncode == 0 and "parked" in run.stdout, (run.returncode, run.stderr[-2000:])
