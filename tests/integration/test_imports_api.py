@@ -144,9 +144,12 @@ def test_channel_mistakes_are_4xx_naming_the_field(api, shops, uid):
     assert unknown_type.status_code == 422
     assert api.get(f"/channels/none-{uid}").status_code == 404
     assert api.post(f"/channels/none-{uid}/import").status_code == 404
-    # updating without credentials keeps the stored ones
-    assert post_channel(api, shop, f"upd-{uid}").status_code == 201
-    update = api.post("/channels", json={**shop.channel(f"upd-{uid}")[0].model_dump(mode="json"), "name": "Renamed"})
+    # updating without credentials keeps the stored ones (no schedule: its first run would hold the
+    # channel's lease, and the import below would answer 200 "busy" instead of trying the credentials)
+    manual = {"import_schedule": {"every_minutes": 5, "enabled": False}}
+    assert post_channel(api, shop, f"upd-{uid}", **manual).status_code == 201
+    update = api.post("/channels", json={**shop.channel(f"upd-{uid}", **manual)[0].model_dump(mode="json"),
+                                         "name": "Renamed"})
     assert update.status_code == 200 and update.json()["credentials"]["stored"] is True
     # a channel that refuses our credentials: a 502 naming the reason, nothing stored
     shop.access_token = "rotated"
