@@ -119,6 +119,7 @@ class Hub:
         self.tasks = 0  # greenlets started and not yet ended
         self._live: set[greenlet.greenlet] = set()
         self._stopping = False
+        self.stopped = False
         self._started = threading.Event()
         self._thread = threading.Thread(target=self._run, name="sfn-hub", daemon=True)
         self._thread.start()
@@ -169,6 +170,7 @@ class Hub:
                         pass
             halted.set()
 
+        self.stopped = True
         self.call_soon(halt)
         halted.wait(timeout)
         self._thread.join(timeout)
@@ -271,11 +273,12 @@ def hub() -> Hub:
 
 
 def stop() -> None:
-    """Stop the hub (its parked executions end); the next :func:`hub` starts a new one."""
-    global _hub
+    """Stop the hub for good (at exit): its parked executions end, and it runs nothing more. It stays the
+    hub, so that what the ending executions still do (an event set in a ``finally``) does not start a
+    second hub that would be handed greenlets of the first one's thread."""
     with _hub_lock:
-        running, _hub = _hub, None
-    if running is not None:
+        running = _hub
+    if running is not None and not running.stopped:
         running.stop()
 
 
