@@ -33,13 +33,6 @@ class Variable:
         """Its value now (an empty one counts as unset), else the default."""
         return os.environ.get(self.name) or self.default
 
-    def seconds(self) -> float:
-        """Its value as a number of seconds (a malformed one is the default)."""
-        try:
-            return float(self.get() or 0)
-        except ValueError:
-            return float(self.default or 0)
-
 
 def table_variable(key: str) -> str:
     """The variable naming table ``key`` (``orderflow.tables``) to the functions that use it."""
