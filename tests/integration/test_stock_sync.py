@@ -34,7 +34,7 @@ def shops(stack, ports, uid):
     add_warehouse(ports, f"a-{uid}", priority=1)
     add_warehouse(ports, f"b-{uid}", priority=2)
     add_warehouse(ports, f"fba-{uid}", kind="fba", priority=3)
-    fresh_containers()
+    fresh_containers(ports)
     yield sku, started
     for shop in started.values():
         shop.stop()
@@ -42,15 +42,19 @@ def shops(stack, ports, uid):
     for config in store.list():
         if uid in config.channel_id:
             store.delete(config.channel_id)
-    fresh_containers()
+    fresh_containers(ports)
 
 
-def fresh_containers():
+def fresh_containers(ports):
     """Every function's next run starts as a new container (on AWS each keeps its own channel list for
-    Channels.CACHE_SECONDS): the sync function sees these shops at once, and not the stopped ones after."""
+    Channels.CACHE_SECONDS): the sync function sees these shops at once, and not the stopped ones after.
+    The test's own ports (the container the test's stock changes run in) read the channels again too:
+    a list read by the test before within CACHE_SECONDS had no auto-sync channel, so its stock changes
+    asked for no sync (seen in CI: nothing reached any shop)."""
     from orderflow.wiring import default_ports
 
     default_ports.cache_clear()
+    ports.channels.list(fresh=True)
 
 
 def last_pushed(shop, sku):
