@@ -36,7 +36,7 @@ def run(orders: int, channel: str, workers: int, moto_as_shipped: bool = False) 
     from orderflow.adapters.dynamodb import to_item
     from orderflow.adapters.stepfunctions import WorkflowGateway
     from orderflow.channels.clients import client_for
-    from orderflow.importing import ImportOptions, import_channel
+    from orderflow.channels.importing import ImportOptions, import_channel
     from orderflow.models import Order
     from orderflow.settings import get_settings
     from orderflow.tables import ORDERS

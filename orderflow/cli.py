@@ -179,7 +179,7 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
 
 
 def cmd_sync_stock(args: argparse.Namespace) -> int:
-    from orderflow.stock_sync import auto_sync_channels, sync_all, sync_sku
+    from orderflow.channels.stock_sync import auto_sync_channels, sync_all, sync_sku
     from orderflow.wiring import default_ports
 
     if args.endpoint_url:

@@ -93,8 +93,6 @@ def _exact(ports: Ports, query: str) -> list[Order] | None:
         return [ports.orders.get(query)]
     except NotFound:
         pass
-    from orderflow.adapters.channel_store import ChannelStore
-
     found = []
     for sep in ("#", ":"):  # "<channel>#<external id>" or "<channel>:<external id>"
         channel, _, external = query.partition(sep)
@@ -102,7 +100,7 @@ def _exact(ports: Ports, query: str) -> list[Order] | None:
             order = ports.orders.find_by_channel_ref(channel, external)
             if order is not None:
                 return [order]
-    for channel in ChannelStore().list():
+    for channel in ports.channels.list(fresh=True):
         order = ports.orders.find_by_channel_ref(channel.channel_id, query)
         if order is not None:
             found.append(order)

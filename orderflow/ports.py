@@ -109,9 +109,12 @@ class CarrierHub(Protocol):
 
 
 class ChannelDirectory(Protocol):
-    """Connected sales channels: their configurations and clients."""
+    """Connected sales channels: their configurations and clients (orderflow.channels.directory, which
+    also carries the channel slice's own stores)."""
 
-    def list(self) -> list[Any]: ...
+    def list(self, *, fresh: bool = False) -> list[Any]:
+        """The configurations; ``fresh``: read now, not from a cache of a few seconds."""
+        ...
     def find(self, channel_id: str) -> Any | None: ...
     def client(self, config: Any, **options: Any) -> Any: ...
 

@@ -44,12 +44,13 @@ class Queue:
 
 SUPPLIER_ORDERS = Queue(key="supplier-orders", consumer="forward_supplier")
 FBA_ORDERS = Queue(key="fba-orders", consumer="forward_fba")
-#: Stock auto-sync: one message per SKU per coalescing window, grouped by SKU (see orderflow.stock_sync).
+#: Stock auto-sync: one message per SKU per coalescing window, grouped by SKU (see
+#: orderflow.channels.stock_sync).
 STOCK_SYNC = Queue(key="stock-sync", consumer="sync_stock", fifo=True, delay_seconds=5, visibility_timeout=180,
                    max_receives=8)
 
 #: Tracking told to the sales channel an order came from, one message per shipped shipment (see
-#: orderflow.channel_updates); a channel that keeps failing moves the message to the DLQ.
+#: orderflow.channels.shipment_updates); a channel that keeps failing moves the message to the DLQ.
 CHANNEL_UPDATES = Queue(key="channel-updates", consumer="tell_channel", visibility_timeout=90, max_receives=6)
 
 QUEUES: tuple[Queue, ...] = (SUPPLIER_ORDERS, FBA_ORDERS, STOCK_SYNC, CHANNEL_UPDATES)

@@ -7,17 +7,24 @@ from __future__ import annotations
 
 import logging
 
-from orderflow.adapters.channel_access import Channels
+from orderflow.adapters.channel_store import (
+    ChannelOrders,
+    ChannelSchedules,
+    ChannelStore,
+    WebhookEvents,
+    default_credentials,
+)
 from orderflow.adapters.documents import DocumentStore
 from orderflow.adapters.dynamodb import InventoryRepository, OrderRepository, SettingsRepository
 from orderflow.adapters.queues import SqsQueues
 from orderflow.adapters.stepfunctions import WorkflowGateway
 from orderflow.carriers.hub import Carriers
+from orderflow.channels.directory import Channels
+from orderflow.channels.stock_sync import request_sync
 from orderflow.fba.cancellation import FbaRoute
 from orderflow.ports import Ports
 from orderflow.purchasing import Purchasing
 from orderflow.settings import per_function
-from orderflow.stock_sync import request_sync
 from orderflow.suppliers.cancellation import SupplierRoute
 
 log = logging.getLogger(__name__)
@@ -36,11 +43,17 @@ def stock_sync_listener(ports: Ports):  # noqa: ANN201
     return changed
 
 
+def aws_channels() -> Channels:
+    """The channel slice's stores on AWS (built when the slice first asks for them)."""
+    return Channels(store=ChannelStore, credentials=default_credentials, stored_orders=ChannelOrders,
+                    webhook_events=WebhookEvents, schedules=ChannelSchedules)
+
+
 @per_function
 def default_ports() -> Ports:
     settings, inventory = SettingsRepository(), InventoryRepository()
     ports = Ports(orders=OrderRepository(), inventory=inventory, settings=settings, workflow=WorkflowGateway(),
-                  purchasing=Purchasing(settings, inventory), carriers=Carriers(settings), channels=Channels(),
+                  purchasing=Purchasing(settings, inventory), carriers=Carriers(settings), channels=aws_channels(),
                   documents=DocumentStore(table=settings.table), queues=SqsQueues(),
                   routes=(FbaRoute(), SupplierRoute()))
     inventory.listeners.append(stock_sync_listener(ports))

@@ -9,7 +9,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict, Field
 
 from orderflow.channels.http import Deadline
-from orderflow.importing import ImportOptions, import_channel
+from orderflow.channels.importing import ImportOptions, import_channel
 from orderflow.models import Identifier
 from orderflow.observability import log_metrics, logger, tracer
 from orderflow.wiring import default_ports

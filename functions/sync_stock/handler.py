@@ -10,8 +10,8 @@ from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor, proce
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from orderflow.channels.stock_sync import sync_all, sync_sku
 from orderflow.observability import log_metrics, logger, tracer
-from orderflow.stock_sync import sync_all, sync_sku
 from orderflow.wiring import default_ports
 
 processor = SqsFifoPartialProcessor()

@@ -2,14 +2,14 @@
 its order came from (Shopify fulfillmentCreate, WooCommerce note + completed, Amazon confirmShipment).
 
 A record whose channel fails fails alone (partial batch response) and comes back after a growing delay,
-then goes to the DLQ; see :mod:`orderflow.channel_updates`.
+then goes to the DLQ; see :mod:`orderflow.channels.shipment_updates`.
 """
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from orderflow.channel_updates import handle_record
+from orderflow.channels.shipment_updates import handle_record
 from orderflow.observability import log_metrics, logger, tracer
 from orderflow.wiring import default_ports
 

@@ -1,6 +1,7 @@
-"""Channels' AWS side: configurations and import cursors (settings table), credentials (Secrets Manager
-or the local stack's credentials file), webhook event ids (guard items in the orders table), and one
-EventBridge Scheduler schedule per channel.
+"""The channel slice's AWS side, implementing the ports of :mod:`orderflow.channels.ports`:
+configurations and import cursors (settings table), credentials (Secrets Manager or the local stack's
+credentials file), which orders of a page are stored, webhook event ids (guard items in the orders
+table), and one EventBridge Scheduler schedule per channel.
 
 - configuration: ``entity = "channel"``, ``id = <channel id>``: no credentials, ever;
 - cursor: ``entity = "cursor"``, ``id = <channel id>``: the watermark (orders changed before it are
@@ -19,7 +20,7 @@ import logging
 import os
 import time
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any
 
 from botocore.exceptions import ClientError
 from pydantic import BaseModel
@@ -29,7 +30,8 @@ from orderflow.adapters.aws import client
 from orderflow.adapters.dynamodb import from_item, query_entity, storage_errors, to_item
 from orderflow.adapters.secrets import SecretsHome, SliceSecrets
 from orderflow.channels.config import ChannelType, Credentials, config_from, credentials_from, reveal
-from orderflow.errors import NotFound, TransientError
+from orderflow.channels.ports import CredentialStore, Cursor, LeaseLost
+from orderflow.errors import NotFound
 from orderflow.models import Order, utcnow
 from orderflow.settings import Settings, get_settings
 
@@ -43,35 +45,10 @@ IMPORT_FUNCTION_ENV = config.IMPORT_FUNCTION_ARN.name
 DEFAULT_SECRET_PREFIX = "orderflow/channels/"
 
 
-class LeaseLost(TransientError):
-    """Another import of the channel took over (this one ran past its lease): stop without writing."""
-
-
-# -- configurations -----------------------------------------------------------------------------------
-
-
-class RunState(BaseModel):
-    """A run in progress: where it is, so the next invocation continues from the same page."""
-
-    updated_after: str
-    token: str | None = None
-    #: The channel's clock at the first page: the watermark once the run has read every page.
-    bound: str | None = None
-    pages: int = 0
-    started_at: str
-
-
-class Cursor(BaseModel):
-    channel_id: str
-    watermark: str | None = None
-    run: RunState | None = None
-    rate: dict[str, Any] | None = None
-    last_run: dict[str, Any] | None = None
-    lease_owner: str | None = None
-    lease_until: float | None = None
-
-
 class ChannelStore:
+    """The channels' configurations and import cursors in the settings table (the
+    :class:`orderflow.channels.ports.ChannelConfigs` port)."""
+
     def __init__(self, settings: Settings | None = None) -> None:
         self.table = (settings or get_settings()).settings_table
 
@@ -201,14 +178,6 @@ def _cursor(data: dict[str, Any]) -> Cursor:
 
 
 # -- credentials --------------------------------------------------------------------------------------
-
-
-class CredentialStore(Protocol):
-    def put(self, channel_id: str, credentials: Credentials) -> str: ...
-
-    def get(self, channel_id: str, channel_type: ChannelType | str) -> Credentials | None: ...
-
-    def delete(self, channel_id: str) -> None: ...
 
 
 class ChannelCredentials(SliceSecrets):

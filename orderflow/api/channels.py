@@ -24,20 +24,14 @@ from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 
-from orderflow.adapters.channel_store import (
-    ChannelSchedules,
-    ChannelStore,
-    CredentialStore,
-    default_credentials,
-)
 from orderflow.api.openapi import MIN_RATE
 from orderflow.channels.config import ChannelIn, StoredCredentialsInvalid, split
 from orderflow.channels.http import Deadline
+from orderflow.channels.importing import ImportOptions, import_channel, receive_webhook
+from orderflow.channels.ports import ChannelConfigs, CredentialStore, ImportSchedules
 from orderflow.channels.webhooks import raw_body
 from orderflow.errors import NotFound, ValidationFailed
-from orderflow.importing import ImportOptions, import_channel, receive_webhook
 from orderflow.models import Identifier
-from orderflow.settings import per_function
 
 router = Router()
 
@@ -45,25 +39,19 @@ router = Router()
 API_IMPORT_SECONDS = 24.0
 
 
-@per_function
-def channel_store() -> ChannelStore:
-    return ChannelStore()
+# The channel slice's stores: those of the API's ports (orderflow.wiring builds them).
 
 
-@per_function
+def channel_store() -> ChannelConfigs:
+    return _ports().channels.store
+
+
 def credential_store() -> CredentialStore:
-    return default_credentials()
+    return _ports().channels.credentials()
 
 
-@per_function
-def schedules() -> ChannelSchedules:
-    return ChannelSchedules()
-
-
-def reset() -> None:
-    """Forget the cached stores (tests and the local stack change the environment)."""
-    for factory in (channel_store, credential_store, schedules):
-        factory.cache_clear()
+def schedules() -> ImportSchedules:
+    return _ports().channels.schedules()
 
 
 def _ports():  # noqa: ANN202 - the API's ports (overridable by tests through orderflow.api.app.use_ports)
@@ -167,13 +155,11 @@ def import_now(channel_id: Annotated[Identifier, Path()],
     context = router.lambda_context
     remaining = Deadline.of_lambda(context, margin=4.0).left() if context is not None else float("inf")
     options = ImportOptions(deadline=Deadline.after(min(API_IMPORT_SECONDS, remaining)), max_pages=max_pages)
-    report = import_channel(channel_id, _ports(), store=channel_store(), credentials=credential_store(),
-                            options=options)
+    report = import_channel(channel_id, _ports(), options=options)
     return report.model_dump(mode="json")
 
 
 @router.post("/webhooks/<channel_id>")
 def webhook(channel_id: Annotated[Identifier, Path()]) -> dict:
     event = router.current_event
-    return receive_webhook(channel_id, dict(event.headers or {}), raw_body(event.raw_event), _ports(),
-                           store=channel_store(), credentials=credential_store())
+    return receive_webhook(channel_id, dict(event.headers or {}), raw_body(event.raw_event), _ports())

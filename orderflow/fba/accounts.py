@@ -154,7 +154,7 @@ class Fba:
 
     store: FbaStore = field(default_factory=FbaStore)
     channels: Any = None  # orderflow.adapters.channel_store.ChannelStore
-    credentials: Any = None  # orderflow.adapters.channel_store.CredentialStore
+    credentials: Any = None  # orderflow.channels.ports.CredentialStore
     retry: RetryPolicy | None = None
 
     def __post_init__(self) -> None:

@@ -31,13 +31,11 @@ from orderflow_local.sandbox import AmazonSandbox, SandboxChannel, ShopifySandbo
 log = logging.getLogger(__name__)
 
 def prepare(stack: Any) -> None:
-    """Keep channel credentials in the stack's state folder (the local stand-in for Secrets Manager)."""
-    from orderflow.api import channels as channels_api
-
+    """Keep channel credentials in the stack's state folder (the local stand-in for Secrets Manager): the
+    channel slice picks its credentials store at every use, so it sees this from now on."""
     credentials = stack.state_dir / "channel-credentials.json"
     credentials.unlink(missing_ok=True)  # the stack's data lives in memory: start clean
     os.environ[CREDENTIALS_FILE_ENV] = str(credentials.resolve())
-    channels_api.reset()
 
 
 @dataclass

@@ -10,7 +10,7 @@ import pytest
 
 from orderflow import service
 from orderflow.adapters.aws import client
-from orderflow.channel_updates import ChannelUpdate, tell_channel
+from orderflow.channels.shipment_updates import ChannelUpdate, tell_channel
 from orderflow.models import OrderStatus
 from orderflow.queues import CHANNEL_UPDATES
 from tests.integration.conftest import execution_status, wait_for

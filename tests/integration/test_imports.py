@@ -15,7 +15,7 @@ from orderflow import service
 from orderflow.adapters.aws import client
 from orderflow.adapters.channel_store import ChannelStore, default_credentials
 from orderflow.channels.http import Deadline, RetryPolicy
-from orderflow.importing import ImportOptions, import_channel
+from orderflow.channels.importing import ImportOptions, import_channel
 from orderflow.models import OrderStatus
 from orderflow_local.sandbox import AmazonSandbox, ShopifySandbox, WooCommerceSandbox
 from tests.integration.conftest import add_warehouse, execution_status, wait_for

@@ -9,8 +9,8 @@ import pytest
 
 from orderflow import service
 from orderflow.adapters.channel_store import ChannelStore, default_credentials
+from orderflow.channels.stock_sync import sync_all
 from orderflow.queues import STOCK_SYNC
-from orderflow.stock_sync import sync_all
 from orderflow_local.sandbox.amazon import AmazonSandbox
 from orderflow_local.sandbox.shopify import ShopifySandbox
 from orderflow_local.sandbox.woocommerce import WooCommerceSandbox
@@ -120,7 +120,7 @@ def test_a_failed_send_does_not_block_the_next_change(stack, ports, uid, shops, 
     """The queue refused a sync request: its marker goes too, so the next change sends again (before,
     the marker stayed forever and the SKU was never pushed again)."""
     import orderflow.adapters.queues as queues
-    import orderflow.stock_sync as stock_sync
+    import orderflow.channels.stock_sync as stock_sync
     from orderflow.adapters.aws import client as real_client
 
     sku, started = shops
@@ -144,9 +144,9 @@ def test_a_marker_whose_message_was_lost_is_replaced_and_swept(stack, ports, uid
     whose failed sends kept their markers forever."""
     import time as clock
 
-    from orderflow import stock_sync
     from orderflow.adapters.aws import client
-    from orderflow.stock_sync import PENDING
+    from orderflow.channels import stock_sync
+    from orderflow.channels.stock_sync import PENDING
 
     sku, started = shops
     key = {"entity": {"S": PENDING}, "id": {"S": sku}}

@@ -205,7 +205,7 @@ class MemoryWorkflow:
 
 
 class NoChannels:
-    def list(self) -> list[Any]:
+    def list(self, *, fresh: bool = False) -> list[Any]:
         return []
 
     def find(self, channel_id: str) -> Any | None:

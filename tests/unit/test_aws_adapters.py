@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from orderflow import stock_sync
 from orderflow.adapters import aws, documents, queues, s3, stepfunctions
 from orderflow.adapters.documents import DocumentStore
 from orderflow.adapters.dynamodb import to_item
@@ -23,6 +22,7 @@ from orderflow.adapters.s3 import S3Files
 from orderflow.adapters.stepfunctions import WorkflowGateway
 from orderflow.carriers.base import LabelFormat
 from orderflow.carriers.storage import S3LabelStore
+from orderflow.channels import stock_sync
 from orderflow.errors import NotFound, TransientError
 from orderflow.queues import STOCK_SYNC
 

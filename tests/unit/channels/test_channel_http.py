@@ -108,7 +108,7 @@ def test_an_import_with_a_short_deadline_holds_the_channel_only_a_little_longer(
     """The lease of an API-started import ends a minute after its deadline, not 16 minutes later."""
     from types import SimpleNamespace
 
-    from orderflow.importing import LEASE_MARGIN_SECONDS, ImportOptions, import_channel
+    from orderflow.channels.importing import LEASE_MARGIN_SECONDS, ImportOptions, import_channel
 
     leases: list[float] = []
 

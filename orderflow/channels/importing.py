@@ -33,16 +33,6 @@ from pydantic import BaseModel
 
 from orderflow import service
 from orderflow.adapters.aws import server_error
-from orderflow.adapters.channel_store import (
-    ChannelOrders,
-    ChannelStore,
-    CredentialStore,
-    Cursor,
-    LeaseLost,
-    RunState,
-    WebhookEvents,
-    default_credentials,
-)
 from orderflow.channels.base import (
     ChannelError,
     ChannelOrder,
@@ -54,6 +44,14 @@ from orderflow.channels.base import (
 )
 from orderflow.channels.clients import client_for
 from orderflow.channels.http import Deadline, RetryPolicy
+from orderflow.channels.ports import (
+    ChannelConfigs,
+    CredentialStore,
+    Cursor,
+    LeaseLost,
+    RunState,
+    WebhookEventLog,
+)
 from orderflow.channels.webhooks import REFUSED, InvalidSignature, read_delivery
 from orderflow.errors import Conflict, NotFound, TransientError
 from orderflow.models import Address, Order, OrderLine, OrderStatus, new_id, utcnow
@@ -271,12 +269,13 @@ def _with_retries(attempts: int, action) -> Outcome:  # noqa: ANN001
 # -- one run ------------------------------------------------------------------------------------------
 
 
-def import_channel(channel_id: str, ports: Ports, *, store: ChannelStore | None = None,
+def import_channel(channel_id: str, ports: Ports, *, store: ChannelConfigs | None = None,
                    credentials: CredentialStore | None = None,
                    options: ImportOptions | None = None) -> ImportReport:
-    """Import what changed on the channel since its last run (or continue an unfinished run)."""
-    store = store or ChannelStore()
-    credentials = credentials or default_credentials()
+    """Import what changed on the channel since its last run (or continue an unfinished run).
+    ``store`` and ``credentials``: the channel's, when not those of ``ports.channels``."""
+    store = store or ports.channels.store
+    credentials = credentials or ports.channels.credentials()
     options = options or ImportOptions()
     config = store.get(channel_id)  # NotFound -> 404
     report = ImportReport(channel_id=channel_id, started_at=utcnow())
@@ -328,7 +327,7 @@ def import_channel(channel_id: str, ports: Ports, *, store: ChannelStore | None 
     return report
 
 
-def _run(config: Any, channel: Any, cursor: Cursor, ports: Ports, store: ChannelStore, owner: str,
+def _run(config: Any, channel: Any, cursor: Cursor, ports: Ports, store: ChannelConfigs, owner: str,
          options: ImportOptions, report: ImportReport) -> None:
     label = str(config.type)
     run = cursor.run
@@ -341,7 +340,7 @@ def _run(config: Any, channel: Any, cursor: Cursor, ports: Ports, store: Channel
         run = RunState(updated_after=iso(start), started_at=iso(datetime.now(UTC)))
         cursor.run = run
     restarted = False
-    lookup = ChannelOrders()
+    lookup = ports.channels.stored_orders()
     with ThreadPoolExecutor(max(1, options.workers), thread_name_prefix=f"import-{config.channel_id}") as pool:
         while True:
             if options.max_pages is not None and report.pages >= options.max_pages:
@@ -394,7 +393,7 @@ def _save_rate(channel: Any, cursor: Cursor) -> None:
         cursor.rate = state()
 
 
-def _save_quietly(store: ChannelStore, cursor: Cursor, owner: str, options: ImportOptions) -> None:
+def _save_quietly(store: ChannelConfigs, cursor: Cursor, owner: str, options: ImportOptions) -> None:
     try:
         store.save(cursor, owner, options.lease_seconds)
     except Exception:  # noqa: BLE001 - the last saved page is still there
@@ -421,12 +420,12 @@ def _confirmed_deletions(config: Any, secrets: Any, orders: list[ChannelOrder]) 
 
 
 def receive_webhook(channel_id: str, headers: dict[str, str], raw: bytes, ports: Ports, *,
-                    store: ChannelStore | None = None, credentials: CredentialStore | None = None,
-                    events: WebhookEvents | None = None) -> dict[str, Any]:
+                    store: ChannelConfigs | None = None, credentials: CredentialStore | None = None,
+                    events: WebhookEventLog | None = None) -> dict[str, Any]:
     """Verify a webhook delivery and import the order in it (exactly once, like a poll would)."""
-    store = store or ChannelStore()
-    credentials = credentials or default_credentials()
-    events = events or WebhookEvents()
+    store = store or ports.channels.store
+    credentials = credentials or ports.channels.credentials()
+    events = events or ports.channels.webhook_events()
     try:
         config = store.get(channel_id)
     except NotFound:  # answered like a bad signature: channel ids cannot be probed
