@@ -170,6 +170,10 @@ class FakeDocuments:
         return True
 
     def delete(self, entity, doc_id, *, where=None, expiry=None, expired_before=None):  # noqa: ANN001, ANN201
+        live = self.docs.get((entity, doc_id))
+        if live is not None and expiry is not None and expired_before is not None \
+                and live.get(expiry, 0) >= expired_before:
+            return False  # as DynamoDB's condition: only a marker missing the field or past it goes
         self.deleted.append((entity, doc_id, where))
         self.docs.pop((entity, doc_id), None)
         return True
@@ -210,6 +214,28 @@ def test_a_refused_send_drops_its_marker():
     assert ports.documents.docs == {}
     assert ports.documents.deleted[0][:2] == ("stock_sync_pending", "SKU-1")
     assert set(ports.documents.deleted[0][2]) == {"marker"}
+
+
+def test_the_sweep_clears_lost_markers_only_and_pushes_what_a_channel_lacks():
+    """Issue 11 item 2: sync_all itself deletes a marker whose message was lost (stale, or left without
+    stale_after by an old release) and keeps a live one; every stocked SKU is pushed."""
+    from orderflow.models import StockLevel
+
+    ports = _ports(FakeQueues())
+    ports.documents.docs = {("stock_sync_pending", "LOST"): {"marker": "m1", "stale_after": 1.0},
+                            ("stock_sync_pending", "OLD"): {"marker": "m2"},
+                            ("stock_sync_pending", "LIVE"): {"marker": "m3", "stale_after": 2e10}}
+    pushed: list[tuple[str, int]] = []
+    client = SimpleNamespace(push_inventory=lambda sku, quantity, **_: pushed.append((sku, quantity)))
+    ports.channels.client = lambda channel: client
+    ports.settings = SimpleNamespace(warehouses=lambda: [SimpleNamespace(warehouse_id="w", kind="own")],
+                                     get_doc=lambda *_: None, put_doc=lambda *_: None)
+    ports.inventory = SimpleNamespace(
+        all_skus=lambda: ["LOST", "OLD", "LIVE"],
+        levels=lambda sku: [StockLevel(sku=sku, warehouse_id="w", on_hand=3, committed=0)])
+    assert stock_sync.sync_all(ports) == {sku: {"shop": 3} for sku in ("LOST", "OLD", "LIVE")}
+    assert set(ports.documents.docs) == {("stock_sync_pending", "LIVE")}
+    assert sorted(pushed) == [("LIVE", 3), ("LOST", 3), ("OLD", 3)]
 
 
 # -- SQS, S3, the workflow's status, server errors ----------------------------------------------------
@@ -267,3 +293,33 @@ def test_server_errors_are_the_services_own_failures():
     assert aws.server_error(_error("InternalFailure", 500))
     assert not aws.server_error(_error("ValidationException", 400))
     assert not aws.server_error(RuntimeError("no"))
+
+
+def test_a_throttled_resume_is_tried_again_then_handed_to_the_callers_retry(monkeypatch):
+    """Issue 11 item 9: a throttled SendTaskSuccess is tried again with a growing wait; still refused after
+    the last attempt it is a TransientError (503: the same tracking again, or the reconciler, resumes it)."""
+    sleeps: list[float] = []
+    monkeypatch.setattr(stepfunctions.time, "sleep", sleeps.append)
+    gateway = WorkflowGateway(SimpleNamespace(state_machine_arn="arn:aws:states:eu:1:stateMachine:orders"))
+    fake = FakeClient(send_task_success=[_error("ThrottlingException"), _error("InternalFailure", 500), {}])
+    monkeypatch.setattr(stepfunctions, "client", lambda name: fake)
+    assert gateway.resume("tok", {"tracking": "1Z"}) is True
+    assert [c for c, _ in fake.calls] == ["send_task_success"] * 3
+    assert fake.calls[-1][1] == {"taskToken": "tok", "output": '{"tracking": "1Z"}'}
+    assert sleeps == [stepfunctions.RESUME_BACKOFF_SECONDS, stepfunctions.RESUME_BACKOFF_SECONDS * 2]
+
+    sleeps.clear()
+    fake.answers = {"send_task_success": [_error("ThrottlingException")]}
+    fake.calls.clear()
+    with pytest.raises(TransientError, match="retry the same request"):
+        gateway.resume("tok", {}, attempts=4)
+    assert len(fake.calls) == 4 and len(sleeps) == 3
+
+    for over in ("TaskDoesNotExist", "TaskTimedOut", "InvalidToken"):  # the wait is over: no retry
+        fake.answers, fake.calls = {"send_task_success": [_error(over)]}, []
+        assert gateway.resume("tok", {}) is False
+        assert len(fake.calls) == 1
+    fake.answers, fake.calls = {"send_task_success": [_error("AccessDeniedException")]}, []
+    with pytest.raises(ClientError):  # not the service's trouble: raised at once, never retried
+        gateway.resume("tok", {})
+    assert len(fake.calls) == 1
