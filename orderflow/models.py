@@ -147,8 +147,7 @@ class OrderStatus(StrEnum):
     NEEDS_ATTENTION = "needs_attention"
 
 
-#: Statuses in which a shipment can still receive tracking or the order be completed by hand.
-SHIPPABLE_STATUSES = frozenset({OrderStatus.PAID, OrderStatus.IN_FULFILLMENT, OrderStatus.PARTIALLY_SHIPPED})
+# The sets of statuses (shippable, cancellable, in flight, ...) are orderflow.orders's, with the changes.
 
 
 class WarehouseKind(StrEnum):

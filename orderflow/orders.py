@@ -1,15 +1,38 @@
-"""The order's state changes that more than one caller makes: the API's use cases (orderflow.service),
-the workflow's steps (orderflow.workflow.steps) and the fulfillers' forwarders (orderflow.suppliers,
-orderflow.fba). Plain Python over the ports: it imports no caller, so none of them import each other.
+"""Every change of an order's and its shipments' state, in one place.
+
+The API's use cases (:mod:`orderflow.service`), the workflow's steps (:mod:`orderflow.workflow.steps`), the
+fulfillers' forwarders and trackers (:mod:`orderflow.suppliers`, :mod:`orderflow.fba`) and the label
+purchase (:mod:`orderflow.carriers.labels`) call it; none of them writes an order's status itself. Each
+change is one conditional write through ``ports.orders.update`` (optimistic concurrency: the change is
+run again on the order as it is now, and one that finds nothing to do writes nothing), followed by what
+the workflow must hear (resume, abandon, stop, start) and what the stock ledger must apply (once per key).
+
+Plain Python over the ports: it imports no caller, so none of them import each other.
+
+- the workflow's own path: :func:`record_plan`, :func:`wait_for_stock`, :func:`take_stock_wait_token`,
+  :func:`reserve_plan`, :func:`add_shipments`, :func:`wait_for_shipment`, :func:`complete`;
+- shipping: :func:`ship` (tracking), :func:`complete_manually`, :func:`complete_on_channel`,
+  :func:`close_on_channel`, :func:`accept_forwarded`, :func:`fulfiller_rejected`;
+- ending and starting again: :func:`cancel`, :func:`release_stock_of_cancelled`, :func:`redrive`,
+  :func:`resume_shipped`, :func:`start_workflow`.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from typing import TYPE_CHECKING, Any
 
-from orderflow.errors import FULFILLER_REJECTED, OrderCancelled
-from orderflow.models import Order, OrderStatus, Shipment, ShipmentStatus, utcnow
+from orderflow.errors import (
+    FULFILLER_REJECTED,
+    Conflict,
+    InsufficientStock,
+    OrderCancelled,
+    OrderCompletedOnChannel,
+    StockMoved,
+    ValidationFailed,
+)
+from orderflow.models import Allocation, Order, OrderStatus, Shipment, ShipmentStatus, utcnow
 
 if TYPE_CHECKING:
     from orderflow.fulfillment import ForwardMessage
@@ -17,10 +40,92 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# -- the status sets ------------------------------------------------------------------------------
+
+#: Statuses in which a shipment can still receive tracking or the order be completed by hand.
+SHIPPABLE_STATUSES = frozenset({OrderStatus.PAID, OrderStatus.IN_FULFILLMENT, OrderStatus.PARTIALLY_SHIPPED})
+#: Statuses whose workflow should be running; one that is not is stuck and may be redriven.
+IN_FLIGHT = frozenset({OrderStatus.NEW, OrderStatus.AWAITING_STOCK, OrderStatus.PAID, OrderStatus.IN_FULFILLMENT,
+                       OrderStatus.PARTIALLY_SHIPPED})
+#: Orders that can still be cancelled here: nothing has left a warehouse or gone to a fulfiller.
+CANCELLABLE = frozenset({OrderStatus.NEW, OrderStatus.AWAITING_STOCK, OrderStatus.PAID, OrderStatus.NEEDS_ATTENTION})
+#: Orders nothing has been routed for yet: a channel that fulfilled one itself closes it here.
+NOT_SHIPPING_YET = frozenset({OrderStatus.NEW, OrderStatus.AWAITING_STOCK, OrderStatus.NEEDS_ATTENTION})
+#: Order statuses in which an order file may still be sent to a supplier.
+FORWARDABLE = frozenset({OrderStatus.NEW, OrderStatus.AWAITING_STOCK, OrderStatus.PAID, OrderStatus.IN_FULFILLMENT,
+                         OrderStatus.PARTIALLY_SHIPPED})
+#: Statuses a fulfiller's rejection leaves as they are (the order is over, or waits for the seller already).
+SETTLED = frozenset({OrderStatus.CANCELLED, OrderStatus.COMPLETED, OrderStatus.NEEDS_ATTENTION})
+
 
 def stock_key(order_id: str, plan_no: int) -> str:
     """The idempotency prefix of one plan's stock changes."""
     return f"{order_id}#p{plan_no}"
+
+
+def shipped_output(shipment: Shipment) -> dict[str, Any]:
+    """What a shipment's waiting task is resumed with."""
+    return {"shipment_id": shipment.shipment_id, "carrier": shipment.carrier,
+            "tracking_number": shipment.tracking_number, "shipped_at": shipment.shipped_at}
+
+
+def _resume_all(tokens: list[tuple[str, dict]], ports: Ports) -> None:
+    for token, output in tokens:
+        ports.workflow.resume(token, output)
+
+
+def live(order: Order, *, completing: bool = False) -> Order:
+    """The workflow's steps stop here for a cancelled order, and for one its sales channel fulfilled before
+    it was routed here (completed without shipments): the workflow catches OrderCancelled /
+    OrderCompletedOnChannel and ends."""
+    if order.status == OrderStatus.CANCELLED:
+        raise OrderCancelled(f"order {order.order_id} was cancelled", order_id=order.order_id)
+    if order.status == OrderStatus.COMPLETED and not completing:
+        raise OrderCompletedOnChannel(f"order {order.order_id} was completed on its sales channel before it "
+                                      "shipped here", order_id=order.order_id)
+    return order
+
+
+# -- starting ---------------------------------------------------------------------------------------
+
+
+def start_workflow(order: Order, ports: Ports) -> None:
+    """Start the workflow of a new order that is not held. Starting is idempotent (the execution is named
+    after the order), so a retried create heals an order whose first start never happened."""
+    if order.status == OrderStatus.NEW and not order.hold_reason:
+        ports.workflow.start(order.order_id, order.attempt)
+
+
+# -- the workflow's path: plan, wait for stock, reserve, route, wait for the shipment, complete ---------
+
+
+def record_plan(order_id: str, plan: Allocation, ports: Ports) -> Order:
+    """Keep a new allocation plan (once per plan number); a plan that waits for stock makes the order
+    ``awaiting_stock``."""
+
+    def record(o: Order) -> bool:
+        live(o)
+        if o.next_plan_no() > plan.plan_no:
+            return False  # another attempt recorded this round already
+        o.add_plan(plan)
+        if plan.status == "waiting":
+            o.status = OrderStatus.AWAITING_STOCK
+            o.record("awaiting_stock", f"plan {plan.plan_no}: {plan.summary}")
+        else:
+            o.record("allocated", f"plan {plan.plan_no} ({plan.rule_set}): {plan.summary}")
+        return True
+
+    return ports.orders.update(order_id, record)
+
+
+def wait_for_stock(order_id: str, task_token: str, ports: Ports) -> Order:
+    """Keep the token of the execution waiting for stock (:func:`take_stock_wait_token` resumes it)."""
+
+    def waiting(o: Order) -> None:
+        live(o)
+        o.stock_wait_token = task_token
+
+    return ports.orders.update(order_id, waiting)
 
 
 def take_stock_wait_token(order_id: str, ports: Ports, *, resume: bool) -> bool:
@@ -41,28 +146,279 @@ def take_stock_wait_token(order_id: str, ports: Ports, *, resume: bool) -> bool:
     return bool(taken)
 
 
-def shipped_output(shipment: Shipment) -> dict[str, Any]:
-    return {"shipment_id": shipment.shipment_id, "carrier": shipment.carrier,
-            "tracking_number": shipment.tracking_number, "shipped_at": shipment.shipped_at}
+def reserve_plan(order_id: str, plan: Allocation, ports: Ports) -> Order:
+    """Commit a planned allocation's stock, exactly once, and mark the plan ``reserved``.
 
+    Stock that moved since the plan supersedes it and raises StockMoved (the workflow plans again). An order
+    cancelled (or fulfilled on its channel) while this reserved gets the stock straight back and stops the
+    step (OrderCancelled / OrderCompletedOnChannel).
+    """
+    try:
+        ports.inventory.reserve(stock_key(order_id, plan.plan_no), plan.lines)
+    except InsufficientStock as short:
+        why = short.message
 
-def release_stock_of_cancelled(order: Order, ports: Ports) -> Order:
-    """Give back what a cancelled order had committed (a no-op for what was already given back)."""
-    released = False
-    for plan in order.allocations:
-        if plan.status == "reserved":
-            released |= ports.inventory.release(stock_key(order.order_id, plan.plan_no), plan.lines)
-    if not released:
-        return order
+        def supersede(o: Order) -> None:
+            if o.allocation and o.allocation.plan_no == plan.plan_no and o.allocation.status == "planned":
+                o.allocation.status = "superseded"
+                o.record("stock_moved", f"plan {plan.plan_no}: {why}; planning again")
 
-    def note(o: Order) -> bool:
-        if any(e.type == "stock_released" for e in o.events):
+        ports.orders.update(order_id, supersede)
+        raise StockMoved(why, order_id=order_id) from short
+
+    def reserved(o: Order) -> bool:
+        current = o.allocation
+        if current is None or current.plan_no != plan.plan_no or current.status != "planned":
             return False
-        units = sum(line.quantity for p in o.allocations if p.status == "reserved" for line in p.lines)
-        o.record("stock_released", f"{units} unit(s) back to available")
+        current.status = "reserved"
+        current.reserved_at = utcnow()
+        units = sum(line.quantity for line in current.lines)
+        o.record("stock_reserved", f"plan {plan.plan_no}: {units} unit(s) committed")
         return True
 
-    return ports.orders.update(order.order_id, note)
+    order = ports.orders.update(order_id, reserved)
+    if order.status in (OrderStatus.CANCELLED, OrderStatus.COMPLETED):
+        # cancelled (or fulfilled on the channel) while we were reserving: give the stock straight back
+        release_stock_of_cancelled(order, ports)
+        live(order)
+    return order
+
+
+def add_shipments(order_id: str, plan_no: int, shipments: list[Shipment], ports: Ports) -> Order:
+    """Keep the shipments routed for a plan (once per plan)."""
+
+    def routed(o: Order) -> bool:
+        live(o)
+        if any(s.plan_no == plan_no for s in o.shipments):
+            return False
+        o.shipments.extend(shipments)
+        o.record("routed", ", ".join(f"{s.shipment_id}: {s.method.value} from {s.warehouse_id}"
+                                     for s in shipments))
+        return True
+
+    return ports.orders.update(order_id, routed)
+
+
+def wait_for_shipment(order_id: str, shipment_id: str, task_token: str, ports: Ports) -> Order:
+    """Keep the execution's task token on the shipment; the order is now ready to ship (``paid``).
+
+    Tracking that arrived before the token (a fast seller) resumes the execution right here.
+    """
+
+    def waiting(o: Order) -> None:
+        live(o)
+        shipment = o.shipment(shipment_id)
+        shipment.task_token = task_token
+        if shipment.status == ShipmentStatus.PENDING:
+            shipment.status = ShipmentStatus.AWAITING_TRACKING
+        if o.status in (OrderStatus.NEW, OrderStatus.AWAITING_STOCK):
+            o.status = OrderStatus.PAID
+            o.record("paid", f"ready to ship: {shipment.shipment_id} from {shipment.warehouse_id}")
+
+    order = ports.orders.update(order_id, waiting)
+    shipment = order.shipment(shipment_id)
+    if shipment.status == ShipmentStatus.SHIPPED:
+        ports.workflow.resume(task_token, shipped_output(shipment))
+    return order
+
+
+def complete(order_id: str, ports: Ports) -> Order:
+    """Every shipment has left: take the shipped units off the shelf (once) and complete the order."""
+    order = live(ports.orders.get(order_id), completing=True)
+    by_plan: dict[int, list] = {}
+    for shipment in order.shipments:
+        if shipment.status == ShipmentStatus.SHIPPED:
+            by_plan.setdefault(shipment.plan_no, []).extend(shipment.lines)
+    for plan_no, lines in sorted(by_plan.items()):
+        ports.inventory.ship(stock_key(order_id, plan_no), lines)
+
+    def completed(o: Order) -> bool:
+        if o.status == OrderStatus.COMPLETED:
+            return False
+        o.status = OrderStatus.COMPLETED
+        tracking = [f"{s.carrier or 'manual'} {s.tracking_number}" if s.tracking_number else "no tracking"
+                    for s in o.shipments]
+        o.record("completed", "; ".join(tracking) or None)
+        return True
+
+    return ports.orders.update(order_id, completed)
+
+
+# -- shipping -----------------------------------------------------------------------------------------
+
+
+def ship(order_id: str, carrier: str, tracking_number: str, ports: Ports, *, shipment_id: str | None = None) -> Order:
+    """A shipment left with tracking (a label made elsewhere, a fulfiller's tracking, a bought label): record
+    it and let the waiting workflow complete the order. The same tracking sent again hands it over again."""
+    tokens: list[tuple[str, dict]] = []
+
+    def add(order: Order) -> bool | None:
+        tokens.clear()
+        again = [s for s in order.shipments if s.status == ShipmentStatus.SHIPPED
+                 and (s.carrier, s.tracking_number) == (carrier, tracking_number)
+                 and shipment_id in (None, s.shipment_id)]
+        if again:  # the same tracking sent again (a retry after a failed resume): hand it over again
+            tokens.extend((s.task_token, shipped_output(s)) for s in again[:1] if s.task_token)
+            return False
+        if order.status not in SHIPPABLE_STATUSES:
+            raise Conflict(f"order {order_id} is {order.status.value}; tracking can be added once it is paid",
+                           status=order.status.value)
+        open_shipments = [s for s in order.shipments if s.status != ShipmentStatus.SHIPPED]
+        if shipment_id:
+            shipment = order.shipment(shipment_id)
+            if shipment.status == ShipmentStatus.SHIPPED:
+                raise Conflict(f"shipment {shipment.shipment_id} already has tracking", field="shipment_id")
+        elif len(open_shipments) == 1:
+            shipment = open_shipments[0]
+        elif not open_shipments:
+            raise Conflict(f"every shipment of order {order_id} already has tracking")
+        else:
+            raise ValidationFailed(
+                f"order {order_id} ships in {len(open_shipments)} parcels; say which with shipment_id",
+                field="shipment_id", choices=[s.shipment_id for s in open_shipments])
+        shipment.carrier = carrier
+        shipment.tracking_number = tracking_number
+        shipment.status = ShipmentStatus.SHIPPED
+        shipment.shipped_at = utcnow()
+        order.record("tracking_added", f"{shipment.shipment_id}: {carrier} {tracking_number}")
+        if any(s.status != ShipmentStatus.SHIPPED for s in order.shipments) or order.outstanding():
+            if order.status != OrderStatus.PARTIALLY_SHIPPED:
+                order.status = OrderStatus.PARTIALLY_SHIPPED
+                order.record("partially_shipped")
+        if shipment.task_token:
+            tokens.append((shipment.task_token, shipped_output(shipment)))
+
+    order = ports.orders.update(order_id, add)
+    _resume_all(tokens, ports)
+    return order
+
+
+def complete_manually(order_id: str, ports: Ports) -> Order:
+    """The seller says it has shipped: every open shipment is marked shipped without tracking."""
+    tokens: list[tuple[str, dict]] = []
+
+    def mark(order: Order) -> None:
+        tokens.clear()
+        if order.status == OrderStatus.COMPLETED:
+            raise Conflict(f"order {order_id} is already completed", status=order.status.value)
+        if order.status not in SHIPPABLE_STATUSES:
+            raise Conflict(f"order {order_id} is {order.status.value}; it can be completed once it is paid",
+                           status=order.status.value)
+        now = utcnow()
+        for shipment in order.shipments:
+            if shipment.status != ShipmentStatus.SHIPPED:
+                shipment.status = ShipmentStatus.SHIPPED
+                shipment.shipped_at = now
+                if shipment.task_token:
+                    tokens.append((shipment.task_token, shipped_output(shipment)))
+        order.record("completed_manually", "marked complete by the seller")
+
+    order = ports.orders.update(order_id, mark)
+    _resume_all(tokens, ports)
+    return order
+
+
+def complete_on_channel(order_id: str, ports: Ports, *, detail: str) -> bool:
+    """Storefront completion: the sales channel marked the order fulfilled before we shipped it (the
+    seller shipped it from the store's admin, or another app did). Every open shipment is marked shipped
+    and the waiting workflow completes the order (taking the units off the shelf once), and the channel
+    is not told back: those shipments are marked ``on_channel``, so nothing is echoed to it.
+
+    Returns False when there was nothing open (it shipped here already: the channel is showing what we
+    told it). Idempotent.
+    """
+    tokens: list[tuple[str, dict]] = []
+    shipped: list[bool] = []
+
+    def mark(order: Order) -> bool:
+        tokens.clear()
+        shipped.clear()
+        if order.status not in SHIPPABLE_STATUSES:
+            return False
+        open_shipments = [s for s in order.shipments
+                          if s.status not in (ShipmentStatus.SHIPPED, ShipmentStatus.CANCELLED)]
+        if not open_shipments:
+            return False
+        now = utcnow()
+        for shipment in open_shipments:
+            shipment.status = ShipmentStatus.SHIPPED
+            shipment.shipped_at = now
+            shipment.channel_update = "on_channel"
+            shipment.channel_note = detail
+            if shipment.task_token:
+                tokens.append((shipment.task_token, shipped_output(shipment)))
+        order.record("fulfilled_on_channel", f"{detail}: {', '.join(s.shipment_id for s in open_shipments)} "
+                                             "marked shipped; the channel is not told back")
+        shipped.append(True)
+        return True
+
+    ports.orders.update(order_id, mark)
+    _resume_all(tokens, ports)
+    if shipped:
+        log.info("order %s fulfilled on its channel: completing it here", order_id)
+    return bool(shipped)
+
+
+def close_on_channel(order_id: str, ports: Ports, detail: str) -> bool:
+    """The channel fulfilled an order nothing was routed for here yet (new, waiting for stock, needing
+    attention, or held unpaid): it shipped from somewhere we do not run. The order is completed without
+    taking stock from our warehouses: its workflow ends, whatever it had reserved goes back (once).
+    An order that already has shipments (part of it shipped here) is only noted. Idempotent."""
+    closed: list[bool] = []
+
+    def close(order: Order) -> bool:
+        closed.clear()
+        if order.status not in NOT_SHIPPING_YET:
+            return False
+        if order.shipments:
+            if any(e.type == "channel_fulfilled" for e in order.events):
+                return False
+            order.record("channel_fulfilled", f"{detail}, but part of it shipped here already: left as it is")
+            return True
+        order.status = OrderStatus.COMPLETED
+        order.hold_reason = None
+        order.attention_reason = None
+        order.record("completed_on_channel", f"{detail} before anything shipped here: completed without taking "
+                                             "stock from our warehouses")
+        closed.append(True)
+        return True
+
+    order = ports.orders.update(order_id, close)
+    if not closed:
+        return False
+    if order.stock_wait_token:
+        ports.workflow.abandon(order.stock_wait_token, "OrderCompletedOnChannel", "completed on the sales channel")
+    release_stock_of_cancelled(order, ports)
+    log.info("order %s was fulfilled on its channel before it shipped here: completed", order_id)
+    return True
+
+
+# -- the fulfillers: forwarded, rejected ----------------------------------------------------------------
+
+
+def accept_forwarded(message: ForwardMessage, reference: str, ports: Ports) -> Order:
+    """The fulfiller has the shipment (``reference``: its file name or order id). Idempotent."""
+
+    def forwarded(o: Order) -> bool:
+        if o.status == OrderStatus.CANCELLED:
+            raise OrderCancelled(f"order {o.order_id} was cancelled", order_id=o.order_id)
+        shipment = o.shipment(message.shipment_id)
+        if shipment.task_token == message.task_token and shipment.fulfiller_ref == reference:
+            return False
+        shipment.task_token = message.task_token
+        shipment.fulfiller_ref = reference
+        if shipment.status in (ShipmentStatus.PENDING, ShipmentStatus.AWAITING_TRACKING):
+            shipment.status = ShipmentStatus.FORWARDED
+        if o.status in (OrderStatus.NEW, OrderStatus.AWAITING_STOCK, OrderStatus.PAID):
+            o.status = OrderStatus.IN_FULFILLMENT
+        o.record("forwarded", f"{shipment.shipment_id} to {shipment.warehouse_id} ({message.method}): {reference}")
+        return True
+
+    order = ports.orders.update(message.order_id, forwarded)
+    shipment = order.shipment(message.shipment_id)
+    if shipment.status == ShipmentStatus.SHIPPED:  # tracking came back before we recorded the token
+        ports.workflow.resume(message.task_token, shipped_output(shipment))
+    return order
 
 
 def fulfiller_rejected(order_id: str, shipment_id: str, reason: str, ports: Ports, *,
@@ -92,7 +448,7 @@ def fulfiller_rejected(order_id: str, shipment_id: str, reason: str, ports: Port
     def reject(order: Order) -> bool:
         tokens.clear()
         attempts.clear()
-        if order.status in (OrderStatus.CANCELLED, OrderStatus.COMPLETED, OrderStatus.NEEDS_ATTENTION):
+        if order.status in SETTLED:
             return False
         shipment = order.shipment(shipment_id)
         if shipment.status == ShipmentStatus.SHIPPED:
@@ -119,26 +475,110 @@ def end_rejected_forward(task_token: str, ports: Ports) -> bool:
                                   "the fulfiller will not ship it; the order needs attention (see its reason)")
 
 
-def accept_forwarded(message: ForwardMessage, reference: str, ports: Ports) -> Order:
-    """The fulfiller has the shipment (``reference``: its file name or order id). Idempotent."""
+# -- ending and starting again: cancel, release, redrive, resume --------------------------------------
 
-    def forwarded(o: Order) -> bool:
-        if o.status == OrderStatus.CANCELLED:
-            raise OrderCancelled(f"order {o.order_id} was cancelled", order_id=o.order_id)
-        shipment = o.shipment(message.shipment_id)
-        if shipment.task_token == message.task_token and shipment.fulfiller_ref == reference:
+
+def cancel(order_id: str, ports: Ports, *, reason: str = "cancelled by the seller") -> Order:
+    """Cancel before shipping: end the workflow, release committed stock exactly once, and tell the
+    fulfillers that already have it (``ports.routes``: a supplier or 3PL gets a cancellation file in its
+    ``in`` folder; one whose server is down gets it at its next tracking poll).
+
+    Allowed until anything has shipped: also ``in_fulfillment``. Amazon FBA is asked first: if it will
+    not cancel its shipment (409) or cannot be asked now (503), the order stays as it is. Cancelling
+    again is harmless: the order stays cancelled and the ledger refuses a second release.
+    """
+    current = ports.orders.get(order_id)
+    if current.status != OrderStatus.CANCELLED:
+        for route in ports.routes:  # Amazon FBA may refuse (409) or be unreachable (503): nothing changes
+            route.recall(current, ports)
+
+    def end(order: Order) -> bool:
+        if order.status == OrderStatus.CANCELLED:
             return False
-        shipment.task_token = message.task_token
-        shipment.fulfiller_ref = reference
-        if shipment.status in (ShipmentStatus.PENDING, ShipmentStatus.AWAITING_TRACKING):
-            shipment.status = ShipmentStatus.FORWARDED
-        if o.status in (OrderStatus.NEW, OrderStatus.AWAITING_STOCK, OrderStatus.PAID):
-            o.status = OrderStatus.IN_FULFILLMENT
-        o.record("forwarded", f"{shipment.shipment_id} to {shipment.warehouse_id} ({message.method}): {reference}")
+        forwarded = order.status == OrderStatus.IN_FULFILLMENT and not any(
+            s.status == ShipmentStatus.SHIPPED for s in order.shipments)
+        if order.status not in CANCELLABLE and not forwarded:
+            raise Conflict(f"order {order_id} is {order.status.value}; only orders that have not shipped can be "
+                           "cancelled", status=order.status.value)
+        buying = [s.shipment_id for s in order.shipments if s.label and s.label.in_flight(time.time())]
+        if buying:  # the claim and this check are one conditional write each: one of them sees the other
+            raise Conflict(f"a label for {', '.join(buying)} is being bought right now; cancel again in a few "
+                           "seconds (then void the label with the carrier if it was bought)", status=order.status.value)
+        order.status = OrderStatus.CANCELLED
+        for shipment in order.shipments:
+            shipment.status = ShipmentStatus.CANCELLED
+        order.record("cancelled", reason)
         return True
 
-    order = ports.orders.update(message.order_id, forwarded)
-    shipment = order.shipment(message.shipment_id)
-    if shipment.status == ShipmentStatus.SHIPPED:  # tracking came back before we recorded the token
-        ports.workflow.resume(message.task_token, shipped_output(shipment))
+    order = ports.orders.update(order_id, end)
+    # A waiting task fails with OrderCancelled and the workflow ends in its Cancelled state; a step
+    # that is running right now sees the status and does the same.
+    tokens = [s.task_token for s in order.shipments if s.task_token] + [order.stock_wait_token or ""]
+    for token in filter(None, tokens):
+        ports.workflow.abandon(token, "OrderCancelled", reason)
+    order = release_stock_of_cancelled(order, ports)
+    for route in ports.routes:  # a supplier or 3PL gets a cancellation file
+        if route.cancelled(order, ports):
+            order = ports.orders.get(order_id)
     return order
+
+
+def release_stock_of_cancelled(order: Order, ports: Ports) -> Order:
+    """Give back what a cancelled order had committed (a no-op for what was already given back)."""
+    released = False
+    for plan in order.allocations:
+        if plan.status == "reserved":
+            released |= ports.inventory.release(stock_key(order.order_id, plan.plan_no), plan.lines)
+    if not released:
+        return order
+
+    def note(o: Order) -> bool:
+        if any(e.type == "stock_released" for e in o.events):
+            return False
+        units = sum(line.quantity for p in o.allocations if p.status == "reserved" for line in p.lines)
+        o.record("stock_released", f"{units} unit(s) back to available")
+        return True
+
+    return ports.orders.update(order.order_id, note)
+
+
+def redrive(order_id: str, ports: Ports, *, reason: str = "redriven by the seller") -> Order:
+    """Run the order's workflow again after a fault cleared: a new execution (``<id>-r<n>``) that
+    carries on from what the order already records (every step is idempotent). Only an order that needs
+    attention, or one in flight whose workflow is not running, can be redriven; a held one cannot."""
+    order = ports.orders.get(order_id)
+    if order.hold_reason:
+        raise Conflict(f"order {order_id} is held ({order.hold_reason}); it starts when that clears",
+                       status=order.status.value)
+    stuck = order.status in IN_FLIGHT and ports.workflow.status(order_id, order.attempt) != "RUNNING"
+    if order.status != OrderStatus.NEEDS_ATTENTION and not stuck:
+        raise Conflict(f"order {order_id} is {order.status.value}"
+                       + (" and its workflow is running" if order.status in IN_FLIGHT else "")
+                       + "; only an order that needs attention or whose workflow stopped can be redriven",
+                       status=order.status.value)
+
+    def again(o: Order) -> None:
+        if o.status == OrderStatus.NEEDS_ATTENTION:
+            o.status = OrderStatus.NEW
+        o.attention_reason = None
+        o.stock_wait_token = None
+        for shipment in o.shipments:
+            shipment.task_token = None
+        o.attempt += 1
+        o.record("redriven", f"{reason}; execution attempt {o.attempt}")
+
+    order = ports.orders.update(order_id, again)
+    ports.workflow.start(order_id, order.attempt)
+    return order
+
+
+def resume_shipped(order: Order, ports: Ports) -> bool:
+    """Hand a running execution the shipments that shipped but whose ``SendTaskSuccess`` failed (it
+    was throttled after the tracking was saved): their token is still on them. A token already used
+    answers "no longer waiting", which changes nothing. True if an execution took one."""
+    taken = [s.shipment_id for s in order.shipments if s.status == ShipmentStatus.SHIPPED and s.task_token
+             and ports.workflow.resume(s.task_token, shipped_output(s))]
+    if taken:
+        ports.orders.update(order.order_id, lambda o: o.record(
+            "resumed", f"reconciler: {', '.join(taken)} had shipped but its workflow was still waiting"))
+    return bool(taken)

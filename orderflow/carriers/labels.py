@@ -31,7 +31,6 @@ from orderflow.carriers.base import LabelFormat, LabelInProgress, LabelRequest, 
 from orderflow.errors import Conflict, NotFound, OrderflowError, ValidationFailed
 from orderflow.models import (
     LABEL_LEASE_SECONDS,
-    SHIPPABLE_STATUSES,
     FulfillmentMethod,
     Identifier,
     Model,
@@ -42,6 +41,7 @@ from orderflow.models import (
     new_id,
     utcnow,
 )
+from orderflow.orders import SHIPPABLE_STATUSES
 
 log = logging.getLogger(__name__)
 

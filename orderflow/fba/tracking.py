@@ -31,7 +31,8 @@ from orderflow.fba import mcf
 from orderflow.fba.accounts import Fba, OpenFulfillmentOrder, default_fba
 from orderflow.fba.client import McfClient, McfRejected
 from orderflow.fba.forwarding import recall
-from orderflow.models import SHIPPABLE_STATUSES, Order, OrderStatus, ShipmentStatus, utcnow
+from orderflow.models import Order, OrderStatus, ShipmentStatus, utcnow
+from orderflow.orders import SHIPPABLE_STATUSES
 
 log = logging.getLogger(__name__)
 

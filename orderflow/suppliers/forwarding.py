@@ -39,7 +39,7 @@ from orderflow.adapters.redelivery import backoff_seconds, redeliver_later
 from orderflow.errors import NotFound, OrderCancelled, TransientError
 from orderflow.fulfillment import ForwardMessage
 from orderflow.models import Order, OrderStatus, Shipment, ShipmentStatus, utcnow
-from orderflow.orders import accept_forwarded, shipped_output
+from orderflow.orders import FORWARDABLE, accept_forwarded, shipped_output
 from orderflow.ports import Ports
 from orderflow.queues import SUPPLIER_ORDERS
 from orderflow.suppliers.cancellation import record_once, tell_supplier
@@ -57,9 +57,6 @@ UPLOAD_LEASE_SECONDS = 120
 RETRY_SECONDS_ENV = config.SUPPLIER_RETRY_SECONDS.name
 DEFAULT_RETRY_SECONDS = int(config.SUPPLIER_RETRY_SECONDS.default or 60)
 MAX_RETRY_SECONDS = 900
-#: Order statuses in which an order file may still be sent.
-FORWARDABLE = frozenset({OrderStatus.NEW, OrderStatus.AWAITING_STOCK, OrderStatus.PAID, OrderStatus.IN_FULFILLMENT,
-                         OrderStatus.PARTIALLY_SHIPPED})
 
 
 class SupplierNotConfigured(TransientError):

@@ -7,6 +7,9 @@ go through the ledger's idempotency keys.
 An order is placed by one or more allocation plans. A plan that cannot place everything backorders
 the rest: with the ``hold`` policy nothing is reserved and the order waits for stock
 (``awaiting_stock``); with ``ship_available`` what is there ships and a later plan places the rest.
+
+A step parses its input, decides (the allocation rules, the routes) and answers the state machine; what it
+writes to the order (a plan, a token, a reservation, shipments, completion) is :mod:`orderflow.orders`'s.
 """
 
 from __future__ import annotations
@@ -16,25 +19,9 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from orderflow import observability
-from orderflow.errors import (
-    InsufficientStock,
-    OrderCancelled,
-    OrderCompletedOnChannel,
-    StockMoved,
-    UnsupportedFulfillmentRoute,
-)
-from orderflow.models import (
-    METHOD_BY_KIND,
-    Allocation,
-    FulfillmentMethod,
-    Order,
-    OrderStatus,
-    Shipment,
-    ShipmentStatus,
-    utcnow,
-)
-from orderflow.orders import release_stock_of_cancelled, shipped_output, stock_key, take_stock_wait_token
+from orderflow import observability, orders
+from orderflow.errors import UnsupportedFulfillmentRoute
+from orderflow.models import METHOD_BY_KIND, Allocation, FulfillmentMethod, Order, Shipment
 from orderflow.ports import Ports
 from orderflow.rules.allocation import allocate
 
@@ -57,15 +44,8 @@ class AwaitShipmentInput(AwaitInput):
     shipment_id: str
 
 
-def _live(order: Order, *, completing: bool = False) -> Order:
-    """Steps stop here for a cancelled order, and for one its sales channel fulfilled before it was
-    routed here (completed without shipments): the workflow catches OrderCancelled / OrderCompletedOnChannel and ends."""
-    if order.status == OrderStatus.CANCELLED:
-        raise OrderCancelled(f"order {order.order_id} was cancelled", order_id=order.order_id)
-    if order.status == OrderStatus.COMPLETED and not completing:
-        raise OrderCompletedOnChannel(f"order {order.order_id} was completed on its sales channel before it "
-                                      "shipped here", order_id=order.order_id)
-    return order
+#: Steps stop for a cancelled order and one its channel completed (:func:`orderflow.orders.live`).
+_live = orders.live
 
 
 def plan_for(order: Order, ports: Ports, plan_no: int) -> Allocation:
@@ -95,19 +75,7 @@ def allocate_order(order_id: str, ports: Ports) -> dict[str, Any]:
     if plan.backordered and (hold or not plan.lines):
         plan.status = "waiting"
 
-    def record(o: Order) -> bool:
-        _live(o)
-        if o.next_plan_no() > plan_no:
-            return False  # another attempt recorded this round already
-        o.add_plan(plan)
-        if plan.status == "waiting":
-            o.status = OrderStatus.AWAITING_STOCK
-            o.record("awaiting_stock", f"plan {plan_no}: {plan.summary}")
-        else:
-            o.record("allocated", f"plan {plan_no} ({plan.rule_set}): {plan.summary}")
-        return True
-
-    order = ports.orders.update(order_id, record)
+    order = orders.record_plan(order_id, plan, ports)
     if order.allocation and order.allocation.backordered:
         ports.purchasing.draft_for_backorders(order)
     return _allocation_result(order)
@@ -118,15 +86,10 @@ def await_stock(step: AwaitInput, ports: Ports) -> dict[str, Any]:
 
     Stock that arrived between the plan and now resumes it right away.
     """
-
-    def waiting(o: Order) -> None:
-        _live(o)
-        o.stock_wait_token = step.task_token
-
-    order = ports.orders.update(step.order_id, waiting)
+    order = orders.wait_for_stock(step.order_id, step.task_token, ports)
     probe = plan_for(order, ports, order.next_plan_no())
     if probe.lines and not probe.backordered:
-        take_stock_wait_token(order.order_id, ports, resume=True)
+        orders.take_stock_wait_token(order.order_id, ports, resume=True)
     return {"order_id": step.order_id, "waiting": True}
 
 
@@ -136,34 +99,7 @@ def reduce_inventory(order_id: str, ports: Ports) -> dict[str, Any]:
     plan = order.allocation
     assert plan is not None, "reduce_inventory runs after allocate"
     if plan.status == "planned":
-        try:
-            ports.inventory.reserve(stock_key(order_id, plan.plan_no), plan.lines)
-        except InsufficientStock as short:
-            why = short.message
-
-            def supersede(o: Order) -> None:
-                if o.allocation and o.allocation.plan_no == plan.plan_no and o.allocation.status == "planned":
-                    o.allocation.status = "superseded"
-                    o.record("stock_moved", f"plan {plan.plan_no}: {why}; planning again")
-
-            ports.orders.update(order_id, supersede)
-            raise StockMoved(why, order_id=order_id) from short
-
-        def reserved(o: Order) -> bool:
-            current = o.allocation
-            if current is None or current.plan_no != plan.plan_no or current.status != "planned":
-                return False
-            current.status = "reserved"
-            current.reserved_at = utcnow()
-            units = sum(line.quantity for line in current.lines)
-            o.record("stock_reserved", f"plan {plan.plan_no}: {units} unit(s) committed")
-            return True
-
-        order = ports.orders.update(order_id, reserved)
-        if order.status in (OrderStatus.CANCELLED, OrderStatus.COMPLETED):
-            # cancelled (or fulfilled on the channel) while we were reserving: give the stock straight back
-            release_stock_of_cancelled(order, ports)
-            _live(order)
+        orders.reserve_plan(order_id, plan, ports)
     return {"order_id": order_id, "plan_no": plan.plan_no, "reserved": True}
 
 
@@ -187,16 +123,7 @@ def route_fulfillment(order_id: str, ports: Ports) -> dict[str, Any]:
                 lines=[line for line in plan.lines if line.warehouse_id == warehouse_id],
             ))
 
-        def routed(o: Order) -> bool:
-            _live(o)
-            if any(s.plan_no == plan.plan_no for s in o.shipments):
-                return False
-            o.shipments.extend(shipments)
-            o.record("routed", ", ".join(f"{s.shipment_id}: {s.method.value} from {s.warehouse_id}"
-                                         for s in shipments))
-            return True
-
-        order = ports.orders.update(order_id, routed)
+        order = orders.add_shipments(order_id, plan.plan_no, shipments, ports)
     sla = {wid: max(1, int(w.sla_hours * 3600)) for wid, w in warehouses.items()}
     tell = tells_channel(order, ports)
     return {"order_id": order_id, "backordered": bool(plan.backordered), "shipments": [
@@ -215,44 +142,15 @@ def tells_channel(order: Order, ports: Ports) -> bool:
 def await_shipment(step: AwaitShipmentInput, ports: Ports) -> dict[str, Any]:
     """Keep the execution's task token on the shipment; the order is now ready to ship (``paid``).
 
-    Tracking that arrived before the token (a fast seller) resumes the execution right here.
+    Tracking that arrived before the token (a fast seller) resumes the execution right here
+    (:func:`orderflow.orders.wait_for_shipment`).
     """
-
-    def waiting(o: Order) -> None:
-        _live(o)
-        shipment = o.shipment(step.shipment_id)
-        shipment.task_token = step.task_token
-        if shipment.status == ShipmentStatus.PENDING:
-            shipment.status = ShipmentStatus.AWAITING_TRACKING
-        if o.status in (OrderStatus.NEW, OrderStatus.AWAITING_STOCK):
-            o.status = OrderStatus.PAID
-            o.record("paid", f"ready to ship: {shipment.shipment_id} from {shipment.warehouse_id}")
-
-    order = ports.orders.update(step.order_id, waiting)
+    order = orders.wait_for_shipment(step.order_id, step.shipment_id, step.task_token, ports)
     shipment = order.shipment(step.shipment_id)
-    if shipment.status == ShipmentStatus.SHIPPED:
-        ports.workflow.resume(step.task_token, shipped_output(shipment))
     return {"order_id": step.order_id, "shipment_id": step.shipment_id, "status": shipment.status.value}
 
 
 def complete_order(order_id: str, ports: Ports) -> dict[str, Any]:
     """Every shipment has left: take the shipped units off the shelf (once) and complete the order."""
-    order = _live(ports.orders.get(order_id), completing=True)
-    by_plan: dict[int, list] = {}
-    for shipment in order.shipments:
-        if shipment.status == ShipmentStatus.SHIPPED:
-            by_plan.setdefault(shipment.plan_no, []).extend(shipment.lines)
-    for plan_no, lines in sorted(by_plan.items()):
-        ports.inventory.ship(stock_key(order_id, plan_no), lines)
-
-    def completed(o: Order) -> bool:
-        if o.status == OrderStatus.COMPLETED:
-            return False
-        o.status = OrderStatus.COMPLETED
-        tracking = [f"{s.carrier or 'manual'} {s.tracking_number}" if s.tracking_number else "no tracking"
-                    for s in o.shipments]
-        o.record("completed", "; ".join(tracking) or None)
-        return True
-
-    order = ports.orders.update(order_id, completed)
+    order = orders.complete(order_id, ports)
     return {"order_id": order_id, "status": order.status.value}

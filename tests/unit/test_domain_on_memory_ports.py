@@ -3,10 +3,13 @@ order of steps is played by hand (allocate, reserve, route, wait for the shipmen
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 
 from orderflow import orders, service
-from orderflow.errors import Conflict, OrderCancelled
+from orderflow.adapters.idempotency import Claim
+from orderflow.errors import Conflict, IdempotencyKeyReused, OrderCancelled, OrderCompletedOnChannel
 from orderflow.models import NewOrder, Order, OrderStatus, ShipmentStatus, Warehouse
 from orderflow.workflow import steps
 from tests.unit.memory_ports import memory_ports
@@ -23,11 +26,15 @@ def ports():
     return ports
 
 
+def new_request(quantity=2, sku="MUG", **extra) -> NewOrder:
+    return NewOrder.model_validate({"lines": [{"sku": sku, "quantity": quantity, "unit_price": "9.50"}],
+                                    "shipping_address": ADDRESS, **extra})
+
+
 def new_order(ports, quantity=2, sku="MUG") -> Order:
-    new = NewOrder.model_validate({"lines": [{"sku": sku, "quantity": quantity, "unit_price": "9.50"}],
-                                   "shipping_address": ADDRESS})
+    new = new_request(quantity, sku)
     order, created = service.create_order(new, ports)
-    assert created and ports.workflow.started == [order.order_id]
+    assert created and ports.workflow.started[-1] == order.order_id
     return order
 
 
@@ -128,3 +135,218 @@ def test_the_reconciler_resumes_a_shipped_shipment_whose_execution_still_waits(p
     ports.workflow.waiting.add(token)  # the execution still waits: its SendTaskSuccess was lost
     assert service.resume_shipped(ports.orders.get(order.order_id), ports)
     assert "resumed" in [e.type for e in ports.orders.get(order.order_id).events]
+
+
+# -- the reconciler ---------------------------------------------------------------------------------
+
+
+def reconcile_now(ports) -> list[str]:
+    """Every order counts as untouched for long enough (the cutoff is a minute ahead)."""
+    return service.reconcile(ports, older_than_seconds=-60)
+
+
+def test_the_reconciler_redrives_an_order_whose_workflow_is_not_running(ports):
+    order = new_order(ports)
+    ports.workflow.running.clear()  # the start was lost, or the local stack was killed
+    assert reconcile_now(ports) == [order.order_id]
+    redriven = ports.orders.get(order.order_id)
+    assert redriven.attempt == 2 and ports.workflow.started[-1] == f"{order.order_id}-r2"
+    assert redriven.events[-1].type == "redriven" and "reconciler" in redriven.events[-1].detail
+    assert reconcile_now(ports) == []  # its new execution runs
+
+
+def test_the_reconciler_leaves_running_held_recent_and_finished_orders_alone(ports):
+    running = new_order(ports)
+    to_paid(ports, running.order_id)  # running, waiting for its shipment: nothing to hand over
+    held = new_order(ports)
+    ports.orders.update(held.order_id, lambda o: setattr(o, "hold_reason", "unpaid"))
+    done = new_order(ports)
+    service.cancel_order(done.order_id, ports)
+    ports.workflow.running.discard(held.order_id)
+    ports.workflow.running.discard(done.order_id)
+    assert reconcile_now(ports) == []
+    stuck = new_order(ports)
+    ports.workflow.running.discard(stuck.order_id)
+    assert service.reconcile(ports, older_than_seconds=300) == []  # touched just now: it may be starting
+    assert ports.orders.get(held.order_id).attempt == 1
+
+
+def test_the_reconciler_hands_a_running_execution_its_lost_tracking(ports):
+    order = new_order(ports)
+    token = to_paid(ports, order.order_id)
+    ports.workflow.waiting.discard(token)
+    service.add_tracking(order.order_id, service.TrackingIn(carrier="UPS", tracking_number="1Z1"), ports)
+    ports.workflow.waiting.add(token)  # its SendTaskSuccess was throttled
+    assert reconcile_now(ports) == [order.order_id]
+    assert [t for t, _ in ports.workflow.resumed] == [token]
+    assert ports.orders.get(order.order_id).attempt == 1  # resumed, not redriven
+
+
+# -- completing by hand and on the channel --------------------------------------------------------------
+
+
+def test_complete_manually_ships_every_open_shipment_and_the_workflow_completes_it(ports):
+    order = new_order(ports)
+    with pytest.raises(Conflict, match="once it is paid"):
+        service.complete_manually(order.order_id, ports)
+    token = to_paid(ports, order.order_id)
+    marked = service.complete_manually(order.order_id, ports)
+    assert [s.status for s in marked.shipments] == [ShipmentStatus.SHIPPED]
+    assert marked.shipments[0].tracking_number is None and marked.events[-1].type == "completed_manually"
+    assert [t for t, _ in ports.workflow.resumed] == [token]
+    steps.complete_order(order.order_id, ports)
+    done = ports.orders.get(order.order_id)
+    assert done.status == OrderStatus.COMPLETED and done.events[-1].detail == "no tracking"
+    assert (level(ports).on_hand, level(ports).committed) == (3, 0)
+    with pytest.raises(Conflict, match="already completed"):
+        service.complete_manually(order.order_id, ports)
+
+
+def test_an_order_the_channel_fulfilled_before_it_was_routed_is_completed_without_our_stock(ports):
+    order = new_order(ports, quantity=12)  # waits for stock
+    steps.allocate_order(order.order_id, ports)
+    token = ports.workflow.token()
+    steps.await_stock(steps.AwaitInput(order_id=order.order_id, task_token=token), ports)
+    for _ in range(2):  # the second import of the same state changes nothing
+        noted = service.note_channel_fulfilled(order.order_id, ports, "fulfilled on Shopify")
+        assert noted is (_ == 0)
+    closed = ports.orders.get(order.order_id)
+    assert closed.status == OrderStatus.COMPLETED and closed.shipments == []
+    assert closed.events[-1].type == "completed_on_channel"
+    assert ports.workflow.abandoned == [(token, "OrderCompletedOnChannel")]
+    assert (level(ports).on_hand, level(ports).committed) == (5, 0)
+    with pytest.raises(OrderCompletedOnChannel):  # a step still running ends the workflow
+        steps.allocate_order(order.order_id, ports)
+
+
+def test_stock_reserved_before_the_channel_fulfilled_it_goes_back_once(ports):
+    order = new_order(ports)
+    steps.allocate_order(order.order_id, ports)
+    steps.reduce_inventory(order.order_id, ports)
+    assert level(ports).committed == 2
+    assert service.note_channel_fulfilled(order.order_id, ports, "fulfilled on Shopify")
+    assert (level(ports).on_hand, level(ports).committed) == (5, 0)
+    assert [e.type for e in ports.orders.get(order.order_id).events].count("stock_released") == 1
+    with pytest.raises(OrderCompletedOnChannel):
+        steps.route_fulfillment(order.order_id, ports)
+
+
+def test_an_order_that_shipped_here_in_part_is_only_noted_once_when_the_channel_fulfilled_it(ports):
+    order = new_order(ports)
+    to_paid(ports, order.order_id)
+    ports.orders.update(order.order_id, lambda o: setattr(o, "status", OrderStatus.NEEDS_ATTENTION))
+    assert service.note_channel_fulfilled(order.order_id, ports, "fulfilled on Shopify") is False
+    assert service.note_channel_fulfilled(order.order_id, ports, "fulfilled on Shopify") is False
+    noted = ports.orders.get(order.order_id)
+    assert noted.status == OrderStatus.NEEDS_ATTENTION
+    assert [e.type for e in noted.events].count("channel_fulfilled") == 1
+    paid = new_order(ports)
+    to_paid(ports, paid.order_id)  # paid: the storefront completion's (complete_from_channel), not this
+    assert service.note_channel_fulfilled(paid.order_id, ports, "fulfilled on Shopify") is False
+    assert ports.orders.get(paid.order_id).status == OrderStatus.PAID
+
+
+# -- creating an order once per Idempotency-Key -----------------------------------------------------------
+
+
+class MemoryIdempotencyKeys:
+    """orderflow.adapters.idempotency.IdempotencyKeys' contract: a key is claimed once; a released key (its
+    request failed) is taken over by the retry, which writes the same order id."""
+
+    def __init__(self) -> None:
+        self.items: dict[str, dict] = {}
+
+    def claim(self, key: str, fingerprint: str, order_id: str) -> Claim:
+        item = self.items.get(key)
+        if item is None:
+            self.items[key] = {"fingerprint": fingerprint, "order_id": order_id, "state": "pending", "leased": True}
+            return Claim(mine=True, order_id=order_id, fingerprint=fingerprint, done=False)
+        claim = Claim(mine=False, order_id=item["order_id"], fingerprint=item["fingerprint"],
+                      done=item["state"] == "done", status_code=item.get("status_code"))
+        if not claim.done and claim.fingerprint == fingerprint and not item["leased"]:
+            item["leased"] = claim.mine = claim.resumed = True
+        return claim
+
+    def finish(self, key: str, order_id: str, status_code: int) -> None:
+        self.items[key].update(state="done", order_id=order_id, status_code=status_code, leased=False)
+
+    def release(self, key: str) -> None:
+        if self.items[key]["state"] == "pending":
+            self.items[key]["leased"] = False
+
+
+def test_the_same_key_and_body_answer_the_same_order_and_another_body_is_refused(ports):
+    keys = MemoryIdempotencyKeys()
+    order, status, replayed = service.create_order_once(new_request(), ports, "k1", keys)
+    assert (status, replayed) == (201, False) and ports.workflow.started == [order.order_id]
+    again, status, replayed = service.create_order_once(new_request(), ports, "k1", keys)
+    assert (again.order_id, status, replayed) == (order.order_id, 201, True)
+    assert len(ports.orders.items) == 1
+    with pytest.raises(IdempotencyKeyReused):
+        service.create_order_once(new_request(quantity=3), ports, "k1", keys)
+    other, _, _ = service.create_order_once(new_request(), ports, "k2", keys)
+    assert other.order_id != order.order_id
+
+
+def test_a_request_still_running_with_the_key_answers_conflict(ports):
+    keys = MemoryIdempotencyKeys()
+    service.create_order_once(new_request(), ports, "k1", keys)
+    keys.items["k1"].update(state="pending", leased=True)  # as if the first request were still running
+    with pytest.raises(Conflict, match="still being processed"):
+        service.create_order_once(new_request(), ports, "k1", keys)
+
+
+def test_a_retry_after_a_failed_start_writes_the_same_order_and_starts_it(ports):
+    keys = MemoryIdempotencyKeys()
+    start = ports.workflow.start
+
+    def throttled(order_id: str, attempt: int = 1) -> str | None:
+        raise RuntimeError("StartExecution throttled")
+
+    ports.workflow.start = throttled
+    with pytest.raises(RuntimeError):
+        service.create_order_once(new_request(), ports, "k1", keys)
+    [written] = ports.orders.items  # the order was written before the start failed
+    ports.workflow.start = start
+    order, status, replayed = service.create_order_once(new_request(), ports, "k1", keys)
+    assert (order.order_id, status, replayed) == (written, 201, False)
+    assert ports.workflow.started == [written] and len(ports.orders.items) == 1
+
+
+def test_a_channel_order_with_a_key_is_found_by_its_channel_reference(ports):
+    keys = MemoryIdempotencyKeys()
+    first, created = service.create_order(new_request(channel="shop", external_id="1001"), ports)
+    order, status, replayed = service.create_order_once(new_request(channel="shop", external_id="1001"), ports,
+                                                        "k1", keys)
+    assert (order.order_id, status, replayed) == (first.order_id, 200, False)
+    assert keys.items["k1"]["status_code"] == 200
+
+
+# -- telling the sales channel ----------------------------------------------------------------------------
+
+
+class OneChannel:
+    def __init__(self, channel_id: str) -> None:
+        self.channel_id = channel_id
+
+    def list(self, **kwargs) -> list:
+        return [SimpleNamespace(channel_id=self.channel_id)]
+
+    def find(self, channel_id: str):
+        return SimpleNamespace(channel_id=channel_id) if channel_id == self.channel_id else None
+
+    def client(self, config, **options):
+        raise AssertionError("nothing is sent to the channel here")
+
+
+def test_shipments_are_told_to_the_channel_only_of_a_connected_channel_order(ports):
+    ports.channels = OneChannel("shop")
+    manual = new_order(ports)
+    connected, _ = service.create_order(new_request(channel="shop", external_id="1001"), ports)
+    gone, _ = service.create_order(new_request(channel="old-shop", external_id="7"), ports)
+    no_ref = manual.model_copy(update={"channel": "shop"})  # a channel but no order of it to update
+    assert [steps.tells_channel(o, ports) for o in (manual, connected, gone, no_ref)] == [False, True, False, False]
+    steps.allocate_order(connected.order_id, ports)
+    steps.reduce_inventory(connected.order_id, ports)
+    routed = steps.route_fulfillment(connected.order_id, ports)
+    assert [s["tell_channel"] for s in routed["shipments"]] == [True]
