@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 
@@ -28,8 +28,43 @@ NAMESPACE = "orderflow"
 SERVICE = "orderflow"
 
 logger = Logger(service=SERVICE)
-tracer = Tracer(service=SERVICE)
 metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
+
+
+def tracing_enabled() -> bool:
+    """X-Ray subsegments from the handlers: inside a Lambda function unless ``POWERTOOLS_TRACE_DISABLED``
+    says not (Powertools' own rule; CDK sets it unless the app is synthesized with ``-c xray_sdk=true``)."""
+    disabled = os.getenv("POWERTOOLS_TRACE_DISABLED", "false").strip().lower() in {"1", "true", "yes", "on", "y"}
+    return bool(os.getenv("AWS_LAMBDA_FUNCTION_NAME")) and not disabled
+
+
+class LazyTracer:
+    """Powertools' Tracer, built on first use and only when tracing is on: building it imports the X-Ray
+    SDK (about a third of a handler's cold import), which a function that does not trace never needs.
+    With tracing off, its decorators hand the function back untouched."""
+
+    def __init__(self, service: str) -> None:
+        self.service = service
+        self._tracer: Any = None
+
+    @property
+    def powertools(self) -> Any:
+        if self._tracer is None:
+            from aws_lambda_powertools import Tracer
+
+            self._tracer = Tracer(service=self.service)
+        return self._tracer
+
+    def capture_lambda_handler(self, lambda_handler: Any = None, **options: Any) -> Any:
+        if not tracing_enabled():
+            return lambda_handler if lambda_handler is not None else (lambda handler: handler)
+        return self.powertools.capture_lambda_handler(lambda_handler, **options)
+
+    def __getattr__(self, name: str) -> Any:  # put_annotation, capture_method ... as Powertools has them
+        return getattr(self.powertools, name)
+
+
+tracer = LazyTracer(SERVICE)
 
 #: Order events that count as an order reaching a status worth watching -> the metric they add 1 to.
 ORDER_EVENT_METRICS: dict[str, str] = {

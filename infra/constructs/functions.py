@@ -32,6 +32,14 @@ RUNTIME: lambda_.Runtime = getattr(lambda_.Runtime, "PYTHON_" + LAMBDA_PYTHON_VE
 ARCHITECTURE = lambda_.Architecture.X86_64  # the layer holds manylinux2014_x86_64 wheels
 STATE_MACHINE_ARN_ENV = config.STATE_MACHINE_ARN.name
 LOG_RETENTION = logs.RetentionDays.ONE_MONTH
+#: ``cdk deploy -c xray_sdk=true``: the handlers load the X-Ray SDK and add their own subsegments (each
+#: AWS call, the handler's annotations) to the traces Lambda's active tracing records anyway; off by
+#: default, since loading the SDK is about a third of a handler's cold start.
+XRAY_SDK_CONTEXT = "xray_sdk"
+
+
+def xray_sdk_on(scope: Construct) -> bool:
+    return str(scope.node.try_get_context(XRAY_SDK_CONTEXT) or "").strip().lower() in {"1", "true", "yes", "on"}
 
 
 @dataclass(frozen=True)
@@ -273,6 +281,10 @@ class Functions(Construct):
             "POWERTOOLS_METRICS_NAMESPACE": "orderflow",
             **{self._data.env_var(key): self._data.table_name(key) for key in spec.tables},
         }
+        if not xray_sdk_on(scope):
+            # Lambda's active tracing still records every invocation (and the state machine's and API's
+            # traces): only the handler's own subsegments, which need the X-Ray SDK loaded, are left out.
+            environment["POWERTOOLS_TRACE_DISABLED"] = "true"
         if spec.needs_state_machine_arn:
             environment[STATE_MACHINE_ARN_ENV] = self._state_machine_arn
         for key in {*spec.sends, *([spec.consumes] if spec.consumes else [])}:

@@ -106,6 +106,7 @@ def test_one_function_per_functions_folder_with_handlers_tracing_and_runtime(syn
         env = props["Environment"]["Variables"]
         assert env["POWERTOOLS_SERVICE_NAME"] == "orderflow"
         assert env["POWERTOOLS_LOG_LEVEL"] == "INFO"
+        assert env["POWERTOOLS_TRACE_DISABLED"] == "true"  # the X-Ray SDK stays unloaded unless -c xray_sdk=true
         log_group = props["LoggingConfig"]["LogGroup"]["Ref"]
         assert synth.resources[log_group]["Properties"]["RetentionInDays"] > 0
 
@@ -589,6 +590,16 @@ def test_dashboard_shows_the_order_metrics_and_every_alarm(synth: Synth) -> None
     alarm_refs = {p["Fn::GetAtt"][0] for p in parts if isinstance(p, dict) and "Fn::GetAtt" in p
                   and synth.resources[p["Fn::GetAtt"][0]]["Type"] == "AWS::CloudWatch::Alarm"}
     assert alarm_refs == set(synth.of_type("AWS::CloudWatch::Alarm"))
+
+
+def test_xray_sdk_context_lets_the_handlers_trace(tmp_path: Path) -> None:
+    _, stack = build_app(outdir=str(tmp_path), context={"xray_sdk": "true"})
+    functions = Template.from_stack(stack).find_resources("AWS::Lambda::Function")
+    ours = [f for f in functions.values() if f["Properties"].get("Handler", "").startswith("functions.")]
+    assert len(ours) == len(FUNCTION_NAMES)
+    for function in ours:
+        assert function["Properties"]["TracingConfig"] == {"Mode": "Active"}
+        assert "POWERTOOLS_TRACE_DISABLED" not in function["Properties"]["Environment"]["Variables"]
 
 
 def test_alarm_email_context_subscribes_the_address(tmp_path: Path) -> None:
