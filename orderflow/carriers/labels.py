@@ -27,6 +27,7 @@ from typing import Annotated, Any
 
 from pydantic import Field, StringConstraints
 
+from orderflow import service
 from orderflow.carriers.base import LabelFormat, LabelInProgress, LabelRequest, Parcel, ServiceName
 from orderflow.errors import Conflict, NotFound, OrderflowError, ValidationFailed
 from orderflow.models import (
@@ -190,8 +191,6 @@ def _claim_and_buy(order: Order, sid: str, label_in: LabelIn, account: Any, from
 def _finished(order_id: str, sid: str, ports: Any, *, created: bool = False) -> LabelResult:
     """The shipment has its label: make sure its tracking is recorded (this heals a request that died
     between recording the label and the tracking), then answer with it."""
-    from orderflow import service
-
     order = ports.orders.get(order_id)
     shipment = order.shipment(sid)
     label = shipment.label
