@@ -5,7 +5,9 @@ domain; the domain modules never import this one (only handlers, the API, the CL
 
 from __future__ import annotations
 
+import importlib
 import logging
+from typing import Any
 
 from orderflow.adapters.channel_store import (
     ChannelOrders,
@@ -21,11 +23,9 @@ from orderflow.adapters.stepfunctions import WorkflowGateway
 from orderflow.carriers.hub import Carriers
 from orderflow.channels.directory import Channels
 from orderflow.channels.stock_sync import request_sync
-from orderflow.fba.cancellation import FbaRoute
 from orderflow.ports import Ports
 from orderflow.purchasing import Purchasing
 from orderflow.settings import per_function
-from orderflow.suppliers.cancellation import SupplierRoute
 
 log = logging.getLogger(__name__)
 
@@ -49,12 +49,36 @@ def aws_channels() -> Channels:
                     webhook_events=WebhookEvents, schedules=ChannelSchedules)
 
 
+class LazyRoute:
+    """A fulfilment route (orderflow.ports.FulfilmentRoute) whose module is imported on its first use:
+    only a cancel asks the routes, so no function pays for the FBA and supplier code at a cold start."""
+
+    def __init__(self, module: str, name: str) -> None:
+        self.module, self.name = module, name
+        self._route: Any = None
+
+    def _loaded(self) -> Any:
+        if self._route is None:
+            self._route = getattr(importlib.import_module(self.module), self.name)()
+        return self._route
+
+    def recall(self, order, ports: Ports) -> None:  # noqa: ANN001
+        self._loaded().recall(order, ports)
+
+    def cancelled(self, order, ports: Ports) -> bool:  # noqa: ANN001
+        return self._loaded().cancelled(order, ports)
+
+
+#: The routes that hand shipments to someone else, in the order a cancel asks them.
+ROUTES = (("orderflow.fba.cancellation", "FbaRoute"), ("orderflow.suppliers.cancellation", "SupplierRoute"))
+
+
 @per_function
 def default_ports() -> Ports:
     settings, inventory = SettingsRepository(), InventoryRepository()
     ports = Ports(orders=OrderRepository(), inventory=inventory, settings=settings, workflow=WorkflowGateway(),
                   purchasing=Purchasing(settings, inventory), carriers=Carriers(settings), channels=aws_channels(),
                   documents=DocumentStore(table=settings.table), queues=SqsQueues(),
-                  routes=(FbaRoute(), SupplierRoute()))
+                  routes=tuple(LazyRoute(module, name) for module, name in ROUTES))
     inventory.listeners.append(stock_sync_listener(ports))
     return ports

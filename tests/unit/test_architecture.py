@@ -94,3 +94,15 @@ def test_the_handler_independence_contract_names_every_function():
     independence = [c for c in contracts if c["type"] == "independence"]
     assert len(independence) == 1
     assert sorted(independence[0]["modules"]) == sorted(f"functions.{name}" for name in FUNCTION_NAMES)
+
+
+def test_wiring_the_ports_imports_no_fulfilment_route_until_a_cancel_asks_it():
+    """Every function builds its ports at a cold start; the FBA and supplier code loads only on a cancel."""
+    code = ("import sys, orderflow.wiring as w; "
+            "assert not {'orderflow.fba.cancellation', 'orderflow.suppliers.cancellation'} & set(sys.modules), "
+            "sorted(m for m in sys.modules if m.startswith('orderflow.'));"
+            "routes = [w.LazyRoute(m, n)._loaded() for m, n in w.ROUTES];"
+            "print([type(r).__name__ for r in routes])")
+    run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert run.stdout.strip() == "['FbaRoute', 'SupplierRoute']"

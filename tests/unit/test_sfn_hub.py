@@ -167,6 +167,7 @@ def test_a_process_exits_cleanly_with_executions_still_parked(tmp_path):
         "print('parked', flush=True)\n"
         "hub = sfn_hub.hub()\n"
         "sfn_hub.stop()  # as at exit (atexit stops it again: a no-op)\n"
+        "hub._thread.join(120)  # stop waits 10 s for the loop; a loaded machine (CI) may need longer\n"
         "assert sfn_hub.hub() is hub and not hub._live and not hub._thread.is_alive()\n"
         "sfn_hub.Thread(target=gate.wait, args=(3600,)).start()  # an execution starting at exit: dropped\n"
         "gate.set()  # set from this thread after the stop: nothing runs, nothing breaks\n")
