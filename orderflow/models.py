@@ -353,7 +353,7 @@ class Shipment(Model):
     task_token: str | None = None
     #: The label bought through an integrated carrier, if any (orderflow.carriers).
     label: ShipmentLabel | None = None
-    #: What the sales channel was told of this shipment (orderflow.channel_updates): ``pushed`` (we sent
+    #: What the sales channel was told of this shipment (orderflow.channels.shipment_updates): ``pushed`` (we sent
     #: the tracking), ``on_channel`` (the channel had it already: it was fulfilled there first, so we
     #: never echo it back), ``skipped`` (nothing to tell: see ``channel_note``). None: not yet.
     channel_update: Literal["pushed", "on_channel", "skipped"] | None = None

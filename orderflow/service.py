@@ -21,10 +21,6 @@ from orderflow.rules.allocation import allocate
 
 log = logging.getLogger(__name__)
 
-#: The status sets are :mod:`orderflow.orders`'s; the channel importer reads these two from here.
-SHIPPABLE_STATUSES = orders.SHIPPABLE_STATUSES
-NOT_SHIPPING_YET = orders.NOT_SHIPPING_YET
-
 
 class TrackingIn(Model):
     carrier: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]

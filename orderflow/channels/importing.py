@@ -31,7 +31,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from orderflow import service
+from orderflow import orders, service
 from orderflow.adapters.aws import server_error
 from orderflow.channels.base import (
     ChannelError,
@@ -225,10 +225,10 @@ def _transition(order: Order, co: ChannelOrder, label: str, ports: Ports, out) -
 
             ports.orders.update(order.order_id, note)
             return out("updated" if noted else "skipped", order.order_id, err.message)
-    if co.state == ChannelState.FULFILLED and order.status in service.SHIPPABLE_STATUSES:
+    if co.state == ChannelState.FULFILLED and order.status in orders.SHIPPABLE_STATUSES:
         completed = service.complete_from_channel(order.order_id, ports, detail=f"{co.state_detail} on {label}")
         return out("updated" if completed else "skipped", order.order_id, "fulfilled on the channel: completed")
-    if co.state == ChannelState.FULFILLED and order.status in service.NOT_SHIPPING_YET:
+    if co.state == ChannelState.FULFILLED and order.status in orders.NOT_SHIPPING_YET:
         noted = service.note_channel_fulfilled(order.order_id, ports, f"{co.state_detail} on {label}")
         return out("updated" if noted else "skipped", order.order_id, "fulfilled on the channel before it shipped here")
     return out("skipped", order.order_id, "no change")

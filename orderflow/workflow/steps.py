@@ -45,7 +45,6 @@ class AwaitShipmentInput(AwaitInput):
 
 
 #: Steps stop for a cancelled order and one its channel completed (:func:`orderflow.orders.live`).
-_live = orders.live
 
 
 def plan_for(order: Order, ports: Ports, plan_no: int) -> Allocation:
@@ -65,7 +64,7 @@ def _allocation_result(order: Order) -> dict[str, Any]:
 
 def allocate_order(order_id: str, ports: Ports) -> dict[str, Any]:
     """Decide which warehouse(s) ship what the order still needs, and record why."""
-    order = _live(ports.orders.get(order_id))
+    order = orders.live(ports.orders.get(order_id))
     if order.allocation is not None and (order.allocation.status == "planned" or not order.outstanding()):
         return _allocation_result(order)  # a retry, or a redrive of an order already placed: the plan stands
     plan_no = order.next_plan_no()
@@ -95,7 +94,7 @@ def await_stock(step: AwaitInput, ports: Ports) -> dict[str, Any]:
 
 def reduce_inventory(order_id: str, ports: Ports) -> dict[str, Any]:
     """Commit the planned stock, exactly once. If stock moved since the plan, the workflow plans again."""
-    order = _live(ports.orders.get(order_id))
+    order = orders.live(ports.orders.get(order_id))
     plan = order.allocation
     assert plan is not None, "reduce_inventory runs after allocate"
     if plan.status == "planned":
@@ -105,7 +104,7 @@ def reduce_inventory(order_id: str, ports: Ports) -> dict[str, Any]:
 
 def route_fulfillment(order_id: str, ports: Ports) -> dict[str, Any]:
     """One shipment per warehouse of the latest plan, each with the route its warehouse kind takes."""
-    order = _live(ports.orders.get(order_id))
+    order = orders.live(ports.orders.get(order_id))
     plan = order.allocation
     assert plan is not None and plan.status == "reserved", "route_fulfillment runs after reduce_inventory"
     warehouses = {w.warehouse_id: w for w in ports.settings.warehouses()}

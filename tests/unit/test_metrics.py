@@ -111,12 +111,13 @@ def test_allocation_latency_is_recorded_in_milliseconds(in_lambda, capsys) -> No
 
 
 def test_allocate_step_times_the_allocation(monkeypatch: pytest.MonkeyPatch) -> None:
+    from orderflow import orders
     from orderflow.workflow import steps
 
     recorded: list[tuple[str, float]] = []
     monkeypatch.setattr(observability, "milliseconds", lambda name, value: recorded.append((name, value)))
     order = SimpleNamespace(allocation=None, outstanding=lambda: [], next_plan_no=lambda: 1)
-    monkeypatch.setattr(steps, "_live", lambda o: o)
+    monkeypatch.setattr(orders, "live", lambda o: o)
     monkeypatch.setattr(steps, "plan_for", lambda *a: (_ for _ in ()).throw(RuntimeError("stop after planning")))
     ports = SimpleNamespace(orders=SimpleNamespace(get=lambda order_id: order))
     with pytest.raises(RuntimeError, match="stop after planning"):
