@@ -102,6 +102,12 @@ SANDBOX_PREFIX = f"{PREFIX}SANDBOX_"
 SANDBOX_LOOPBACK = Variable(f"{SANDBOX_PREFIX}LOOPBACK",
                             "1: base URLs on 127.0.0.1 are allowed (the sandboxes); never on AWS", SetBy.LOCAL)
 SANDBOX_CARRIER_URL = Variable(f"{SANDBOX_PREFIX}CARRIER_URL", "the sandbox carrier's address", SetBy.LOCAL)
+SANDBOX_SUPPLIER_DELAY = Variable(f"{SANDBOX_PREFIX}SUPPLIER_DELAY_SECONDS",
+                                  "seconds the sandbox supplier waits before it ships a file's orders", SetBy.LOCAL,
+                                  default="3")
+SANDBOX_FBA_STEP = Variable(f"{SANDBOX_PREFIX}FBA_STEP_SECONDS",
+                            "seconds the sandbox FBA keeps a fulfillment order at each step", SetBy.LOCAL,
+                            default="5")
 
 #: Every variable above, in the order docs/configuration.md lists them (plus one per table, queue and
 #: invoked function, which orderflow.tables, orderflow.queues and the CDK app derive by name).
@@ -110,7 +116,7 @@ VARIABLES: tuple[Variable, ...] = (
     IMPORT_SCHEDULE_GROUP, IMPORT_SCHEDULER_ROLE_ARN, IMPORT_FUNCTION_ARN, CHANNEL_CREDENTIALS_FILE,
     CHANNEL_SECRET_PREFIX, CHANNEL_UPDATE_RETRY_SECONDS, SUPPLIER_CREDENTIALS_FILE, SUPPLIER_SECRET_PREFIX,
     SUPPLIER_RETRY_SECONDS, CARRIER_CREDENTIALS_FILE, CARRIER_SECRET_PREFIX, CARRIER_KEY, FBA_RETRY_BASE_SECONDS,
-    SANDBOX_LOOPBACK, SANDBOX_CARRIER_URL,
+    SANDBOX_LOOPBACK, SANDBOX_CARRIER_URL, SANDBOX_SUPPLIER_DELAY, SANDBOX_FBA_STEP,
 )
 
 

@@ -17,10 +17,12 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
+from orderflow import config
+
 #: How often the local stack asks Amazon for tracking (AWS: the schedule's rate, e.g. 15 minutes).
 DEFAULT_POLL_SECONDS = 10.0
 #: How long the sandbox keeps a fulfillment order at each step (Received, Planning, Processing).
-SANDBOX_STEP_ENV = "ORDERFLOW_SANDBOX_FBA_STEP_SECONDS"
+SANDBOX_STEP_ENV = config.SANDBOX_FBA_STEP.name
 SANDBOX_CHANNEL = "sandbox-amazon"
 OWN_CHANNEL = "sandbox-fba"
 

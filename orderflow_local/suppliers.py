@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from orderflow.config import SANDBOX_SUPPLIER_DELAY
 from orderflow.suppliers.config import (
     Folders,
     OrderColumn,
@@ -33,7 +34,7 @@ from orderflow.suppliers.credentials import CREDENTIALS_FILE_ENV
 
 #: How often the local stack polls suppliers' tracking files (AWS: the schedule's rate, 5 minutes).
 DEFAULT_POLL_SECONDS = 10.0
-SANDBOX_DELAY_ENV = "ORDERFLOW_SANDBOX_SUPPLIER_DELAY_SECONDS"
+SANDBOX_DELAY_ENV = SANDBOX_SUPPLIER_DELAY.name
 
 
 @dataclass
