@@ -63,6 +63,10 @@ class DocumentStore:
         """Every document of one kind, each as its fields."""
         return [_data(item) for item in query_entity(self.table, entity, consistent=consistent)]
 
+    def by_id(self, entity: str) -> dict[str, dict[str, Any]]:
+        """Every document of one kind, by its id (eventually consistent)."""
+        return {from_item(item)["id"]: _data(item) for item in query_entity(self.table, entity)}
+
     def claim(self, entity: str, doc_id: str, data: dict[str, Any], *, expiry: str, now: float,
               expires_at: float) -> bool:
         """Write the document unless a live one is there: one whose ``expiry`` field (epoch seconds) is not

@@ -250,18 +250,21 @@ class InventoryRepository:
         for listener in self.listeners:
             listener(changed)
 
-    def all_skus(self) -> list[str]:
-        """Every SKU with a stock record (a scan: for the scheduled sync sweep, not a hot path)."""
-        skus: set[str] = set()
-        kwargs: dict[str, Any] = {"TableName": self.table, "ProjectionExpression": "sku"}
+    def all_levels(self) -> dict[str, list[StockLevel]]:
+        """Every SKU's levels, SKUs in order (one scan, eventually consistent: for the scheduled sync
+        sweep and the stock screen, not a hot path; a scan reads whole items whatever it projects)."""
+        by_sku: dict[str, list[StockLevel]] = {}
+        kwargs: dict[str, Any] = {"TableName": self.table}
         with storage_errors():
             while True:
                 resp = client("dynamodb").scan(**kwargs)
-                skus.update(item["sku"]["S"] for item in resp.get("Items", []))
+                for item in resp.get("Items", []):
+                    level = StockLevel.model_validate(from_item(item))
+                    by_sku.setdefault(level.sku, []).append(level)
                 if "LastEvaluatedKey" not in resp:
                     break
                 kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
-        return sorted(skus)
+        return {sku: sorted(by_sku[sku], key=lambda level: level.warehouse_id) for sku in sorted(by_sku)}
 
     def levels(self, sku: str) -> list[StockLevel]:
         with storage_errors():

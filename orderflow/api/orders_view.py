@@ -10,22 +10,17 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path
 
 from orderflow import config, order_search
+from orderflow.api.common import ports as api_ports
 
 router = Router()
 #: The order routes' id rule (orderflow.api.openapi.ID_PATTERN).
 ORDER_ID = r"^[A-Za-z0-9][A-Za-z0-9_\-]*$"
 
 
-def _ports():
-    from orderflow.api.common import ports
-
-    return ports()
-
-
 @router.get("/orders/counts")
 def order_counts() -> dict:
     """How many orders each status has now (the console's tabs)."""
-    counts = order_search.counts(_ports())
+    counts = order_search.counts(api_ports())
     return {"counts": counts, "total": sum(counts.values())}
 
 
@@ -60,7 +55,7 @@ def order_trace(order_id: Annotated[str, Path(max_length=80, pattern=ORDER_ID)])
     from orderflow.adapters.aws import client
     from orderflow.errors import NotFound
 
-    _ports().orders.get(order_id)  # 404 for an order that does not exist
+    api_ports().orders.get(order_id)  # 404 for an order that does not exist
     arn = config.STATE_MACHINE_ARN.get()
     if not arn:
         raise NotFound("this deployment does not name its state machine (ORDERFLOW_STATE_MACHINE_ARN)")
@@ -85,8 +80,6 @@ def order_trace(order_id: Annotated[str, Path(max_length=80, pattern=ORDER_ID)])
 @router.get("/inventory")
 def list_stock() -> dict:
     """Stock of every SKU in every warehouse (on hand, committed, available): the console's Stock screen.
-    A scan of the inventory table's keys, then the levels: for a seller's screen, not a hot path."""
-    inventory = _ports().inventory
-    skus = sorted(inventory.all_skus())
-    by_sku = inventory.levels_for(skus)
-    return {"levels": [lv.model_dump(mode="json") for sku in skus for lv in by_sku.get(sku, [])]}
+    One scan of the inventory table: for a seller's screen, not a hot path."""
+    by_sku = api_ports().inventory.all_levels()
+    return {"levels": [level.model_dump(mode="json") for levels in by_sku.values() for level in levels]}

@@ -128,15 +128,25 @@ def sync_sku(sku: str, ports: Ports, *, clear_marker: bool = True,
 
 
 def sync_all(ports: Ports) -> dict[str, dict[str, int]]:
-    """Push every stocked SKU that a channel does not have yet (the scheduled catch-up)."""
+    """Push every stocked SKU that a channel does not have yet (the scheduled catch-up).
+
+    It reads in bulk: the channels once, the pending markers, what was pushed and every SKU's levels in
+    one read each; only a SKU some channel lacks is synced (read again, consistently, and pushed). A change
+    after these reads asks for its own sync."""
     channels = auto_sync_channels(ports)  # once, not once per SKU
     if not channels:
         return {}
-    out = {}
     now = time.time()
-    for sku in ports.inventory.all_skus():
+    for sku, marker in ports.documents.by_id(PENDING).items():
+        if float(marker.get(STALE_AFTER) or 0) < now:  # lost (or left without stale_after by an old release)
+            _drop_marker(sku, ports, stale_before=now)  # conditional: a marker renewed meanwhile stays
+    pushed = {(doc.get("channel_id"), doc.get("sku")): doc.get("quantity") for doc in ports.documents.query(PUSHED)}
+    out = {}
+    for sku, levels in ports.inventory.all_levels().items():
+        if all(pushed.get((channel.channel_id, sku)) == channel_quantity(levels, feeding)
+               for channel, feeding in channels):
+            continue  # every channel has this quantity already
         try:
-            _drop_marker(sku, ports, stale_before=now)  # a marker whose message was lost blocks no more
             done = sync_sku(sku, ports, clear_marker=False, channels=channels)
         except Exception as exc:  # noqa: BLE001 - one SKU's failure must not stop the sweep
             log.warning("stock sync sweep: %s", exc)

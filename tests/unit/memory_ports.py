@@ -85,8 +85,8 @@ class MemoryLedger:
     def known_skus(self, skus: Iterable[str]) -> set[str]:
         return {s for s in skus if any(k[0] == s for k in self.stock)}
 
-    def all_skus(self) -> list[str]:
-        return sorted({s for s, _ in self.stock})
+    def all_levels(self) -> dict[str, list[StockLevel]]:
+        return {sku: self.levels(sku) for sku in sorted({s for s, _ in self.stock})}
 
     def _apply(self, key: str, kind: str, lines: list[AllocatedLine], change: Callable[[StockLevel, int], None],
                requires: str | None = None) -> bool:

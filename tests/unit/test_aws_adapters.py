@@ -95,6 +95,29 @@ def test_a_query_reads_every_page_through_the_one_loop(ddb):
     assert fake.calls == [("query", asked), ("query", {**asked, "ExclusiveStartKey": {"k": {"S": "a"}}})]
 
 
+def test_documents_by_id_read_every_page(ddb):
+    first = {"Items": [to_item({"entity": "e", "id": "a", "x": "1"})], "LastEvaluatedKey": {"k": {"S": "a"}}}
+    last = {"Items": [to_item({"entity": "e", "id": "b", "x": "2"})]}
+    fake = ddb(query=[first, last])
+    assert DocumentStore(table="settings").by_id("e") == {"a": {"x": "1"}, "b": {"x": "2"}}
+    assert len(fake.calls) == 2
+
+
+def test_every_skus_levels_in_one_scan_of_every_page(ddb):
+    from orderflow.adapters.dynamodb import InventoryRepository
+
+    def level(sku: str, warehouse: str, on_hand: int) -> dict:
+        return to_item({"sku": sku, "warehouse_id": warehouse, "on_hand": on_hand, "committed": 1,
+                        "available": on_hand - 1})
+    first = {"Items": [level("B", "w2", 5), level("A", "w1", 2)], "LastEvaluatedKey": {"k": {"S": "x"}}}
+    fake = ddb(scan=[first, {"Items": [level("B", "w1", 4)]}])
+    levels = InventoryRepository(SimpleNamespace(inventory_table="inventory", ledger_table="ledger")).all_levels()
+    assert list(levels) == ["A", "B"]
+    assert [(lv.warehouse_id, lv.on_hand, lv.available) for lv in levels["B"]] == [("w1", 4, 3), ("w2", 5, 4)]
+    assert [c for c, _ in fake.calls] == ["scan", "scan"]
+    assert fake.calls[1][1]["ExclusiveStartKey"] == {"k": {"S": "x"}}
+
+
 def test_a_query_reads_eventually_consistent_unless_asked(ddb):
     fake = ddb(query={"Items": []})
     DocumentStore(table="settings").query("e")
@@ -169,6 +192,12 @@ class FakeDocuments:
         self.docs[(entity, doc_id)] = {**data, expiry: expires_at}
         return True
 
+    def by_id(self, entity):  # noqa: ANN001, ANN201
+        return {doc_id: dict(data) for (kind, doc_id), data in self.docs.items() if kind == entity}
+
+    def query(self, entity, *, consistent=False):  # noqa: ANN001, ANN201
+        return list(self.by_id(entity).values())
+
     def delete(self, entity, doc_id, *, where=None, expiry=None, expired_before=None):  # noqa: ANN001, ANN201
         live = self.docs.get((entity, doc_id))
         if live is not None and expiry is not None and expired_before is not None \
@@ -218,23 +247,32 @@ def test_a_refused_send_drops_its_marker():
 
 def test_the_sweep_clears_lost_markers_only_and_pushes_what_a_channel_lacks():
     """Issue 11 item 2: sync_all itself deletes a marker whose message was lost (stale, or left without
-    stale_after by an old release) and keeps a live one; every stocked SKU is pushed."""
+    stale_after by an old release) and keeps a live one; every SKU a channel lacks is pushed, and one it
+    has (as the pushed records say) is not even read again."""
     from orderflow.models import StockLevel
 
     ports = _ports(FakeQueues())
     ports.documents.docs = {("stock_sync_pending", "LOST"): {"marker": "m1", "stale_after": 1.0},
                             ("stock_sync_pending", "OLD"): {"marker": "m2"},
-                            ("stock_sync_pending", "LIVE"): {"marker": "m3", "stale_after": 2e10}}
+                            ("stock_sync_pending", "LIVE"): {"marker": "m3", "stale_after": 2e10},
+                            ("stock_sync_pushed", "shop#HAS"): {"channel_id": "shop", "sku": "HAS", "quantity": 3}}
     pushed: list[tuple[str, int]] = []
     client = SimpleNamespace(push_inventory=lambda sku, quantity, **_: pushed.append((sku, quantity)))
     ports.channels.client = lambda channel: client
     ports.settings = SimpleNamespace(warehouses=lambda: [SimpleNamespace(warehouse_id="w", kind="own")],
                                      get_doc=lambda *_: None, put_doc=lambda *_: None)
+    read_again: list[str] = []
+
+    def levels(sku: str) -> list[StockLevel]:
+        read_again.append(sku)
+        return [StockLevel(sku=sku, warehouse_id="w", on_hand=3, committed=0)]
+
     ports.inventory = SimpleNamespace(
-        all_skus=lambda: ["LOST", "OLD", "LIVE"],
-        levels=lambda sku: [StockLevel(sku=sku, warehouse_id="w", on_hand=3, committed=0)])
+        all_levels=lambda: {sku: [StockLevel(sku=sku, warehouse_id="w", on_hand=3, committed=0)]
+                            for sku in ("HAS", "LIVE", "LOST", "OLD")}, levels=levels)
     assert stock_sync.sync_all(ports) == {sku: {"shop": 3} for sku in ("LOST", "OLD", "LIVE")}
-    assert set(ports.documents.docs) == {("stock_sync_pending", "LIVE")}
+    assert sorted(read_again) == ["LIVE", "LOST", "OLD"]  # HAS: the channel has 3 already
+    assert {k for k in ports.documents.docs if k[0] == "stock_sync_pending"} == {("stock_sync_pending", "LIVE")}
     assert sorted(pushed) == [("LIVE", 3), ("LOST", 3), ("OLD", 3)]
 
 
