@@ -18,6 +18,7 @@ from pydantic import Field
 
 from orderflow import __version__, config, service
 from orderflow.api import common
+from orderflow.api.common import json_response
 from orderflow.api.openapi import ID_PATTERN, amend
 from orderflow.errors import NotFound, OrderflowError
 from orderflow.models import Count, Identifier, Model, NewOrder, OrderStatus, Sku, StockLevel, Warehouse
@@ -28,13 +29,8 @@ app = APIGatewayRestResolver(enable_validation=True)
 ports, use_ports = common.ports, common.use_ports  # the routers' shared ports (orderflow.api.common)
 
 
-def _json(status: int, body: Any, headers: dict[str, str] | None = None):
-    return Response(status_code=status, content_type=content_types.APPLICATION_JSON,
-                    body=json.dumps(body, default=str), headers=headers)
-
-
 def error(status: int, code: str, message: str, details: Any = None):
-    return _json(status, {"error": {"code": code, "message": message, "details": details or {}}})
+    return json_response(status, {"error": {"code": code, "message": message, "details": details or {}}})
 
 
 # -- errors ------------------------------------------------------------------------------------
@@ -127,7 +123,7 @@ def health() -> dict:
 @app.post("/warehouses")
 def create_warehouse(warehouse: Warehouse):
     ports().settings.put_warehouse(warehouse)
-    return _json(201, warehouse.model_dump(mode="json"))
+    return json_response(201, warehouse.model_dump(mode="json"))
 
 
 @app.get("/warehouses")
@@ -174,10 +170,10 @@ def create_order(order: NewOrder, idempotency_key: Annotated[
 
         created_order, status, replayed = service.create_order_once(order, ports(), idempotency_key,
                                                                    IdempotencyKeys())
-        return _json(status, created_order.public(), headers={
+        return json_response(status, created_order.public(), headers={
             "Location": f"/orders/{created_order.order_id}", "Idempotent-Replayed": str(replayed).lower()})
     created_order, created = service.create_order(order, ports())
-    return _json(201 if created else 200, created_order.public(),
+    return json_response(201 if created else 200, created_order.public(),
                  headers={"Location": f"/orders/{created_order.order_id}"})
 
 
@@ -205,7 +201,7 @@ def list_orders(status: Annotated[OrderStatus | None, Query()] = None,
 @app.post("/orders/<order_id>/tracking")
 def add_tracking(order_id: Annotated[str, Path(max_length=80, pattern=ID_PATTERN)], tracking: service.TrackingIn):
     order = service.add_tracking(order_id, tracking, ports())
-    return _json(202, order.public())
+    return json_response(202, order.public())
 
 
 class CancelIn(Model):
@@ -225,14 +221,13 @@ class RedriveIn(Model):
 @app.post("/orders/<order_id>/redrive")
 def redrive(order_id: Annotated[str, Path(max_length=80, pattern=ID_PATTERN)], body: RedriveIn | None = None):
     order = service.redrive_order(order_id, ports(), reason=(body or RedriveIn()).reason)
-    return _json(202, order.public())
+    return json_response(202, order.public())
 
 
 @app.post("/orders/<order_id>/complete")
 def complete(order_id: Annotated[str, Path(max_length=80, pattern=ID_PATTERN)]):
     order = service.complete_manually(order_id, ports())
-    return _json(202, order.public())
-
+    return json_response(202, order.public())
 
 
 from orderflow.api.stock import router as stock_router  # noqa: E402 - routes need `app` defined first

@@ -20,10 +20,12 @@ from __future__ import annotations
 import time
 from typing import Annotated, Any
 
-from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 
+from orderflow.api.common import json_response
+from orderflow.api.common import ports as api_ports
 from orderflow.api.openapi import MIN_RATE
 from orderflow.channels.config import ChannelIn, StoredCredentialsInvalid, split
 from orderflow.channels.http import Deadline
@@ -43,28 +45,15 @@ API_IMPORT_SECONDS = 24.0
 
 
 def channel_store() -> ChannelConfigs:
-    return _ports().channels.store
+    return api_ports().channels.store
 
 
 def credential_store() -> CredentialStore:
-    return _ports().channels.credentials()
+    return api_ports().channels.credentials()
 
 
 def schedules() -> ImportSchedules:
-    return _ports().channels.schedules()
-
-
-def _ports():  # noqa: ANN202 - the API's ports (overridable by tests through orderflow.api.app.use_ports)
-    from orderflow.api.common import ports
-
-    return ports()
-
-
-def _json(status: int, body: Any) -> Response:
-    import json
-
-    return Response(status_code=status, content_type=content_types.APPLICATION_JSON,
-                    body=json.dumps(body, default=str))
+    return api_ports().channels.schedules()
 
 
 #: Where a channel's credentials are sent: changing one of these needs the credentials in the same request.
@@ -109,7 +98,7 @@ def put_channel(channel: Annotated[ChannelIn, Body()]):
     scheduled = schedules().upsert(config)
     body = public(config)
     body["schedule"]["name"] = scheduled
-    return _json(201 if created else 200, body)
+    return json_response(201 if created else 200, body)
 
 
 def _may_keep_credentials(existing: Any, config: Any) -> None:
@@ -155,11 +144,11 @@ def import_now(channel_id: Annotated[Identifier, Path()],
     context = router.lambda_context
     remaining = Deadline.of_lambda(context, margin=4.0).left() if context is not None else float("inf")
     options = ImportOptions(deadline=Deadline.after(min(API_IMPORT_SECONDS, remaining)), max_pages=max_pages)
-    report = import_channel(channel_id, _ports(), options=options)
+    report = import_channel(channel_id, api_ports(), options=options)
     return report.model_dump(mode="json")
 
 
 @router.post("/webhooks/<channel_id>")
 def webhook(channel_id: Annotated[Identifier, Path()]) -> dict:
     event = router.current_event
-    return receive_webhook(channel_id, dict(event.headers or {}), raw_body(event.raw_event), _ports())
+    return receive_webhook(channel_id, dict(event.headers or {}), raw_body(event.raw_event), api_ports())

@@ -16,10 +16,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 
+from orderflow.api.common import json_response
+from orderflow.api.common import ports as api_ports
 from orderflow.channels.http import Deadline
 from orderflow.errors import Conflict, NotFound
 from orderflow.fba.accounts import FbaAccount, FbaAccountIn, default_fba
@@ -30,19 +31,6 @@ router = Router()
 
 #: API Gateway gives an integration 29 s; a poll started over HTTP stops in time to answer.
 API_POLL_SECONDS = 24.0
-
-
-def _ports():  # noqa: ANN202 - the API's ports (tests may swap them through orderflow.api.app.use_ports)
-    from orderflow.api.common import ports
-
-    return ports()
-
-
-def _json(status: int, body: Any) -> Response:
-    import json
-
-    return Response(status_code=status, content_type=content_types.APPLICATION_JSON,
-                    body=json.dumps(body, default=str))
 
 
 def _public(account: FbaAccount, fba) -> dict[str, Any]:  # noqa: ANN001
@@ -64,7 +52,7 @@ def _public(account: FbaAccount, fba) -> dict[str, Any]:  # noqa: ANN001
 
 @router.put("/fba/<warehouse_id>")
 def put_account(warehouse_id: Annotated[Identifier, Path()], account: Annotated[FbaAccountIn, Body()]):
-    warehouse = _ports().settings.warehouse(warehouse_id)  # 404 for an unknown warehouse
+    warehouse = api_ports().settings.warehouse(warehouse_id)  # 404 for an unknown warehouse
     if warehouse.kind != WarehouseKind.FBA:
         raise Conflict(f"warehouse {warehouse_id} is a {warehouse.kind.value} warehouse; only an fba warehouse "
                        "ships through Amazon", field="warehouse_id", kind=warehouse.kind.value)
@@ -73,7 +61,7 @@ def put_account(warehouse_id: Annotated[Identifier, Path()], account: Annotated[
     fba.check_destinations(account, fba.store.account(warehouse_id))  # 422: a new endpoint needs the credentials
     stored, created = fba.store.put_account(FbaAccount(warehouse_id=warehouse_id,
                                                        **account.model_dump(exclude={"credentials"})))
-    return _json(201 if created else 200, _public(stored, fba))
+    return json_response(201 if created else 200, _public(stored, fba))
 
 
 @router.get("/fba")
@@ -98,6 +86,6 @@ def poll_now(warehouse_id: Annotated[Identifier, Path()]) -> dict:
     fba.account(warehouse_id)  # 404 unless it has an FBA account
     context = router.lambda_context
     remaining = Deadline.of_lambda(context, margin=4.0).left() if context is not None else float("inf")
-    report = poll(_ports(), fba, warehouse_id=warehouse_id,
+    report = poll(api_ports(), fba, warehouse_id=warehouse_id,
                   deadline=Deadline.after(min(API_POLL_SECONDS, remaining)))
     return report.model_dump(mode="json")

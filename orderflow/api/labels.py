@@ -10,14 +10,15 @@
 from __future__ import annotations
 
 import hmac
-import json
 import os
 from typing import Annotated
 
-from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Header, Path
 
+from orderflow.api.common import json_response
+from orderflow.api.common import ports as api_ports
 from orderflow.api.openapi import ID_PATTERN
 from orderflow.carriers import labels
 from orderflow.carriers.accounts import (
@@ -33,28 +34,17 @@ from orderflow.models import Identifier
 router = Router()
 
 
-def _ports():
-    from orderflow.api.common import ports
-
-    return ports()
-
-
-def _json(status: int, body: dict, headers: dict[str, str] | None = None) -> Response:
-    return Response(status_code=status, content_type=content_types.APPLICATION_JSON,
-                    body=json.dumps(body, default=str), headers=headers)
-
-
 # -- carrier accounts ------------------------------------------------------------------------------
 
 def _public(account: CarrierAccount) -> dict:
-    keys = _ports().carriers.keys
+    keys = api_ports().carriers.keys
     has_key = keys.get(account.carrier_id) is not None
     return account.public(has_api_key=has_key, key_ref=keys.ref(account.carrier_id) if has_key else None)
 
 
 @router.put("/carriers/<carrier_id>")
 def put_carrier(carrier_id: Annotated[Identifier, Path()], account: CarrierAccountIn):
-    hub = _ports().carriers
+    hub = api_ports().carriers
     data = account.model_dump(exclude={"api_key"})
     if not data["base_url"]:  # only a sandbox account can come without one
         data["base_url"] = os.environ.get(SANDBOX_URL_ENV)
@@ -68,7 +58,7 @@ def put_carrier(carrier_id: Annotated[Identifier, Path()], account: CarrierAccou
         raise ValidationFailed(f"a {account.type.value} account needs api_key (stored out of the table, never "
                                "shown again)", field="api_key")
     saved, created = hub.accounts.put(stored)
-    return _json(201 if created else 200, _public(saved), headers={"Location": f"/carriers/{carrier_id}"})
+    return json_response(201 if created else 200, _public(saved), headers={"Location": f"/carriers/{carrier_id}"})
 
 
 def _may_send_key(carrier_id: str, account: CarrierAccountIn, base_url: str, hub) -> None:  # noqa: ANN001
@@ -100,12 +90,12 @@ def _may_send_key(carrier_id: str, account: CarrierAccountIn, base_url: str, hub
 
 @router.get("/carriers")
 def list_carriers() -> dict:
-    return {"carriers": [_public(a) for a in _ports().carriers.accounts.list()]}
+    return {"carriers": [_public(a) for a in api_ports().carriers.accounts.list()]}
 
 
 @router.get("/carriers/<carrier_id>")
 def get_carrier(carrier_id: Annotated[Identifier, Path()]) -> dict:
-    return _public(_ports().carriers.accounts.get(carrier_id))
+    return _public(api_ports().carriers.accounts.get(carrier_id))
 
 
 # -- labels ------------------------------------------------------------------------------------------
@@ -113,14 +103,14 @@ def get_carrier(carrier_id: Annotated[Identifier, Path()]) -> dict:
 @router.post("/orders/<order_id>/labels")
 def buy_label(order_id: Annotated[str, Path(max_length=80, pattern=ID_PATTERN)], label: labels.LabelIn,
               idempotency_key: Annotated[labels.IdempotencyKey | None, Header(alias="Idempotency-Key")] = None):
-    result = labels.buy_label(order_id, label, _ports(), idempotency_key=idempotency_key)
+    result = labels.buy_label(order_id, label, api_ports(), idempotency_key=idempotency_key)
     location = labels.download_path(order_id, result.shipment.shipment_id)
-    return _json(201 if result.created else 200, result.body(), headers={"Location": location})
+    return json_response(201 if result.created else 200, result.body(), headers={"Location": location})
 
 
 @router.get("/orders/<order_id>/labels/<shipment_id>")
 def download_label(order_id: Annotated[str, Path(max_length=80, pattern=ID_PATTERN)], shipment_id: Annotated[str, Path(max_length=100, pattern=ID_PATTERN)]):
-    data, fmt = labels.label_file(order_id, shipment_id, _ports())
+    data, fmt = labels.label_file(order_id, shipment_id, api_ports())
     return Response(status_code=200, content_type=fmt.content_type, body=data,
                     headers={"Content-Disposition": f'inline; filename="{shipment_id}.{fmt.value}"',
                              "Cache-Control": "private, max-age=300"})

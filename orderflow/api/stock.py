@@ -10,6 +10,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Path
 from pydantic import Field
 
 from orderflow import service
+from orderflow.api.common import ports as api_ports
 from orderflow.api.openapi import ID_PATTERN
 from orderflow.errors import NotFound
 from orderflow.models import Count, Identifier, Model, Sku, new_id
@@ -17,12 +18,6 @@ from orderflow.purchasing import NewPurchaseOrder, ReceiptIn, ReorderRule
 from orderflow.rules.allocation import AllocationPolicy
 
 router = Router()
-
-
-def _ports():
-    from orderflow.api.common import ports
-
-    return ports()
 
 
 def _created(body: dict) -> Response:
@@ -41,7 +36,7 @@ class AdjustmentIn(Model):
 
 @router.post("/inventory/<sku>/<warehouse_id>/adjustments")
 def adjust_stock(sku: Annotated[Sku, Path()], warehouse_id: Annotated[Identifier, Path()], adjustment: AdjustmentIn):
-    p = _ports()
+    p = api_ports()
     p.settings.warehouse(warehouse_id)
     if adjustment.delta == 0:
         from orderflow.errors import ValidationFailed
@@ -61,12 +56,12 @@ def adjust_stock(sku: Annotated[Sku, Path()], warehouse_id: Annotated[Identifier
 
 @router.get("/settings/allocation")
 def get_policy() -> dict:
-    return _ports().settings.allocation_policy().model_dump(mode="json")
+    return api_ports().settings.allocation_policy().model_dump(mode="json")
 
 
 @router.put("/settings/allocation")
 def put_policy(policy: AllocationPolicy) -> dict:
-    p = _ports()
+    p = api_ports()
     known = {w.warehouse_id for w in p.settings.warehouses()}
     for i, pin in enumerate(policy.pins):
         missing = [w for w in pin.warehouse_ids if w not in known]
@@ -86,38 +81,38 @@ class ReorderRuleIn(Model):
 
 @router.put("/reorder-rules/<sku>")
 def put_rule(sku: Annotated[Sku, Path()], rule: ReorderRuleIn) -> dict:
-    saved = _ports().purchasing.put_rule(ReorderRule(sku=sku, **rule.model_dump()))
+    saved = api_ports().purchasing.put_rule(ReorderRule(sku=sku, **rule.model_dump()))
     return saved.model_dump(mode="json")
 
 
 @router.get("/reorder-rules")
 def list_rules() -> dict:
-    return {"reorder_rules": [r.model_dump(mode="json") for r in _ports().purchasing.rules()]}
+    return {"reorder_rules": [r.model_dump(mode="json") for r in api_ports().purchasing.rules()]}
 
 
 @router.post("/purchase-orders")
 def create_po(po: NewPurchaseOrder):
-    return _created(_ports().purchasing.create(po).model_dump(mode="json"))
+    return _created(api_ports().purchasing.create(po).model_dump(mode="json"))
 
 
 @router.get("/purchase-orders")
 def list_pos() -> dict:
-    return {"purchase_orders": [po.model_dump(mode="json") for po in _ports().purchasing.list()]}
+    return {"purchase_orders": [po.model_dump(mode="json") for po in api_ports().purchasing.list()]}
 
 
 @router.get("/purchase-orders/<po_id>")
 def get_po(po_id: Annotated[str, Path(max_length=80, pattern=ID_PATTERN)]) -> dict:
-    return _ports().purchasing.get(po_id).model_dump(mode="json")
+    return api_ports().purchasing.get(po_id).model_dump(mode="json")
 
 
 @router.post("/purchase-orders/<po_id>/submit")
 def submit_po(po_id: Annotated[str, Path(max_length=80, pattern=ID_PATTERN)]) -> dict:
-    return _ports().purchasing.submit(po_id).model_dump(mode="json")
+    return api_ports().purchasing.submit(po_id).model_dump(mode="json")
 
 
 @router.post("/purchase-orders/<po_id>/receive")
 def receive_po(po_id: Annotated[str, Path(max_length=80, pattern=ID_PATTERN)], receipt: ReceiptIn) -> dict:
-    p = _ports()
+    p = api_ports()
     po, new = p.purchasing.receive(po_id, receipt)
     released = service.release_waiting_orders(p)
     return {"purchase_order": po.model_dump(mode="json"), "new_receipt": new, "released_orders": released}

@@ -15,11 +15,12 @@ import json
 import os
 from typing import Annotated
 
-from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path
 
 from orderflow import config
+from orderflow.api.common import json_response
+from orderflow.api.common import ports as api_ports
 from orderflow.errors import NotFound, TransientError, ValidationFailed
 from orderflow.models import Identifier, WarehouseKind, utcnow
 from orderflow.suppliers.config import SupplierConfig, SupplierIn
@@ -31,20 +32,10 @@ router = Router()
 POLL_FUNCTION_ENV = config.POLL_TRACKING_FUNCTION.name
 
 
-def _ports():
-    from orderflow.api.common import ports
-
-    return ports()
-
-
 def _suppliers():
     from orderflow.suppliers.ports import default_suppliers
 
-    return default_suppliers(_ports().settings)
-
-
-def _json(status: int, body: dict) -> Response:
-    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=json.dumps(body, default=str))
+    return default_suppliers(api_ports().settings)
 
 
 def _public(config: SupplierConfig, suppliers) -> dict:  # noqa: ANN001
@@ -56,7 +47,7 @@ def _public(config: SupplierConfig, suppliers) -> dict:  # noqa: ANN001
 
 @router.put("/suppliers/<warehouse_id>")
 def put_supplier(warehouse_id: Annotated[Identifier, Path()], supplier: SupplierIn):
-    ports = _ports()
+    ports = api_ports()
     warehouse = ports.settings.warehouse(warehouse_id)  # 404 for an unknown warehouse
     if warehouse.kind not in (WarehouseKind.DROPSHIP, WarehouseKind.THREE_PL):
         raise ValidationFailed(f"warehouse {warehouse_id} is a {warehouse.kind.value} warehouse; suppliers serve "
@@ -82,7 +73,7 @@ def put_supplier(warehouse_id: Annotated[Identifier, Path()], supplier: Supplier
         config.created_at, config.updated_at = existing.created_at, utcnow()
         config._version = existing._version
     suppliers.store.put_config(config)
-    return _json(200 if existing else 201, _public(config, suppliers))
+    return json_response(200 if existing else 201, _public(config, suppliers))
 
 
 @router.get("/suppliers")
@@ -116,5 +107,5 @@ def poll_supplier(warehouse_id: Annotated[Identifier, Path()]) -> dict:
         return report
     from orderflow.suppliers.tracking import poll_all
 
-    report = poll_all(_ports(), suppliers, warehouse_id=warehouse_id)
+    report = poll_all(api_ports(), suppliers, warehouse_id=warehouse_id)
     return {**report.model_dump(), "totals": report.totals()}
