@@ -35,7 +35,7 @@ $(CHROMIUM):
 browser: $(CHROMIUM) ## install Debian's chromium for the console's browser tests (as root), when missing
 
 test: install build browser ## set up and run the whole test suite (two workers; each test file stays on one), then the browser tests and the slow race, each alone
-	$(BIN)/python -m pytest -n 2 --dist loadfile -m "not slow" --ignore=tests/browser --durations=25
+	$(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder -m "not slow" --ignore=tests/browser --durations=25
 	$(BIN)/python -m pytest tests/browser
 	$(BIN)/python -m pytest -m slow
 

@@ -20,3 +20,15 @@ os.environ.setdefault("ORDERFLOW_SANDBOX_LOOPBACK", "1")
 def address() -> dict:
     return {"name": "Ada Lovelace", "line1": "12 Analytical St", "city": "London", "postal_code": "N1 9GU",
             "country": "gb"}
+
+
+#: The longest test files, started first by `make test`'s two workers (with --no-loadscope-reorder the files
+#: go out in this order, then as collected: e2e, infra, integration, then the many quick unit files, which
+#: fill the gaps at the end). xdist's default order (most tests first) left the one-test fuzz file, minutes
+#: long, for last: the whole run waited on it alone.
+RUN_FIRST = ("tests/e2e/test_fuzz_api.py", "tests/e2e/test_restart.py")
+
+
+def pytest_collection_modifyitems(config, items):  # noqa: ANN001, ANN201
+    rank = {path: n for n, path in enumerate(RUN_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::", 1)[0], len(RUN_FIRST)))  # stable: the rest as collected
