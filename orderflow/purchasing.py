@@ -150,7 +150,7 @@ class Purchasing:
         return self._update(po_id, change)
 
     def _update(self, po_id: str, change, attempts: int = 8) -> PurchaseOrder:  # noqa: ANN001
-        from orderflow.adapters.dynamodb import ConcurrentUpdate
+        from orderflow.errors import ConcurrentUpdate
 
         for attempt in range(attempts):
             po = self.get(po_id)
@@ -199,7 +199,7 @@ class Purchasing:
 
     def _open_draft(self, supplier: str, warehouse_id: str) -> str:
         """The one open backorder draft for a supplier and warehouse (a pointer document names it)."""
-        from orderflow.adapters.dynamodb import ConcurrentUpdate
+        from orderflow.errors import ConcurrentUpdate
 
         marker = f"{supplier}#{warehouse_id}"
         for _ in range(5):

@@ -76,6 +76,7 @@ def connect_sandbox_account(stack: Any, runtime: FbaRuntime, warehouse_id: str) 
     from orderflow.adapters.channel_store import ChannelStore, default_credentials
     from orderflow.channels.config import ImportSchedule
     from orderflow.fba.accounts import FbaAccount, FbaStore
+    from orderflow.wiring import default_ports
 
     sandbox = runtime.sandbox
     if sandbox is None:
@@ -90,7 +91,7 @@ def connect_sandbox_account(stack: Any, runtime: FbaRuntime, warehouse_id: str) 
         ChannelStore().put(config)
         account = FbaAccount(warehouse_id=warehouse_id, channel_id=OWN_CHANNEL,
                              comment="Thanks for shopping with the orderflow sandbox!")
-    stored, _ = FbaStore().put_account(account)
+    stored, _ = FbaStore(default_ports().documents).put_account(account)
     runtime.described.append(f"warehouse {warehouse_id} ships through it (Amazon account of channel "
                              f"{stored.channel_id})")
     return stored

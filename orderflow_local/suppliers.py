@@ -119,14 +119,15 @@ def sandbox_configs(server: Any) -> list[tuple[SupplierConfig, SupplierCredentia
 def seed_sandbox_suppliers(runtime: SupplierRuntime, *, delay_seconds: float | None = None) -> list[str]:
     """Configure the sandbox suppliers (their warehouses and stock come from ``orderflow_local.seed``)
     and start the supplier behind each account. Returns a line per supplier for the banner."""
-    from orderflow.suppliers.credentials import default_credentials
-    from orderflow.suppliers.store import SupplierStore
+    from orderflow.suppliers.ports import default_suppliers
+    from orderflow.wiring import default_ports
     from orderflow_local.sandbox.sftp import SandboxSupplier
 
     server = runtime.sandbox
     assert server is not None, "start_suppliers(..., sandbox=True) first"
     delay = float(os.environ.get(SANDBOX_DELAY_ENV, 3.0)) if delay_seconds is None else delay_seconds
-    store, credentials = SupplierStore(), default_credentials()
+    suppliers = default_suppliers(default_ports())
+    store, credentials = suppliers.store, suppliers.credentials
     lines = []
     for config, secret, behaviour in sandbox_configs(server):
         folder = server.add_account(config.sftp.username, secret.password.get_secret_value())

@@ -22,7 +22,7 @@ _suppliers: Suppliers | None = None
 @log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     global _suppliers
-    _suppliers = _suppliers or default_suppliers(default_ports().settings)
+    _suppliers = _suppliers or default_suppliers(default_ports())
     # One SFTP session per supplier for the whole batch; a processor per call (the local stack may run
     # two batches at once in threads).
     with Connections(_suppliers) as connections:

@@ -56,7 +56,7 @@ def put_account(warehouse_id: Annotated[Identifier, Path()], account: Annotated[
     if warehouse.kind != WarehouseKind.FBA:
         raise Conflict(f"warehouse {warehouse_id} is a {warehouse.kind.value} warehouse; only an fba warehouse "
                        "ships through Amazon", field="warehouse_id", kind=warehouse.kind.value)
-    fba = default_fba()
+    fba = default_fba(api_ports())
     fba.channel(account)  # 422 unless it is an Amazon channel
     fba.check_destinations(account, fba.store.account(warehouse_id))  # 422: a new endpoint needs the credentials
     stored, created = fba.store.put_account(FbaAccount(warehouse_id=warehouse_id,
@@ -66,13 +66,13 @@ def put_account(warehouse_id: Annotated[Identifier, Path()], account: Annotated[
 
 @router.get("/fba")
 def list_accounts() -> dict:
-    fba = default_fba()
+    fba = default_fba(api_ports())
     return {"accounts": [_public(a, fba) for a in fba.store.accounts()]}
 
 
 @router.get("/fba/<warehouse_id>")
 def get_account(warehouse_id: Annotated[Identifier, Path()]) -> dict:
-    fba = default_fba()
+    fba = default_fba(api_ports())
     account = fba.store.account(warehouse_id)
     if account is None:
         raise NotFound(f"warehouse {warehouse_id} has no FBA account; connect one with PUT /fba/{warehouse_id}",
@@ -82,7 +82,7 @@ def get_account(warehouse_id: Annotated[Identifier, Path()]) -> dict:
 
 @router.post("/fba/<warehouse_id>/poll")
 def poll_now(warehouse_id: Annotated[Identifier, Path()]) -> dict:
-    fba = default_fba()
+    fba = default_fba(api_ports())
     fba.account(warehouse_id)  # 404 unless it has an FBA account
     context = router.lambda_context
     remaining = Deadline.of_lambda(context, margin=4.0).left() if context is not None else float("inf")

@@ -35,7 +35,7 @@ POLL_FUNCTION_ENV = config.POLL_TRACKING_FUNCTION.name
 def _suppliers():
     from orderflow.suppliers.ports import default_suppliers
 
-    return default_suppliers(api_ports().settings)
+    return default_suppliers(api_ports())
 
 
 def _public(config: SupplierConfig, suppliers) -> dict:  # noqa: ANN001

@@ -16,13 +16,12 @@ from __future__ import annotations
 import hmac
 import json
 import os
-from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal
+from dataclasses import dataclass
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from orderflow import config
-from orderflow.adapters.documents import DocumentStore
 from orderflow.channels.config import (
     SECRET_MODEL_CONFIG,
     AmazonConfig,
@@ -32,9 +31,10 @@ from orderflow.channels.config import (
     reveal,
 )
 from orderflow.channels.http import Deadline, RetryPolicy
+from orderflow.channels.ports import ChannelConfigs, CredentialStore
 from orderflow.errors import NotFound, ValidationFailed
 from orderflow.models import Identifier, Model, utcnow
-from orderflow.settings import Settings
+from orderflow.ports import Documents, Ports
 
 ACCOUNT = "fba_account"
 OPEN = "fba_open"
@@ -97,9 +97,8 @@ class OpenFulfillmentOrder(BaseModel):
 class FbaStore:
     """Accounts and open fulfillment orders, in the one document store (consistent reads throughout)."""
 
-    def __init__(self, settings: Settings | None = None) -> None:
-        self.docs = DocumentStore(settings)
-        self.table = self.docs.table
+    def __init__(self, docs: Documents) -> None:
+        self.docs = docs
 
     # -- accounts -----------------------------------------------------------------------------------------
 
@@ -152,17 +151,10 @@ class Fba:
     """The FBA side of orderflow: accounts and open orders (``store``), and a client per account,
     built from the Amazon channel's configuration and credentials."""
 
-    store: FbaStore = field(default_factory=FbaStore)
-    channels: Any = None  # orderflow.adapters.channel_store.ChannelStore
-    credentials: Any = None  # orderflow.channels.ports.CredentialStore
+    store: FbaStore
+    channels: ChannelConfigs
+    credentials: CredentialStore
     retry: RetryPolicy | None = None
-
-    def __post_init__(self) -> None:
-        if self.channels is None or self.credentials is None:
-            from orderflow.adapters.channel_store import ChannelStore, default_credentials
-
-            self.channels = self.channels or ChannelStore()
-            self.credentials = self.credentials or default_credentials()
 
     def account(self, warehouse_id: str) -> FbaAccount:
         account = self.store.account(warehouse_id)
@@ -220,6 +212,8 @@ class Fba:
         return McfClient(config, credentials, retry=self.retry or retry_policy(), deadline=deadline)
 
 
-def default_fba() -> Fba:
-    """Built per use: cheap, and it follows the environment (the local stack sets it up after import)."""
-    return Fba()
+def default_fba(ports: Ports) -> Fba:
+    """The FBA side over the ports' stores (orderflow.wiring picks them): built per use, cheap, and the
+    credentials follow the environment (the local stack sets it up after import)."""
+    return Fba(store=FbaStore(ports.documents), channels=ports.channels.store,
+               credentials=ports.channels.credentials())

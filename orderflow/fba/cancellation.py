@@ -23,11 +23,11 @@ from orderflow.models import FulfillmentMethod, Order, ShipmentStatus
 log = logging.getLogger(__name__)
 
 
-def recall_fba_shipments(order: Order, ports=None, fba: Fba | None = None) -> set[str]:  # noqa: ANN001
+def recall_fba_shipments(order: Order, ports, fba: Fba | None = None) -> set[str]:  # noqa: ANN001
     """Ask Amazon to cancel the order's FBA shipments that have not shipped. Returns the ids of the FBA
     shipments Amazon will not ship (cancelled now or before, given up on, or never given). Raises :class:`Conflict`
     (409) when Amazon will not cancel one, :class:`TransientError` (503) when it cannot be asked now."""
-    fba = fba or default_fba()
+    fba = fba or default_fba(ports)
     recalled: set[str] = set()
     for shipment in order.shipments:
         if shipment.method != FulfillmentMethod.FBA or shipment.status in (ShipmentStatus.SHIPPED,

@@ -125,7 +125,7 @@ def forward(message: ForwardMessage, ports, fba: Fba | None = None, *, deadline=
 
     A message that comes back for a cancelled or rejected shipment (a redelivery, or a retried task) has its
     wait ended the same way again; nothing is created for it."""
-    fba = fba or default_fba()
+    fba = fba or default_fba(ports)
     order = ports.orders.get(message.order_id)
     if order.status == OrderStatus.CANCELLED:
         _cancelled(message, fba, deadline)

@@ -223,7 +223,7 @@ class _Poll:
 def poll(ports, fba: Fba | None = None, *, warehouse_id: str | None = None, deadline=None  # noqa: ANN001
          ) -> PollReport:
     """Check every open fulfillment order (of one warehouse, or all of them) once."""
-    fba = fba or default_fba()
+    fba = fba or default_fba(ports)
     report = PollReport(warehouse_id=warehouse_id)
     with ExitStack() as stack:
         run = _Poll(ports, fba, deadline, stack)

@@ -102,7 +102,7 @@ def tell_suppliers(order: Order, ports: Ports, suppliers: Suppliers | None = Non
     supplier that cannot be reached (its next tracking poll tries again). Returns shipment -> outcome."""
     if order.status != OrderStatus.CANCELLED:
         return {}
-    suppliers = suppliers or default_suppliers(ports.settings)
+    suppliers = suppliers or default_suppliers(ports)
     outcomes: dict[str, str] = {}
     with Connections(suppliers) as connections:
         for shipment in order.shipments:

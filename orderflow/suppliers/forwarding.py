@@ -34,9 +34,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 from orderflow import config
-from orderflow.adapters.dynamodb import ConcurrentUpdate
 from orderflow.adapters.redelivery import backoff_seconds, redeliver_later
-from orderflow.errors import NotFound, OrderCancelled, TransientError
+from orderflow.errors import ConcurrentUpdate, NotFound, OrderCancelled, TransientError
 from orderflow.fulfillment import ForwardMessage
 from orderflow.models import Order, OrderStatus, Shipment, ShipmentStatus, utcnow
 from orderflow.orders import FORWARDABLE, accept_forwarded, shipped_output

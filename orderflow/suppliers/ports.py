@@ -7,6 +7,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from orderflow.ports import Ports
 from orderflow.suppliers.config import SftpSettings, SupplierConfig, SupplierCredentials
 from orderflow.suppliers.credentials import CredentialStore, default_credentials
 from orderflow.suppliers.sftp import SftpClient, SupplierUnavailable, connect
@@ -24,8 +25,9 @@ class Suppliers:
     connector: Connector = field(default=connect)
 
 
-def default_suppliers(settings=None) -> Suppliers:  # noqa: ANN001 - a SettingsRepository
-    return Suppliers(store=SupplierStore(settings), credentials=default_credentials())
+def default_suppliers(ports: Ports) -> Suppliers:
+    """The supplier side over the ports' stores (orderflow.wiring picks them)."""
+    return Suppliers(store=SupplierStore(ports.settings, ports.documents), credentials=default_credentials())
 
 
 class Connections:

@@ -19,10 +19,9 @@ from typing import Literal
 
 from pydantic import Field
 
-from orderflow.adapters.documents import DocumentStore
-from orderflow.adapters.dynamodb import ConcurrentUpdate, SettingsRepository
-from orderflow.errors import Conflict
+from orderflow.errors import ConcurrentUpdate, Conflict
 from orderflow.models import Document, utcnow
+from orderflow.ports import Documents, SettingsDocs
 from orderflow.suppliers.config import SupplierConfig
 
 CONFIG = "supplier"
@@ -88,8 +87,12 @@ class PollLease(Document):
 
 
 class SupplierStore:
-    def __init__(self, settings: SettingsRepository | None = None) -> None:
-        self.settings = settings or SettingsRepository()
+    """Supplier configurations, batches and poll leases: typed documents in the settings table
+    (``settings``), deleted through the document store (``docs``); orderflow.wiring's ports hand both."""
+
+    def __init__(self, settings: SettingsDocs, docs: Documents) -> None:
+        self.settings = settings
+        self.docs = docs
 
     # configurations
 
@@ -186,4 +189,4 @@ class SupplierStore:
                 pass
 
     def _delete(self, entity: str, doc_id: str) -> None:
-        DocumentStore(table=self.settings.table).delete(entity, doc_id)
+        self.docs.delete(entity, doc_id)

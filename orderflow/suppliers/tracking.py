@@ -86,7 +86,7 @@ class PollReport(BaseModel):
 
 def poll_all(ports: Ports, suppliers: Suppliers | None = None, *, warehouse_id: str | None = None,
              clock: Callable[[], float] = time.time) -> PollReport:
-    suppliers = suppliers or default_suppliers(ports.settings)
+    suppliers = suppliers or default_suppliers(ports)
     if warehouse_id:
         config = suppliers.store.config(warehouse_id)
         if config is None:

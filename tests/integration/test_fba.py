@@ -25,6 +25,7 @@ from orderflow.fba.cancellation import recall_fba_shipments
 from orderflow.fba.forwarding import forward
 from orderflow.fulfillment import ForwardMessage
 from orderflow.models import Allocation, Order, OrderStatus, Shipment, ShipmentStatus
+from orderflow.wiring import default_ports
 from orderflow_local.lambda_binding import LocalLambdaContext
 from orderflow_local.queues import sqs_event
 from orderflow_local.sandbox.fba import FbaSandbox
@@ -75,7 +76,7 @@ class Fba:
             time.sleep(0.05)
 
     def open(self) -> list:
-        return FbaStore().open_orders(self.warehouse_id)
+        return FbaStore(default_ports().documents).open_orders(self.warehouse_id)
 
 
 @pytest.fixture
@@ -89,7 +90,7 @@ def fba(stack, ports, uid, address, fba_runtime):
     add_warehouse(ports, warehouse_id, kind="fba", sla_hours=0.5)
     sku = f"SKU-{uid}"
     ports.inventory.set_on_hand(sku, warehouse_id, 10)
-    FbaStore().put_account(FbaAccount(warehouse_id=warehouse_id, channel_id=channel_id))
+    FbaStore(default_ports().documents).put_account(FbaAccount(warehouse_id=warehouse_id, channel_id=channel_id))
     yield Fba(sandbox, warehouse_id, channel_id, sku, ports, address)
     sandbox.stop()
     ChannelStore().delete(channel_id)

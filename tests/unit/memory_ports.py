@@ -151,6 +151,9 @@ class MemorySettings:
     def put_doc(self, entity: str, doc_id: str, doc: Any, *, new: bool = False) -> None:
         self.docs[(entity, doc_id)] = doc.model_dump_json()
 
+    def list_docs(self, entity: str, model: type) -> list[Any]:
+        return [model.model_validate_json(raw) for (kind, _), raw in sorted(self.docs.items()) if kind == entity]
+
 
 class MemoryWorkflow:
     """Executions by name; a token is waiting until it is resumed or abandoned once."""
