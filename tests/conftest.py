@@ -22,13 +22,21 @@ def address() -> dict:
             "country": "gb"}
 
 
-#: The longest test files, started first by `make test`'s two workers (with --no-loadscope-reorder the files
-#: go out in this order, then as collected: e2e, infra, integration, then the many quick unit files, which
-#: fill the gaps at the end). xdist's default order (most tests first) left the one-test fuzz file, minutes
-#: long, for last: the whole run waited on it alone.
-RUN_FIRST = ("tests/e2e/test_fuzz_api.py", "tests/e2e/test_restart.py")
+
+#: Started first by `make test`'s two workers: the fuzz test, minutes long. make test passes
+#: --no-loadscope-reorder, so xdist sends the files in the order this hook leaves: the fuzz test, then
+#: the files with the most tests first (xdist's own order, which left the one-test fuzz file for last,
+#: where the whole run waited on it alone), so the other worker works through the many quick unit tests
+#: while the fuzz test runs, and the few-test e2e files come last, as before.
+RUN_FIRST = ("tests/e2e/test_fuzz_api.py",)
 
 
 def pytest_collection_modifyitems(config, items):  # noqa: ANN001, ANN201
-    rank = {path: n for n, path in enumerate(RUN_FIRST)}
-    items.sort(key=lambda item: rank.get(item.nodeid.split("::", 1)[0], len(RUN_FIRST)))  # stable: the rest as collected
+    def path(item) -> str:  # noqa: ANN001
+        return item.nodeid.split("::", 1)[0]
+
+    counts: dict[str, int] = {}
+    for item in items:
+        counts[path(item)] = counts.get(path(item), 0) + 1
+    first = {file: n for n, file in enumerate(RUN_FIRST)}
+    items.sort(key=lambda item: (first.get(path(item), len(RUN_FIRST)), -counts[path(item)]))  # stable
