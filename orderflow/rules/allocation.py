@@ -69,7 +69,8 @@ def _lines(numbers: Sequence[int]) -> str:
 
 
 def _note(warehouse_id: str, rule: str, kept: bool, reason: str) -> CandidateNote:
-    return CandidateNote(warehouse_id=warehouse_id, rule=rule, kept=kept, reason=clip(reason))
+    # built from our own values, so not validated again (validation was most of a decision's time)
+    return CandidateNote.model_construct(warehouse_id=warehouse_id, rule=str(rule), kept=kept, reason=clip(reason))
 
 
 class Pin(Model):
@@ -155,7 +156,7 @@ def allocate(lines: Sequence[OrderLine], warehouses: Sequence[Warehouse], stock:
         raise UnknownSku(f"unknown SKU(s): {', '.join(unknown)} (no warehouse stocks them)", skus=unknown)
     ctx = _Context(warehouses, policy, ship_to)
     notes: list[CandidateNote] = []
-    available = {(lvl.sku, lvl.warehouse_id): lvl.available for levels in stock.values() for lvl in levels}
+    available = {(lvl.sku, lvl.warehouse_id): lvl.on_hand - lvl.committed for levels in stock.values() for lvl in levels}
 
     # pinned: which warehouses may take each line
     eligible = {line.line_no: set(ctx.by_id) for line in lines}
@@ -184,7 +185,7 @@ def allocate(lines: Sequence[OrderLine], warehouses: Sequence[Warehouse], stock:
     ordered = sorted(ctx.by_id, key=ctx.key)
 
     def assign(wid: str, line: OrderLine, qty: int) -> None:
-        plan.append(AllocatedLine(line_no=line.line_no, sku=line.sku, quantity=qty, warehouse_id=wid))
+        plan.append(AllocatedLine.model_construct(line_no=line.line_no, sku=line.sku, quantity=qty, warehouse_id=wid))
         taken[(line.sku, wid)] = taken.get((line.sku, wid), 0) + qty
 
     remaining = list(lines)
@@ -192,49 +193,61 @@ def allocate(lines: Sequence[OrderLine], warehouses: Sequence[Warehouse], stock:
         # one warehouse for everything, if any can
         whole = []
         for wid in ordered:
-            probe: dict[tuple[str, str], int] = {}
-            short = []
+            used: dict[str, int] = {}  # what this warehouse would already give to earlier lines, by SKU
+            short: list[tuple[OrderLine, int | None]] = []  # (line, what it has; None: pinned elsewhere)
             for line in lines:
-                if not can_take(wid, line, line.quantity, probe):
-                    if wid in eligible[line.line_no]:
-                        has = available.get((line.sku, wid), 0) - probe.get((line.sku, wid), 0)
-                        short.append(f"{line.sku} needs {line.quantity}, has {max(has, 0)}")
-                    else:
-                        short.append(f"may not ship {line.sku} (pinned elsewhere)")
+                sku = line.sku
+                if wid not in eligible[line.line_no]:
+                    short.append((line, None))
+                    continue
+                has = available.get((sku, wid), 0) - used.get(sku, 0)
+                if has >= line.quantity:
+                    used[sku] = used.get(sku, 0) + line.quantity
                 else:
-                    probe[(line.sku, wid)] = probe.get((line.sku, wid), 0) + line.quantity
+                    short.append((line, has))
             if short:
-                reason = ("; ".join(short) if len(short) <= SHOWN
-                          else f"short on {len(short)} line(s): {brief(short, first=SHOWN, sep='; ')}")
+                # only what the note shows is written out (it names SHOWN lines and counts the rest)
+                said = [f"may not ship {line.sku} (pinned elsewhere)" if has is None
+                        else f"{line.sku} needs {line.quantity}, has {max(has, 0)}" for line, has in short[:SHOWN]]
+                reason = ("; ".join(said) if len(short) <= SHOWN
+                          else f"short on {len(short)} line(s): {'; '.join(said)} and {len(short) - SHOWN} more")
                 notes.append(_note(wid, Rule.STOCK, False, reason))
             else:
                 whole.append(wid)
-                notes.append(CandidateNote(warehouse_id=wid, rule=Rule.STOCK, kept=True, reason="holds every line"))
+                notes.append(_note(wid, Rule.STOCK, True, "holds every line"))
         if whole:
             best = whole[0]
             for other in whole[1:]:
                 rule, why = ctx.why_better(best, other)
-                notes.append(CandidateNote(warehouse_id=other, rule=rule or Rule.PRIORITY, kept=False, reason=why))
-            notes.append(CandidateNote(warehouse_id=best, rule=Rule.FEWEST_SHIPMENTS, kept=True,
-                                       reason="ships the whole order in one shipment"
-                                       + (f"; {', '.join(ctx.describe(r, best) for r in ctx.rankers)}"
-                                          if ctx.rankers else "")))
+                notes.append(_note(other, rule or Rule.PRIORITY, False, why))
+            notes.append(_note(best, Rule.FEWEST_SHIPMENTS, True,
+                               "ships the whole order in one shipment"
+                               + (f"; {', '.join(ctx.describe(r, best) for r in ctx.rankers)}" if ctx.rankers else "")))
             for line in lines:
                 assign(best, line, line.quantity)
             remaining = []
         else:
             # the smallest split, greedily: the warehouse covering the most remaining lines first
+            repeated_skus = len({line.sku for line in lines}) < len(lines)
             while remaining:
                 best_wid, best_cover = None, []
                 for wid in ordered:
-                    probe = dict(taken)
-                    cover = []
-                    for line in remaining:
-                        if can_take(wid, line, line.quantity, probe):
-                            probe[(line.sku, wid)] = probe.get((line.sku, wid), 0) + line.quantity
-                            cover.append(line)
+                    if not repeated_skus:  # the common case, each SKU on one line: no running total needed
+                        cover = [line for line in remaining if wid in eligible[line.line_no]
+                                 and available.get((line.sku, wid), 0) - taken.get((line.sku, wid), 0) >= line.quantity]
+                    else:
+                        used: dict[str, int] = {}
+                        cover = []
+                        for line in remaining:
+                            sku = line.sku
+                            if wid in eligible[line.line_no] and (available.get((sku, wid), 0) - taken.get((sku, wid), 0)
+                                                                  - used.get(sku, 0)) >= line.quantity:
+                                used[sku] = used.get(sku, 0) + line.quantity
+                                cover.append(line)
                     if len(cover) > len(best_cover):
                         best_wid, best_cover = wid, cover
+                        if len(cover) == len(remaining):
+                            break  # covers all that is left: a later warehouse could only tie, and ties go first
                 if best_wid is None:
                     break
                 for line in best_cover:
@@ -243,7 +256,8 @@ def allocate(lines: Sequence[OrderLine], warehouses: Sequence[Warehouse], stock:
                     best_wid, Rule.FEWEST_SHIPMENTS, True,
                     f"covers line(s) {_lines([ln.line_no for ln in best_cover])}: the most of what "
                     "was left, so the split stays small"))
-                remaining = [ln for ln in remaining if ln not in best_cover]
+                placed = {id(ln) for ln in best_cover}
+                remaining = [ln for ln in remaining if id(ln) not in placed]
     else:
         still = []
         chosen: dict[str, list[int]] = {}
@@ -278,7 +292,7 @@ def allocate(lines: Sequence[OrderLine], warehouses: Sequence[Warehouse], stock:
                     splits.setdefault(wid, []).append(f"line {line.line_no} split: {qty} of {line.quantity} "
                                                       f"{line.sku} from here")
         if left:
-            backordered.append(BackorderedLine(line_no=line.line_no, sku=line.sku, quantity=left))
+            backordered.append(BackorderedLine.model_construct(line_no=line.line_no, sku=line.sku, quantity=left))
     for wid, parts in splits.items():  # one note per warehouse, however many lines it takes a part of
         notes.append(_note(wid, Rule.STOCK, True, brief(parts, first=SHOWN, sep="; ")))
 

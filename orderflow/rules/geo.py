@@ -37,7 +37,10 @@ def _countries() -> dict[str, list[float]]:
     return json.loads((_DATA / "countries.json").read_text())
 
 
+@cache
 def locate(country: str | None, postal_code: str | None) -> Point | None:
+    """Where the address is (a ZIP3 centroid in the US, the country's point elsewhere), or None; cached:
+    a seller's warehouses are located again at every allocation."""
     country = (country or "").upper()
     if country == "US" and postal_code:
         digits = "".join(ch for ch in postal_code if ch.isdigit())
