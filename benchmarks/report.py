@@ -67,6 +67,11 @@ def rows(folder: Path) -> list[tuple[str, str, str, str]]:
         out.append((f"allocation decisions ({d['orders']} orders, 1-10 lines, 5-50 warehouses)",
                     f"{d['rule_engine_per_second']}/s", f"{d['baseline_first_with_stock_per_second']}/s "
                     "(first warehouse with stock)", f"{d['ratio']}"))
+        heavy = alloc.get("decisions_10_lines_50_warehouses")
+        if heavy:
+            out.append((f"allocation decisions ({heavy['orders']} orders of 10 lines over 50 warehouses, one core)",
+                        f"{heavy['rule_engine_per_second']}/s", f"{heavy['baseline_first_with_stock_per_second']}/s "
+                        "(first warehouse with stock)", f"{heavy['ratio']}"))
         race = alloc.get("race")
         if race:
             out.append((f"race: {race['orders']} orders for {race['units']} units over 3 warehouses "
@@ -80,6 +85,23 @@ def rows(folder: Path) -> list[tuple[str, str, str, str]]:
                     f"{imp['baseline_single_puts']['puts_per_second']} puts/s (single DynamoDB puts)",
                     f"{imp['ratio_import_to_puts']}"))
     return out
+
+
+def headline(folder: Path) -> dict[str, float | None]:
+    """The figures issue 13 sets targets for, as top-level keys of summary.json (None: not measured)."""
+    e2e, cold = _load(folder, "end_to_end") or {}, _load(folder, "cold_start") or {}
+    alloc, imp = _load(folder, "allocation") or {}, _load(folder, "import_throughput") or {}
+    ratios = cold.get("ratio_to_boto3", {})
+    workflow = [r for module, r in ratios.items() if module != "functions.api.handler"]
+    return {
+        "cost_per_1000_orders_usd": (e2e.get("cost") or {}).get("total_per_1000_orders_usd"),
+        "cold_start_workflow_ratio": max(workflow) if workflow else None,
+        "cold_start_api_ratio": ratios.get("functions.api.handler"),
+        "end_to_end_ratio": e2e.get("ratio_orders_per_second"),
+        "allocation_decisions_per_s": (alloc.get("decisions_10_lines_50_warehouses") or {}).get("rule_engine_per_second"),
+        "import_ratio": imp.get("ratio_import_to_puts"),
+        "hot_sku_ratio": None,  # not built yet (issue 13, item 6)
+    }
 
 
 def table(found: list[tuple[str, str, str, str]]) -> str:
@@ -102,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     print(f"\norderflow benchmarks ({machine()}):\n")
     print(table(found))
-    summary = {"machine": machine(), "rows": [dict(zip(("figure", "orderflow", "baseline", "ratio"), r, strict=True))
+    summary = {"machine": machine(), **headline(args.results), "rows": [dict(zip(("figure", "orderflow", "baseline", "ratio"), r, strict=True))
                                               for r in found]}
     (args.results / "summary.json").write_text(json.dumps(summary, indent=2))
     print(f"\n(written to {args.results / 'summary.json'})")

@@ -1,0 +1,28 @@
+"""The benchmark table's headline figures (issue 13's targets) read from the benchmarks' own JSON."""
+
+from __future__ import annotations
+
+import json
+
+from benchmarks import report
+
+
+def test_summary_carries_each_target_figure_or_none(tmp_path):
+    (tmp_path / "cold_start.json").write_text(json.dumps({
+        "runs": 5, "boto3_ms": 200.0,
+        "handlers_ms": {"functions.api.handler": 500.0, "functions.allocate.handler": 300.0,
+                        "functions.fulfill.handler": 260.0},
+        "ratio_to_boto3": {"functions.api.handler": 2.5, "functions.allocate.handler": 1.5,
+                           "functions.fulfill.handler": 1.3}}))
+    heavy = {"orders": 100, "baseline_first_with_stock_per_second": 40000, "rule_engine_per_second": 1234,
+             "ratio": 0.03, "rule_engine_ms_per_decision": 0.81, "orders_with_backorders": 3}
+    (tmp_path / "allocation.json").write_text(json.dumps({"decisions": {**heavy, "rule_engine_per_second": 4000},
+                                                          "decisions_10_lines_50_warehouses": heavy}))
+    figures = report.headline(tmp_path)
+    assert figures == {"cost_per_1000_orders_usd": None, "cold_start_workflow_ratio": 1.5,
+                       "cold_start_api_ratio": 2.5, "end_to_end_ratio": None, "allocation_decisions_per_s": 1234,
+                       "import_ratio": None, "hot_sku_ratio": None}
+    assert report.main(["--results", str(tmp_path)]) == 0
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["allocation_decisions_per_s"] == 1234
+    assert any("10 lines over 50 warehouses" in row["figure"] for row in summary["rows"])
