@@ -7,15 +7,9 @@ from __future__ import annotations
 
 import importlib
 import logging
+from collections.abc import Callable
 from typing import Any
 
-from orderflow.adapters.channel_store import (
-    ChannelOrders,
-    ChannelSchedules,
-    ChannelStore,
-    WebhookEvents,
-    default_credentials,
-)
 from orderflow.adapters.documents import DocumentStore
 from orderflow.adapters.dynamodb import InventoryRepository, OrderRepository, SettingsRepository
 from orderflow.adapters.queues import SqsQueues
@@ -43,10 +37,21 @@ def stock_sync_listener(ports: Ports):  # noqa: ANN201
     return changed
 
 
+def _channel_adapter(name: str) -> Callable[[], Any]:
+    """Builds ``orderflow.adapters.channel_store.<name>``, importing it on first use: a function that never
+    touches a channel (most workflow steps) does not load the channel configurations at its cold start."""
+
+    def build() -> Any:
+        return getattr(importlib.import_module("orderflow.adapters.channel_store"), name)()
+
+    return build
+
+
 def aws_channels() -> Channels:
     """The channel slice's stores on AWS (built when the slice first asks for them)."""
-    return Channels(store=ChannelStore, credentials=default_credentials, stored_orders=ChannelOrders,
-                    webhook_events=WebhookEvents, schedules=ChannelSchedules)
+    return Channels(store=_channel_adapter("ChannelStore"), credentials=_channel_adapter("default_credentials"),
+                    stored_orders=_channel_adapter("ChannelOrders"), webhook_events=_channel_adapter("WebhookEvents"),
+                    schedules=_channel_adapter("ChannelSchedules"))
 
 
 class LazyRoute:
