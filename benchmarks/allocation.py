@@ -19,8 +19,8 @@ import time
 from pathlib import Path
 
 
-def make_cases(n: int, seed: int = 7, *, lines_per_order: int | None = None, warehouses: int | None = None):
-    """Orders of 1-10 lines over 5-50 warehouses, or of exactly ``lines_per_order`` over ``warehouses``."""
+def make_cases(n: int, seed: int = 7, *, lines_per_order: int | None = None, warehouse_count: int | None = None):
+    """Orders of 1-10 lines over 5-50 warehouses, or of exactly ``lines_per_order`` over ``warehouse_count``."""
     from orderflow.models import Address, OrderLine, StockLevel, Warehouse
     from orderflow.rules.geo import _zip3
 
@@ -29,7 +29,7 @@ def make_cases(n: int, seed: int = 7, *, lines_per_order: int | None = None, war
     skus = [f"SKU-{i:04d}" for i in range(400)]
     cases = []
     for _ in range(n):
-        wcount = warehouses or rng.randint(5, 50)
+        wcount = warehouse_count or rng.randint(5, 50)
         warehouses = [Warehouse(warehouse_id=f"w{i:02d}", name=f"w{i}", priority=rng.randint(1, 5),
                                 address=Address(name="w", line1="x", city="x", postal_code=rng.choice(prefixes) + "01",
                                                 country="US")) for i in range(wcount)]
@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
 
     logger.setLevel("WARNING")
     result: dict = {"decisions": decisions(args.orders),
-                    "decisions_10_lines_50_warehouses": decisions(args.orders, lines_per_order=10, warehouses=50)}
+                    "decisions_10_lines_50_warehouses": decisions(args.orders, lines_per_order=10, warehouse_count=50)}
     for key, shape in (("decisions", "1-10 lines, 5-50 warehouses"),
                        ("decisions_10_lines_50_warehouses", "10 lines, 50 warehouses")):
         d = result[key]

@@ -26,3 +26,12 @@ def test_summary_carries_each_target_figure_or_none(tmp_path):
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["allocation_decisions_per_s"] == 1234
     assert any("10 lines over 50 warehouses" in row["figure"] for row in summary["rows"])
+
+
+def test_the_allocation_benchmark_makes_the_shape_it_is_asked_for():
+    from benchmarks.allocation import decisions, make_cases
+
+    cases = make_cases(3, lines_per_order=10, warehouse_count=50)
+    assert [(len(lines), len(warehouses)) for lines, warehouses, _, _ in cases] == [(10, 50)] * 3
+    figures = decisions(3, lines_per_order=10, warehouse_count=50)
+    assert figures["orders"] == 3 and figures["rule_engine_per_second"] > 0
