@@ -34,10 +34,13 @@ $(CHROMIUM):
 
 browser: $(CHROMIUM) ## install Debian's chromium for the console's browser tests (as root), when missing
 
-test: install build browser ## set up and run the whole test suite (two workers; each test file stays on one), then the browser tests and the slow race, each alone
+test: install build browser ## set up and run the whole test suite (two workers; each test file stays on one), then the browser tests beside the slow race
 	$(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder -m "not slow" --ignore=tests/browser --durations=25
-	$(BIN)/python -m pytest tests/browser
-	$(BIN)/python -m pytest -m slow
+	@# then the browser tests and the slow race side by side, each on its own stack (the browser's output
+	@# is shown after the race's)
+	@log=$$(mktemp); $(BIN)/python -m pytest tests/browser > $$log 2>&1 & browser=$$!; \
+	  $(BIN)/python -m pytest -m slow; race=$$?; wait $$browser; shown=$$?; cat $$log; rm -f $$log; \
+	  test $$race -eq 0 -a $$shown -eq 0
 
 test-fast: install ## unit tests only
 	$(BIN)/python -m pytest tests/unit -q
