@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import secrets
 import time
-from functools import cache
 from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
+from functools import cache
 from types import UnionType
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
