@@ -2,10 +2,10 @@
 
 Two runs in one process, on one embedded stack, through the same ASL file:
 - **orderflow**: each order is created by the API's service (DynamoDB writes + StartExecution) and
-  runs our real handlers: allocate, reduce inventory (ledger transaction), route, await shipment;
+  runs our real handlers: prepare (allocate, reserve: a ledger transaction, route), then the wait;
 - **baseline**: the same state machine shape, bound to handlers that do nothing.
 
-An order counts as ``paid`` when its execution reaches the wait-for-shipment step and that step's
+An order counts as ``paid`` when its execution reaches the wait for its shipments and that step's
 handler has returned (for orderflow, that is the moment the order's status becomes ``paid``).
 The ratio between the two is the figure: what our handlers and storage add to the local engine.
 
@@ -51,7 +51,7 @@ class Recorder:
 
 
 def record_paid(expected: int) -> Recorder:
-    """Wrap the stack's fulfill function: an order counts as paid when its await-shipment step returned."""
+    """Wrap the stack's fulfill function: an order counts as paid when its wait (for the shipments) started."""
     from orderflow_local import lambda_binding
     from orderflow_local.stack import function_name
 
@@ -61,7 +61,7 @@ def record_paid(expected: int) -> Recorder:
 
     def recording_fulfill(event, context):
         result = fulfill(event, context)
-        if event.get("action") == "await_shipment":
+        if result.get("waits_for") == "shipments":
             recorder.mark(event["order_id"])
         return result
 
@@ -91,14 +91,11 @@ def run(orders: int, workers: int) -> dict:
         base.expected = orders
 
         def noop(event, context):
-            return {"order_id": event.get("order_id")}
+            return {"order_id": event.get("order_id"), "wait_for_stock": False, "timeout_seconds": 60}
 
-        def noop_fulfill(event, context):
-            if event.get("action") == "await_shipment":
-                base.mark(event["order_id"])
-                return {}
-            return {"shipments": [{"shipment_id": f"{event['order_id']}-1", "method": "self_ship",
-                                   "warehouse_id": "bench", "tell_channel": False}]}
+        def noop_fulfill(event, context):  # the wait starts: the order is "paid"
+            base.mark(event["order_id"])
+            return {}
 
         values = {}
         for placeholder, fn in asl.FUNCTION_PLACEHOLDERS.items():

@@ -20,7 +20,7 @@ LAMBDA_PYTHON_VERSION = "3.14"
 LAMBDA_PLATFORM = "manylinux2014_x86_64"
 
 #: functions/<name>/handler.py, one Lambda function each.
-FUNCTION_NAMES = ("allocate", "reduce_inventory", "fulfill", "complete", "import_orders", "api", "sync_stock",
+FUNCTION_NAMES = ("prepare", "fulfill", "import_orders", "api", "sync_stock",
                   "reconcile", "forward_supplier", "poll_tracking", "forward_fba", "poll_fba",
                   "tell_channel")
 

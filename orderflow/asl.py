@@ -12,15 +12,14 @@ _PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
 
 #: Lambda-backed placeholders and the function (functions/<name>/) each names.
 FUNCTION_PLACEHOLDERS = {
-    "AllocateFunctionArn": "allocate",
-    "ReduceInventoryFunctionArn": "reduce_inventory",
+    "PrepareFunctionArn": "prepare",
     "FulfillFunctionArn": "fulfill",
-    "CompleteFunctionArn": "complete",
 }
 TABLE_PLACEHOLDERS = {"OrdersTableName": "orders"}
-#: Queue-backed placeholders and the queue each names (SQS .waitForTaskToken forwarding).
-QUEUE_PLACEHOLDERS = {"SupplierQueueUrl": "supplier-orders", "FbaQueueUrl": "fba-orders",
-                      "ChannelUpdatesQueueUrl": "channel-updates"}  # orderflow.queues
+#: Queue-backed placeholders and the queue each names (orderflow.queues). None since the workflow has one wait
+#: for all of an order's shipments: the fulfill function hands shipments to the forwarders' queues, and the
+#: code that records a shipment sends it to the channel-updates queue.
+QUEUE_PLACEHOLDERS: dict[str, str] = {}
 
 
 def read(path: Path = ORDER_WORKFLOW) -> str:

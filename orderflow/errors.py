@@ -72,6 +72,7 @@ class OrderCompletedOnChannel(OrderCancelled):
 #: Error names a waiting task is failed with (``SendTaskFailure``), each ending the workflow in its state.
 EXECUTION_SUPERSEDED = "ExecutionSuperseded"  # a redrive's newer execution carries the order on
 FULFILLER_REJECTED = "FulfillerRejected"  # the fulfiller will not ship: the order needs attention
+PLAN_AGAIN = "PlanAgain"  # stock arrived, or the routed part shipped with a backordered rest: plan it again
 
 
 class FulfillerSlaExpired(BusinessError):

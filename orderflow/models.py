@@ -358,8 +358,9 @@ class Shipment(Model):
     shipped_at: str | None = None
     #: Where the fulfiller has it: the supplier's order file name, the FBA fulfillment order id.
     fulfiller_ref: str | None = None
-    #: The Step Functions task token of the execution waiting on this shipment. Never shown by the API.
-    task_token: str | None = None
+    #: When the fulfiller's SLA for this shipment runs out (set when it is routed): past it, an unshipped
+    #: shipment makes the order need attention (the workflow's ``CheckOverdue``).
+    due_at: str | None = None
     #: The label bought through an integrated carrier, if any (orderflow.carriers).
     label: ShipmentLabel | None = None
     #: What the sales channel was told of this shipment (orderflow.channels.shipment_updates): ``pushed`` (we sent
@@ -368,6 +369,15 @@ class Shipment(Model):
     channel_update: Literal["pushed", "on_channel", "skipped"] | None = None
     channel_ref: str | None = None
     channel_note: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_shipment_tokens(cls, data: Any) -> Any:
+        """Orders stored before the workflow had one wait per order kept a task token per shipment: read
+        them without it (the order's ``fulfilment_token`` is the one that counts now)."""
+        if isinstance(data, dict) and "task_token" in data:
+            data = {k: v for k, v in data.items() if k != "task_token"}
+        return data
 
 
 class OrderEvent(Model):
@@ -405,6 +415,10 @@ class Order(Stored):
     channel_payload: str | None = None
     #: Task token of the execution waiting for stock (status awaiting_stock). Never shown by the API.
     stock_wait_token: str | None = None
+    #: Task token of the execution waiting for all of the order's shipments (one wait per order, not one
+    #: per shipment): the code that records the last shipment completes the order and resumes it. Never
+    #: shown by the API.
+    fulfilment_token: str | None = None
     #: Which execution runs the order: 1 is the one named after it; a redrive starts ``-r2``, ``-r3``...
     attempt: int = 1
     version: int = 0
@@ -505,4 +519,4 @@ class Order(Stored):
     def public(self) -> dict[str, Any]:
         """The order as the API shows it: no task tokens, no storage version."""
         return self.model_dump(mode="json", exclude={"version": True, "stock_wait_token": True,
-                                                     "shipments": {"__all__": {"task_token"}}})
+                                                     "fulfilment_token": True})

@@ -79,7 +79,7 @@ ORDER_EVENT_METRICS: dict[str, str] = {
 ATTENTION_BACKLOG = "OrdersInNeedsAttention"
 #: Milliseconds the allocation rules took to plan an order.
 ALLOCATION_LATENCY = "AllocationLatency"
-#: Milliseconds a workflow step's handler took, with the dimension ``step`` (allocate, reduce_inventory...).
+#: Milliseconds a workflow step's handler took, with the dimension ``step`` (prepare, fulfill).
 STEP_LATENCY = "StepLatency"
 #: Every metric the code emits (the CDK dashboard and alarms name them from here).
 METRIC_NAMES = (*dict.fromkeys(ORDER_EVENT_METRICS.values()), ATTENTION_BACKLOG, ALLOCATION_LATENCY, STEP_LATENCY)

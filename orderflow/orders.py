@@ -9,10 +9,12 @@ the workflow must hear (resume, abandon, stop, start) and what the stock ledger 
 
 Plain Python over the ports: it imports no caller, so none of them import each other.
 
-- the workflow's own path: :func:`record_plan`, :func:`wait_for_stock`, :func:`take_stock_wait_token`,
-  :func:`reserve_plan`, :func:`add_shipments`, :func:`wait_for_shipment`, :func:`complete`;
+- the workflow's own path: :func:`record_plan`, :func:`reserve_plan`, :func:`add_shipments` (its ``Prepare``
+  task), :func:`await_fulfilment` (its one wait, for stock or for every shipment), :func:`take_stock_wait_token`;
 - shipping: :func:`ship` (tracking), :func:`complete_manually`, :func:`complete_on_channel`,
-  :func:`close_on_channel`, :func:`accept_forwarded`, :func:`fulfiller_rejected`;
+  :func:`close_on_channel`, :func:`accept_forwarded`, :func:`fulfiller_rejected`; after each,
+  :func:`settle` tells the channel and, once the last shipment left, completes the order (:func:`complete`)
+  and resumes the execution's wait;
 - ending and starting again: :func:`cancel`, :func:`release_stock_of_cancelled`, :func:`redrive`,
   :func:`resume_shipped`, :func:`start_workflow`.
 """
@@ -21,10 +23,11 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from orderflow.errors import (
     FULFILLER_REJECTED,
+    PLAN_AGAIN,
     Conflict,
     InsufficientStock,
     OrderCancelled,
@@ -32,10 +35,19 @@ from orderflow.errors import (
     StockMoved,
     ValidationFailed,
 )
-from orderflow.models import Allocation, Order, OrderStatus, Shipment, ShipmentStatus, utcnow
+from orderflow.fulfillment import ForwardMessage
+from orderflow.models import (
+    Allocation,
+    FulfillmentMethod,
+    Order,
+    OrderStatus,
+    Shipment,
+    ShipmentStatus,
+    utcnow,
+)
+from orderflow.queues import CHANNEL_UPDATES, FBA_ORDERS, SUPPLIER_ORDERS
 
 if TYPE_CHECKING:
-    from orderflow.fulfillment import ForwardMessage
     from orderflow.ports import Ports
 
 log = logging.getLogger(__name__)
@@ -56,22 +68,20 @@ FORWARDABLE = frozenset({OrderStatus.NEW, OrderStatus.AWAITING_STOCK, OrderStatu
                          OrderStatus.PARTIALLY_SHIPPED})
 #: Statuses a fulfiller's rejection leaves as they are (the order is over, or waits for the seller already).
 SETTLED = frozenset({OrderStatus.CANCELLED, OrderStatus.COMPLETED, OrderStatus.NEEDS_ATTENTION})
+#: Shipments that no longer wait for anything.
+DONE_SHIPPING = frozenset({ShipmentStatus.SHIPPED, ShipmentStatus.CANCELLED})
+
+#: The longest the workflow waits without a fulfiller's SLA: for stock, or for a seller's own warehouse to
+#: ship (90 days); then the order needs attention.
+LONGEST_WAIT_SECONDS = 90 * 24 * 3600
+#: Where each forwarded route's shipments go (their forwarder consumes the queue).
+FORWARD_QUEUES = {FulfillmentMethod.DROPSHIP: SUPPLIER_ORDERS, FulfillmentMethod.THREE_PL: SUPPLIER_ORDERS,
+                  FulfillmentMethod.FBA: FBA_ORDERS}
 
 
 def stock_key(order_id: str, plan_no: int) -> str:
     """The idempotency prefix of one plan's stock changes."""
     return f"{order_id}#p{plan_no}"
-
-
-def shipped_output(shipment: Shipment) -> dict[str, Any]:
-    """What a shipment's waiting task is resumed with."""
-    return {"shipment_id": shipment.shipment_id, "carrier": shipment.carrier,
-            "tracking_number": shipment.tracking_number, "shipped_at": shipment.shipped_at}
-
-
-def _resume_all(tokens: list[tuple[str, dict]], ports: Ports) -> None:
-    for token, output in tokens:
-        ports.workflow.resume(token, output)
 
 
 def live(order: Order, *, completing: bool = False) -> Order:
@@ -118,21 +128,13 @@ def record_plan(order_id: str, plan: Allocation, ports: Ports) -> Order:
     return ports.orders.update(order_id, record)
 
 
-def wait_for_stock(order_id: str, task_token: str, ports: Ports) -> Order:
-    """Keep the token of the execution waiting for stock (:func:`take_stock_wait_token` resumes it)."""
-
-    def waiting(o: Order) -> None:
-        live(o)
-        o.stock_wait_token = task_token
-
-    return ports.orders.update(order_id, waiting)
-
-
 def take_stock_wait_token(order_id: str, ports: Ports, *, resume: bool) -> bool:
-    """Clear the order's stock-wait token and, if asked, resume its execution (once)."""
+    """Clear the order's stock-wait token and, if asked, send its execution back to planning (once): its
+    wait fails with ``PlanAgain``, which the workflow catches into ``Prepare``."""
     taken: list[str] = []
 
     def take(o: Order) -> bool:
+        taken.clear()
         if not o.stock_wait_token:
             return False
         taken.append(o.stock_wait_token)
@@ -142,7 +144,7 @@ def take_stock_wait_token(order_id: str, ports: Ports, *, resume: bool) -> bool:
 
     ports.orders.update(order_id, take)
     if taken and resume:
-        return ports.workflow.resume(taken[-1], {"order_id": order_id, "resumed_at": utcnow()})
+        return ports.workflow.abandon(taken[-1], PLAN_AGAIN, f"stock arrived for order {order_id}")
     return bool(taken)
 
 
@@ -184,6 +186,20 @@ def reserve_plan(order_id: str, plan: Allocation, ports: Ports) -> Order:
     return order
 
 
+def set_due(order_id: str, due: dict[str, str], ports: Ports) -> Order:
+    """Give open shipments that have none (a redrive cleared an SLA that ran out) when their SLA runs out."""
+
+    def renew(o: Order) -> bool:
+        changed = False
+        for shipment in o.shipments:
+            if shipment.shipment_id in due and not shipment.due_at and shipment.status not in DONE_SHIPPING:
+                shipment.due_at = due[shipment.shipment_id]
+                changed = True
+        return changed
+
+    return ports.orders.update(order_id, renew)
+
+
 def add_shipments(order_id: str, plan_no: int, shipments: list[Shipment], ports: Ports) -> Order:
     """Keep the shipments routed for a plan (once per plan)."""
 
@@ -199,27 +215,129 @@ def add_shipments(order_id: str, plan_no: int, shipments: list[Shipment], ports:
     return ports.orders.update(order_id, routed)
 
 
-def wait_for_shipment(order_id: str, shipment_id: str, task_token: str, ports: Ports) -> Order:
-    """Keep the execution's task token on the shipment; the order is now ready to ship (``paid``).
+def await_fulfilment(order_id: str, task_token: str, ports: Ports, *,
+                     execution_id: str | None = None) -> tuple[Order, str]:
+    """The workflow's one wait (``AwaitFulfilment``): keep its task token on the order and say what it waits
+    for, ``stock`` or ``shipments``.
 
-    Tracking that arrived before the token (a fast seller) resumes the execution right here.
+    - An order whose plan waits for stock keeps it as ``stock_wait_token`` (a receipt resumes it).
+    - Otherwise it is the ``fulfilment_token`` of all of the order's shipments: the seller's own shipments
+      await tracking (the order is ``paid``: ready to ship), and the shipments of dropship suppliers, 3PLs
+      and Amazon FBA go to their forwarders' queues. Tracking that arrived before the token (a fast seller)
+      settles the order right here (:func:`settle`).
+
+    Idempotent: a retried call keeps the token; the forwarders hand each shipment over once however often
+    it is sent to them.
     """
+    waits: list[str] = []
 
-    def waiting(o: Order) -> None:
-        live(o)
-        shipment = o.shipment(shipment_id)
-        shipment.task_token = task_token
-        if shipment.status == ShipmentStatus.PENDING:
+    def waiting(o: Order) -> bool | None:
+        waits.clear()
+        live(o, completing=bool(o.shipments))
+        plan = o.allocation
+        if plan is not None and plan.status == "waiting":
+            waits.append("stock")
+            if o.stock_wait_token == task_token:
+                return False
+            o.stock_wait_token = task_token
+            return None
+        waits.append("shipments")
+        if o.fulfilment_token == task_token:
+            return False
+        o.fulfilment_token = task_token
+        own = [s for s in o.shipments if s.status == ShipmentStatus.PENDING and s.method == FulfillmentMethod.SELF_SHIP]
+        for shipment in own:
             shipment.status = ShipmentStatus.AWAITING_TRACKING
-        if o.status in (OrderStatus.NEW, OrderStatus.AWAITING_STOCK):
+        if own and o.status in (OrderStatus.NEW, OrderStatus.AWAITING_STOCK):
             o.status = OrderStatus.PAID
-            o.record("paid", f"ready to ship: {shipment.shipment_id} from {shipment.warehouse_id}")
+            o.record("paid", "ready to ship: " + ", ".join(f"{s.shipment_id} from {s.warehouse_id}" for s in own))
+        return None
 
     order = ports.orders.update(order_id, waiting)
-    shipment = order.shipment(shipment_id)
-    if shipment.status == ShipmentStatus.SHIPPED:
-        ports.workflow.resume(task_token, shipped_output(shipment))
-    return order
+    if waits == ["stock"]:
+        return order, "stock"
+    for shipment in order.shipments:
+        queue = FORWARD_QUEUES.get(shipment.method)
+        # every open one, each time the order starts waiting (a redrive after a rejection, an SLA check): the
+        # forwarders hand a shipment over once, and a fulfiller that gave up on it gets it again
+        if queue is not None and shipment.status not in DONE_SHIPPING:
+            message = ForwardMessage(order_id=order_id, shipment_id=shipment.shipment_id,
+                                     warehouse_id=shipment.warehouse_id, method=shipment.method.value,
+                                     task_token=task_token, execution_id=execution_id)
+            ports.queues.send(queue, message.model_dump(mode="json"))
+    return settle(order_id, ports), "shipments"
+
+
+def overdue(order: Order, now: str) -> Shipment | None:
+    """The first of the order's open shipments whose fulfiller's SLA ran out before ``now``."""
+    for shipment in order.shipments:
+        if shipment.status not in DONE_SHIPPING and shipment.due_at and shipment.due_at <= now:
+            return shipment
+    return None
+
+
+def wait_seconds(order: Order, now: float | None = None) -> int:
+    """How long the workflow's wait may last before :func:`overdue` is asked: until the nearest SLA of an
+    open shipment (at least a second), at most :data:`LONGEST_WAIT_SECONDS`."""
+    from datetime import UTC, datetime
+
+    now = time.time() if now is None else now
+    dues = [datetime.fromisoformat(s.due_at.replace("Z", "+00:00")).replace(tzinfo=UTC).timestamp()
+            for s in order.shipments if s.status not in DONE_SHIPPING and s.due_at]
+    if not dues:
+        return LONGEST_WAIT_SECONDS
+    return max(1, min(LONGEST_WAIT_SECONDS, int(min(dues) - now + 0.999)))
+
+
+def tells_channel(order: Order, ports: Ports) -> bool:
+    """Whether the order's shipments are told to a connected sales channel when they leave."""
+    if not order.channel or not order.external_id:
+        return False
+    return ports.channels.find(order.channel) is not None
+
+
+def settle(order_id: str, ports: Ports, *, shipped: tuple[str, ...] | list[str] = ()) -> Order:
+    """What follows shipments recorded as shipped (``shipped``: their ids), instead of states of the workflow:
+
+    1. each one is sent to the channel-updates queue, which tells the order's sales channel (for an order
+       from a connected channel; the consumer tells each shipment once);
+    2. once nothing is left to ship, the execution's wait is resumed, which ends it, and the order is
+       completed (:func:`complete`: the units leave the shelf once); a backordered rest is planned again
+       instead (the wait fails with ``PlanAgain``) once everything routed has left.
+
+    Without a ``fulfilment_token`` the execution is not waiting yet: :func:`await_fulfilment` settles the
+    order when it gets there (each of the two reads the other's write). Safe to call again (a retried
+    request, the reconciler): completing is idempotent and a used token answers "no longer waiting".
+    """
+    order = ports.orders.get(order_id)
+    if shipped and tells_channel(order, ports):
+        for shipment_id in shipped:
+            ports.queues.send(CHANNEL_UPDATES, {"order_id": order_id, "shipment_id": shipment_id})
+    token = order.fulfilment_token
+    if not token or any(s.status not in DONE_SHIPPING for s in order.shipments):
+        return order
+    if order.status not in SHIPPABLE_STATUSES and order.status != OrderStatus.COMPLETED:
+        return order
+    if order.outstanding():  # what was routed has left; the backordered rest is planned again
+        moved: list[bool] = []
+
+        def replan(o: Order) -> bool:
+            moved.clear()
+            if o.fulfilment_token != token:
+                return False
+            o.fulfilment_token = None
+            o.record("backorder_next", "every routed shipment left; planning what was backordered")
+            moved.append(True)
+            return True
+
+        order = ports.orders.update(order_id, replan)
+        if moved:
+            ports.workflow.abandon(token, PLAN_AGAIN, f"order {order_id}: planning what was backordered")
+        return order
+    # The wait first: if it cannot be resumed now (throttled), the order stays in flight with every shipment
+    # out, which the caller's retry or the reconciler settles; completing is idempotent either way.
+    ports.workflow.resume(token, {"order_id": order_id, "shipped": len(order.shipments)})
+    return complete(order_id, ports)
 
 
 def complete(order_id: str, ports: Ports) -> Order:
@@ -249,16 +367,16 @@ def complete(order_id: str, ports: Ports) -> Order:
 
 def ship(order_id: str, carrier: str, tracking_number: str, ports: Ports, *, shipment_id: str | None = None) -> Order:
     """A shipment left with tracking (a label made elsewhere, a fulfiller's tracking, a bought label): record
-    it and let the waiting workflow complete the order. The same tracking sent again hands it over again."""
-    tokens: list[tuple[str, dict]] = []
+    it, tell the channel, and complete the order once it was the last (:func:`settle`). The same tracking
+    sent again settles the order again (a retry after a failed resume)."""
+    shipped: list[str] = []
 
     def add(order: Order) -> bool | None:
-        tokens.clear()
+        shipped.clear()
         again = [s for s in order.shipments if s.status == ShipmentStatus.SHIPPED
                  and (s.carrier, s.tracking_number) == (carrier, tracking_number)
                  and shipment_id in (None, s.shipment_id)]
-        if again:  # the same tracking sent again (a retry after a failed resume): hand it over again
-            tokens.extend((s.task_token, shipped_output(s)) for s in again[:1] if s.task_token)
+        if again:  # the same tracking sent again (a retry after a failed resume): settle again
             return False
         if order.status not in SHIPPABLE_STATUSES:
             raise Conflict(f"order {order_id} is {order.status.value}; tracking can be added once it is paid",
@@ -285,20 +403,18 @@ def ship(order_id: str, carrier: str, tracking_number: str, ports: Ports, *, shi
             if order.status != OrderStatus.PARTIALLY_SHIPPED:
                 order.status = OrderStatus.PARTIALLY_SHIPPED
                 order.record("partially_shipped")
-        if shipment.task_token:
-            tokens.append((shipment.task_token, shipped_output(shipment)))
+        shipped.append(shipment.shipment_id)
 
-    order = ports.orders.update(order_id, add)
-    _resume_all(tokens, ports)
-    return order
+    ports.orders.update(order_id, add)
+    return settle(order_id, ports, shipped=shipped)
 
 
 def complete_manually(order_id: str, ports: Ports) -> Order:
     """The seller says it has shipped: every open shipment is marked shipped without tracking."""
-    tokens: list[tuple[str, dict]] = []
+    shipped: list[str] = []
 
     def mark(order: Order) -> None:
-        tokens.clear()
+        shipped.clear()
         if order.status == OrderStatus.COMPLETED:
             raise Conflict(f"order {order_id} is already completed", status=order.status.value)
         if order.status not in SHIPPABLE_STATUSES:
@@ -309,13 +425,11 @@ def complete_manually(order_id: str, ports: Ports) -> Order:
             if shipment.status != ShipmentStatus.SHIPPED:
                 shipment.status = ShipmentStatus.SHIPPED
                 shipment.shipped_at = now
-                if shipment.task_token:
-                    tokens.append((shipment.task_token, shipped_output(shipment)))
+                shipped.append(shipment.shipment_id)
         order.record("completed_manually", "marked complete by the seller")
 
-    order = ports.orders.update(order_id, mark)
-    _resume_all(tokens, ports)
-    return order
+    ports.orders.update(order_id, mark)
+    return settle(order_id, ports, shipped=shipped)
 
 
 def complete_on_channel(order_id: str, ports: Ports, *, detail: str) -> bool:
@@ -327,11 +441,9 @@ def complete_on_channel(order_id: str, ports: Ports, *, detail: str) -> bool:
     Returns False when there was nothing open (it shipped here already: the channel is showing what we
     told it). Idempotent.
     """
-    tokens: list[tuple[str, dict]] = []
     shipped: list[bool] = []
 
     def mark(order: Order) -> bool:
-        tokens.clear()
         shipped.clear()
         if order.status not in SHIPPABLE_STATUSES:
             return False
@@ -345,16 +457,14 @@ def complete_on_channel(order_id: str, ports: Ports, *, detail: str) -> bool:
             shipment.shipped_at = now
             shipment.channel_update = "on_channel"
             shipment.channel_note = detail
-            if shipment.task_token:
-                tokens.append((shipment.task_token, shipped_output(shipment)))
         order.record("fulfilled_on_channel", f"{detail}: {', '.join(s.shipment_id for s in open_shipments)} "
                                              "marked shipped; the channel is not told back")
         shipped.append(True)
         return True
 
     ports.orders.update(order_id, mark)
-    _resume_all(tokens, ports)
     if shipped:
+        settle(order_id, ports)  # nothing is told back: the channel has it
         log.info("order %s fulfilled on its channel: completing it here", order_id)
     return bool(shipped)
 
@@ -403,9 +513,8 @@ def accept_forwarded(message: ForwardMessage, reference: str, ports: Ports) -> O
         if o.status == OrderStatus.CANCELLED:
             raise OrderCancelled(f"order {o.order_id} was cancelled", order_id=o.order_id)
         shipment = o.shipment(message.shipment_id)
-        if shipment.task_token == message.task_token and shipment.fulfiller_ref == reference:
+        if shipment.fulfiller_ref == reference and shipment.status != ShipmentStatus.PENDING:
             return False
-        shipment.task_token = message.task_token
         shipment.fulfiller_ref = reference
         if shipment.status in (ShipmentStatus.PENDING, ShipmentStatus.AWAITING_TRACKING):
             shipment.status = ShipmentStatus.FORWARDED
@@ -414,11 +523,7 @@ def accept_forwarded(message: ForwardMessage, reference: str, ports: Ports) -> O
         o.record("forwarded", f"{shipment.shipment_id} to {shipment.warehouse_id} ({message.method}): {reference}")
         return True
 
-    order = ports.orders.update(message.order_id, forwarded)
-    shipment = order.shipment(message.shipment_id)
-    if shipment.status == ShipmentStatus.SHIPPED:  # tracking came back before we recorded the token
-        ports.workflow.resume(message.task_token, shipped_output(shipment))
-    return order
+    return ports.orders.update(message.order_id, forwarded)
 
 
 def fulfiller_rejected(order_id: str, shipment_id: str, reason: str, ports: Ports, *,
@@ -430,8 +535,8 @@ def fulfiller_rejected(order_id: str, shipment_id: str, reason: str, ports: Port
     - The execution is stopped (``StopExecution``, error ``FulfillerRejected``, cause ``reason``): on AWS it
       ends there, ``ABORTED`` with the reason in its history. A redrive starts the order again once the
       seller fixed the cause.
-    - The waiting task (the shipment's token, or ``task_token`` when the forwarder has not recorded it yet)
-      is also failed with ``FulfillerRejected``, which the workflow ends in its ``FulfillerRejected`` Fail
+    - The waiting task (the order's ``fulfilment_token``, and ``task_token``: the one the forwarder's message
+      carries) is also failed with ``FulfillerRejected``, which the workflow ends in its ``FulfillerRejected`` Fail
       state (it writes nothing). On AWS the token is dead by then and this does nothing; moto's interpreter ignores
       ``StopExecution`` inside a Map iteration, so locally this is what ends the execution. A forwarder
       that meets the shipment again (a redelivery) ends that wait the same way (:func:`end_rejected_forward`).
@@ -456,8 +561,8 @@ def fulfiller_rejected(order_id: str, shipment_id: str, reason: str, ports: Port
         order.status = OrderStatus.NEEDS_ATTENTION
         order.attention_reason = reason
         order.record("needs_attention", f"{shipment_id}: {reason}")
-        tokens.extend(t for t in (shipment.task_token, task_token) if t)
-        shipment.task_token = None
+        tokens.extend(t for t in (order.fulfilment_token, task_token) if t)
+        order.fulfilment_token = None
         attempts.append(order.attempt)
         return True
 
@@ -513,7 +618,7 @@ def cancel(order_id: str, ports: Ports, *, reason: str = "cancelled by the selle
     order = ports.orders.update(order_id, end)
     # A waiting task fails with OrderCancelled and the workflow ends in its Cancelled state; a step
     # that is running right now sees the status and does the same.
-    tokens = [s.task_token for s in order.shipments if s.task_token] + [order.stock_wait_token or ""]
+    tokens = [order.fulfilment_token or "", order.stock_wait_token or ""]
     for token in filter(None, tokens):
         ports.workflow.abandon(token, "OrderCancelled", reason)
     order = release_stock_of_cancelled(order, ports)
@@ -562,8 +667,11 @@ def redrive(order_id: str, ports: Ports, *, reason: str = "redriven by the selle
             o.status = OrderStatus.NEW
         o.attention_reason = None
         o.stock_wait_token = None
-        for shipment in o.shipments:
-            shipment.task_token = None
+        o.fulfilment_token = None
+        now = utcnow()
+        for shipment in o.shipments:  # an SLA that ran out starts again with the new execution
+            if shipment.status not in DONE_SHIPPING and shipment.due_at and shipment.due_at <= now:
+                shipment.due_at = None
         o.attempt += 1
         o.record("redriven", f"{reason}; execution attempt {o.attempt}")
 
@@ -573,12 +681,14 @@ def redrive(order_id: str, ports: Ports, *, reason: str = "redriven by the selle
 
 
 def resume_shipped(order: Order, ports: Ports) -> bool:
-    """Hand a running execution the shipments that shipped but whose ``SendTaskSuccess`` failed (it
-    was throttled after the tracking was saved): their token is still on them. A token already used
-    answers "no longer waiting", which changes nothing. True if an execution took one."""
-    taken = [s.shipment_id for s in order.shipments if s.status == ShipmentStatus.SHIPPED and s.task_token
-             and ports.workflow.resume(s.task_token, shipped_output(s))]
-    if taken:
-        ports.orders.update(order.order_id, lambda o: o.record(
-            "resumed", f"reconciler: {', '.join(taken)} had shipped but its workflow was still waiting"))
-    return bool(taken)
+    """Settle a running execution whose order has nothing left to ship but which still waits: the request
+    that recorded the last shipment failed before it completed the order or resumed the wait (it was
+    throttled, or crashed after the tracking was saved). A token already used answers "no longer waiting",
+    which changes nothing. True if the order was settled here."""
+    if order.status not in SHIPPABLE_STATUSES or not order.fulfilment_token or not order.shipments or any(
+            s.status not in DONE_SHIPPING for s in order.shipments):
+        return False
+    ports.orders.update(order.order_id, lambda o: o.record(
+        "resumed", "reconciler: every shipment had left but its workflow was still waiting"))
+    settle(order.order_id, ports)
+    return True

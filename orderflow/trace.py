@@ -121,5 +121,5 @@ def render(order_id: str, execution: dict, events: list[dict], width: int = 110)
         elif kind == "ExecutionSucceeded":
             lines.append(f"{at}  ✓ execution succeeded")
         elif kind == "TaskSubmitted" and "waitForTaskToken" in details.get("resource", ""):
-            lines.append(f"{at}  … waiting for the shipment (task token kept on it)")
+            lines.append(f"{at}  … waiting for stock or the shipments (task token kept on the order)")
     return lines

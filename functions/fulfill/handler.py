@@ -1,5 +1,5 @@
-"""Fulfill: route each shipment (``action: route``) and keep the task token of a waiting one
-(``action: await_shipment``)."""
+"""Fulfill: the workflow's one wait (``action: await``): keep the task token on the order, for stock or
+for all of its shipments, and hand the shipments of suppliers, 3PLs and Amazon FBA to their forwarders."""
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -13,11 +13,6 @@ from orderflow.workflow import steps
 @log_metrics
 @step_latency("fulfill")
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
-    action = event.get("action", "route")
-    if action == "await_shipment":
-        waiting = steps.AwaitShipmentInput.model_validate(event)
-        logger.append_keys(order_id=waiting.order_id, shipment_id=waiting.shipment_id)
-        return steps.await_shipment(waiting, default_ports())
-    step = steps.StepInput.model_validate(event)
-    logger.append_keys(order_id=step.order_id)
-    return steps.route_fulfillment(step.order_id, default_ports())
+    waiting = steps.AwaitInput.model_validate(event)
+    logger.append_keys(order_id=waiting.order_id)
+    return steps.await_fulfilment(waiting, default_ports())

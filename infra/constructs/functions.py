@@ -83,30 +83,31 @@ def function_env_var(name: str) -> str:
 
 SECRET_KINDS = ("channels", "carriers", "suppliers")
 STOCK_WRITERS = {"writes": ("orders", "inventory", "ledger", "settings"), "sends": ("stock-sync",)}
+#: What a function that records a shipment as shipped needs (orderflow.orders.settle): the last one completes
+#: the order (the ledger, a stock change) and resumes or fails the execution's wait; each one is sent to the
+#: channel-updates queue, for an order from a connected channel (read from settings).
+SHIPMENT_RECORDERS = {"writes": STOCK_WRITERS["writes"], "sends": ("stock-sync", "channel-updates")}
+TASK_TOKENS = ("states:SendTaskSuccess", "states:SendTaskFailure")
 
 FUNCTION_SPECS: tuple[FunctionSpec, ...] = (
-    # Drafts purchase orders for backorders (settings).
-    FunctionSpec("allocate", reads=("inventory",), writes=("orders", "settings")),
-    # Every stock change asks for a channel sync: a marker in settings and a stock-sync message.
-    FunctionSpec("reduce_inventory", **STOCK_WRITERS),
-    # ``await_shipment`` resumes the execution itself when tracking arrived before the task token.
-    FunctionSpec(
-        "fulfill", reads=("settings",), writes=("orders",), states_actions=("states:SendTaskSuccess",)
-    ),
-    FunctionSpec("complete", reads=("settings",), writes=("orders", "inventory", "ledger"),
-                 secrets_read=("channels",)),
+    # The workflow's Prepare: allocates (drafts purchase orders for backorders in settings), reserves the plan's
+    # stock (every stock change asks for a channel sync: a marker in settings and a stock-sync message) and routes.
+    FunctionSpec("prepare", **STOCK_WRITERS),
+    # The workflow's one wait: keeps the task token, hands shipments to the forwarders' queues; tracking that
+    # arrived before the token settles the order here (completes it: the ledger; tells the channel; resumes
+    # the execution, or sends it back to planning with SendTaskFailure PlanAgain).
+    FunctionSpec("fulfill", writes=SHIPMENT_RECORDERS["writes"],
+                 sends=(*SHIPMENT_RECORDERS["sends"], "supplier-orders", "fba-orders"), states_actions=TASK_TOKENS),
     # Each channel's import (its schedule is created at runtime by POST /channels in the import schedule
     # group): orders stored once and started; an order cancelled on its channel is cancelled here, which
     # releases its stock through the ledger (and asks for a stock sync) and fails its waiting task.
     FunctionSpec(
-        "import_orders", **STOCK_WRITERS,
-        states_actions=("states:StartExecution", "states:SendTaskSuccess", "states:SendTaskFailure"),
+        "import_orders", **SHIPMENT_RECORDERS, states_actions=("states:StartExecution", *TASK_TOKENS),
         secrets_read=("channels",), timeout_s=300,
     ),
     # API Gateway REST integrations time out at 29 s. Cancelling fails waiting tasks; labels are bought here.
     FunctionSpec(
-        "api", writes=("orders", "settings", "inventory", "ledger"), scans=("inventory",), sends=("stock-sync",),
-        states_actions=("states:StartExecution", "states:SendTaskSuccess", "states:SendTaskFailure"),
+        "api", **SHIPMENT_RECORDERS, scans=("inventory",), states_actions=("states:StartExecution", *TASK_TOKENS),
         describes_executions=True, reads_history=True, secrets_read=SECRET_KINDS, secrets_write=SECRET_KINDS,
         labels=True,
         # POST /suppliers/{id}/poll runs the supplier's tracking poll in its own function (300 s), not in
@@ -116,23 +117,24 @@ FUNCTION_SPECS: tuple[FunctionSpec, ...] = (
     # Stock auto-sync (stock-sync FIFO queue) and its hourly sweep (which scans the stocked SKUs).
     FunctionSpec("sync_stock", reads=("inventory",), writes=("settings",), scans=("inventory",),
                  consumes="stock-sync", secrets_read=("channels",), schedule_minutes=60, timeout_s=120),
-    # Redrives orders whose workflow stopped: reads execution status, starts a new attempt.
-    FunctionSpec("reconcile", writes=("orders",), states_actions=("states:StartExecution",),
+    # Redrives orders whose workflow stopped: reads execution status, starts a new attempt; settles one whose
+    # last shipment was recorded but whose workflow was never resumed.
+    FunctionSpec("reconcile", **SHIPMENT_RECORDERS, states_actions=("states:StartExecution", *TASK_TOKENS),
                  describes_executions=True, schedule_minutes=5, timeout_s=300),
     # Dropship / 3PL: writes the supplier's order file over SFTP (supplier-orders queue) ...
     FunctionSpec("forward_supplier", writes=("orders", "settings"), consumes="supplier-orders",
-                 states_actions=("states:SendTaskSuccess", "states:SendTaskFailure"), describes_executions=True,
+                 states_actions=TASK_TOKENS, describes_executions=True,
                  secrets_read=("suppliers",), timeout_s=90),
-    # ... and reads their tracking files back.
-    FunctionSpec("poll_tracking", writes=("orders", "settings"), secrets_read=("suppliers",),
-                 states_actions=("states:SendTaskSuccess", "states:SendTaskFailure"), schedule_minutes=5,
+    # ... and reads their tracking files back (a shipment that left is recorded: orderflow.orders.settle).
+    FunctionSpec("poll_tracking", **SHIPMENT_RECORDERS, secrets_read=("suppliers",),
+                 states_actions=TASK_TOKENS, schedule_minutes=5,
                  timeout_s=300),
     # Amazon FBA: Multi-Channel Fulfillment orders (fba-orders queue) and their tracking.
     FunctionSpec("forward_fba", writes=("orders", "settings"), consumes="fba-orders",
-                 states_actions=("states:SendTaskSuccess", "states:SendTaskFailure"), stops_executions=True,
+                 states_actions=TASK_TOKENS, stops_executions=True,
                  secrets_read=("channels",), timeout_s=90),
-    FunctionSpec("poll_fba", writes=("orders", "settings"), secrets_read=("channels",), stops_executions=True,
-                 states_actions=("states:SendTaskSuccess", "states:SendTaskFailure"), schedule_minutes=10,
+    FunctionSpec("poll_fba", **SHIPMENT_RECORDERS, secrets_read=("channels",), stops_executions=True,
+                 states_actions=TASK_TOKENS, schedule_minutes=10,
                  timeout_s=300),
     # Tracking told to the sales channel an order came from (channel-updates queue).
     FunctionSpec("tell_channel", writes=("orders",), reads=("settings",), consumes="channel-updates",

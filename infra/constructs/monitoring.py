@@ -126,7 +126,7 @@ class Monitoring(Construct):
         machine = workflow.state_machine
         orders = [order_metric(name, label=name) for name in
                   ("OrdersCreated", "OrdersPaid", "OrdersCompleted", "OrdersNeedingAttention")]
-        steps = ("allocate", "reduce_inventory", "fulfill", "complete")
+        steps = ("prepare", "fulfill")
         dashboard = cw.Dashboard(self, "Dashboard", dashboard_name=f"{stack.stack_name}-operations",
                                  default_interval=Duration.hours(24))
         dashboard.add_widgets(

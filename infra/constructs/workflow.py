@@ -77,7 +77,8 @@ class Workflow(Construct):
             )
         )
 
-        # ForwardToSupplier / ForwardToFba: sqs:sendMessage.waitForTaskToken on the forwarding queues.
+        # Queues the ASL sends to itself (none today: the functions send to the forwarders' and the
+        # channel-updates queues).
         for key in asl.QUEUE_PLACEHOLDERS.values():
             queues.queues[key].grant_send_messages(role)
 
@@ -109,7 +110,7 @@ class Workflow(Construct):
                 wildcard_resource(role, f"{arn}:*"),
                 "lambda:InvokeFunction on the function's versions and aliases (<function arn>:*) besides the "
                 "unqualified ARN, so a workflow task can be pointed at a published version without a new "
-                "grant; scoped to the four workflow functions, nothing else.",
+                "grant; scoped to the workflow's functions, nothing else.",
             )
         acknowledge(
             role,

@@ -88,24 +88,26 @@ class WorkflowGateway:
                         err.response.get("Error", {}).get("Code") if isinstance(err, ClientError) else err)
             return False
 
-    def abandon(self, task_token: str, error: str, cause: str) -> bool:
-        """Tell a waiting task it will never be resumed (a cancelled order's shipment)."""
-        try:
-            client("stepfunctions").send_task_failure(taskToken=task_token, error=error, cause=cause[:32768])
-            return True
-        except ClientError as err:
-            if err.response["Error"]["Code"] in {"TaskDoesNotExist", "TaskTimedOut", "InvalidToken"}:
-                return False
-            raise
+    def abandon(self, task_token: str, error: str, cause: str, *, attempts: int = 4) -> bool:
+        """Fail a waiting task with ``error`` (a cancelled order: ``OrderCancelled``; stock arrived:
+        ``PlanAgain``), which the workflow catches. False if the wait is over. Throttling is tried again
+        as in :meth:`resume`."""
+        return self._send(lambda sfn: sfn.send_task_failure(taskToken=task_token, error=error, cause=cause[:32768]),
+                          attempts)
 
     def resume(self, task_token: str, output: dict[str, Any], *, attempts: int = 4) -> bool:
         """Hand a waiting execution its result. False if the wait is over (already resumed, timed out).
 
         A throttled or failing ``SendTaskSuccess`` is tried again (beyond botocore's own retries); if it
         still fails, :class:`TransientError` (503): the caller's retry, or the reconciler, resumes it."""
+        return self._send(lambda sfn: sfn.send_task_success(taskToken=task_token, output=json.dumps(output)),
+                          attempts)
+
+    @staticmethod
+    def _send(call: Any, attempts: int) -> bool:
         for attempt in range(1, attempts + 1):
             try:
-                client("stepfunctions").send_task_success(taskToken=task_token, output=json.dumps(output))
+                call(client("stepfunctions"))
                 return True
             except ClientError as err:
                 code = err.response["Error"]["Code"]

@@ -76,8 +76,7 @@ class LabelResult:
     created: bool
 
     def body(self) -> dict[str, Any]:
-        out = self.shipment.model_dump(mode="json", exclude={"task_token": True,
-                                                             "label": {"claim_id", "claimed_at"}})
+        out = self.shipment.model_dump(mode="json", exclude={"label": {"claim_id", "claimed_at"}})
         out.update(order_id=self.order.order_id, order_status=self.order.status.value)
         return out
 
@@ -255,7 +254,7 @@ def _pick(order: Order, shipment_id: str | None, idempotency_key: str | None) ->
 
 
 def _check_shippable(order: Order, shipment: Shipment) -> None:
-    if order.status not in SHIPPABLE_STATUSES:
+    if order.status not in SHIPPABLE_STATUSES and shipment.status != ShipmentStatus.SHIPPED:
         raise Conflict(f"order {order.order_id} is {order.status.value}; labels can be bought once it is paid",
                        status=order.status.value)
     if shipment.method != FulfillmentMethod.SELF_SHIP:

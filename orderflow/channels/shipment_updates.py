@@ -1,7 +1,8 @@
 """Telling the sales channel an order came from that a shipment left, with its tracking.
 
-The workflow sends one message per shipped shipment to the channel-updates queue (its ``TellChannel``
-state; ``tell: false`` for an order from no connected channel); :func:`tell_channel` handles one:
+The code that records a shipment as shipped sends one message per shipment to the channel-updates queue,
+for an order from a connected channel (:func:`orderflow.orders.settle`; not a state of the workflow, so it
+costs no state transition); :func:`tell_channel` handles one:
 
 - Shopify: ``fulfillmentCreate`` on the order's open fulfillment orders, for this shipment's lines,
   with its tracking (the customer is notified by Shopify);
@@ -43,11 +44,12 @@ MAX_RETRY_SECONDS = 900
 
 
 class ChannelUpdate(BaseModel):
-    """The message the workflow's ``TellChannel`` state sends."""
+    """The message :func:`orderflow.orders.settle` sends for a shipped shipment."""
 
     order_id: str
     shipment_id: str
-    #: False: the order came from no connected channel (nothing to read or tell).
+    #: False: the order came from no connected channel (nothing to read or tell). Messages of an older
+    #: release may carry it; today's are sent only for orders that tell a channel.
     tell: bool = True
 
 

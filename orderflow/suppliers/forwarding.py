@@ -1,4 +1,4 @@
-"""The supplier forwarder: a ``ForwardToSupplier`` message becomes the supplier's order file.
+"""The supplier forwarder: a supplier-orders message becomes the supplier's order file.
 
 For each message (:class:`orderflow.fulfillment.ForwardMessage`):
 
@@ -7,7 +7,7 @@ For each message (:class:`orderflow.fulfillment.ForwardMessage`):
    an order whose workflow stopped waiting (needs attention, completed, execution over) is
    acknowledged without writing;
 2. otherwise the order file is written once per shipment (:func:`deliver`), then
-   :func:`orderflow.orders.accept_forwarded` keeps the task token and the order is
+   :func:`orderflow.orders.accept_forwarded` records where the supplier has it and the order is
    ``in_fulfillment``.
 
 :func:`deliver` claims the shipment's sent-files record with a conditional put before it touches
@@ -19,8 +19,8 @@ the supplier, even after the supplier moved the first file away.
 A supplier that cannot be reached fails the record: SQS delivers it again after a growing delay
 (set here through the message's visibility), up to the queue's ``max_receives``; then the message
 goes to the dead-letter queue. Each failed attempt is an event on the order, and the execution keeps
-waiting: a DLQ redrive once the server is back completes the forward with the same task token, and
-if nobody does, the SLA timeout of ``ForwardToSupplier`` puts the order in ``needs_attention``.
+waiting: a DLQ redrive once the server is back completes the forward, and if nobody does, the
+shipment's SLA (the workflow's ``CheckOverdue``) puts the order in ``needs_attention``.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from orderflow.adapters.redelivery import backoff_seconds, redeliver_later
 from orderflow.errors import ConcurrentUpdate, NotFound, OrderCancelled, TransientError
 from orderflow.fulfillment import ForwardMessage
 from orderflow.models import Order, OrderStatus, Shipment, ShipmentStatus, utcnow
-from orderflow.orders import FORWARDABLE, accept_forwarded, shipped_output
+from orderflow.orders import FORWARDABLE, accept_forwarded
 from orderflow.ports import Ports
 from orderflow.queues import SUPPLIER_ORDERS
 from orderflow.suppliers.cancellation import record_once, tell_supplier
@@ -91,8 +91,7 @@ def forward(message: ForwardMessage, ports: Ports, suppliers: Suppliers, connect
     shipment = order.shipment(message.shipment_id)
     if order.status == OrderStatus.CANCELLED or shipment.status == ShipmentStatus.CANCELLED:
         return _cancelled(message, order, shipment, ports, suppliers, connections)
-    if shipment.status == ShipmentStatus.SHIPPED:
-        ports.workflow.resume(message.task_token, shipped_output(shipment))
+    if shipment.status == ShipmentStatus.SHIPPED:  # recording it settled the order (orderflow.orders.settle)
         return ForwardResult("already_shipped", f"{shipment.shipment_id} has tracking already; nothing sent")
     if order.status not in FORWARDABLE:
         return ForwardResult("stale", f"order is {order.status.value}; its workflow no longer waits for this shipment")

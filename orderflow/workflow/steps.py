@@ -15,17 +15,22 @@ writes to the order (a plan, a token, a reservation, shipments, completion) is :
 from __future__ import annotations
 
 import logging
+import time
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel
 
 from orderflow import observability, orders
-from orderflow.errors import UnsupportedFulfillmentRoute
-from orderflow.models import METHOD_BY_KIND, Allocation, FulfillmentMethod, Order, Shipment
+from orderflow.errors import FulfillerSlaExpired, StockMoved, UnsupportedFulfillmentRoute
+from orderflow.models import METHOD_BY_KIND, Allocation, FulfillmentMethod, Order, Shipment, utcnow
 from orderflow.ports import Ports
 from orderflow.rules.allocation import allocate
 
 log = logging.getLogger(__name__)
+
+#: Plans one Prepare makes when the stock keeps moving away before the reservation (a race for the last units).
+PLAN_ATTEMPTS = 5
 
 #: Routes the state machine has a branch for.
 SUPPORTED_METHODS = set(FulfillmentMethod)
@@ -38,10 +43,6 @@ class StepInput(BaseModel):
 
 class AwaitInput(StepInput):
     task_token: str
-
-
-class AwaitShipmentInput(AwaitInput):
-    shipment_id: str
 
 
 #: Steps stop for a cancelled order and one its channel completed (:func:`orderflow.orders.live`).
@@ -80,18 +81,6 @@ def allocate_order(order_id: str, ports: Ports) -> dict[str, Any]:
     return _allocation_result(order)
 
 
-def await_stock(step: AwaitInput, ports: Ports) -> dict[str, Any]:
-    """Keep the token of the execution waiting for stock; a purchase-order receipt resumes it.
-
-    Stock that arrived between the plan and now resumes it right away.
-    """
-    order = orders.wait_for_stock(step.order_id, step.task_token, ports)
-    probe = plan_for(order, ports, order.next_plan_no())
-    if probe.lines and not probe.backordered:
-        orders.take_stock_wait_token(order.order_id, ports, resume=True)
-    return {"order_id": step.order_id, "waiting": True}
-
-
 def reduce_inventory(order_id: str, ports: Ports) -> dict[str, Any]:
     """Commit the planned stock, exactly once. If stock moved since the plan, the workflow plans again."""
     order = orders.live(ports.orders.get(order_id))
@@ -108,6 +97,14 @@ def route_fulfillment(order_id: str, ports: Ports) -> dict[str, Any]:
     plan = order.allocation
     assert plan is not None and plan.status == "reserved", "route_fulfillment runs after reduce_inventory"
     warehouses = {w.warehouse_id: w for w in ports.settings.warehouses()}
+    now = time.time()
+
+    def sla_seconds(warehouse_id: str, method: FulfillmentMethod) -> float:
+        # a seller's own warehouse has no SLA here: the longest wait; a fulfiller has its warehouse's SLA
+        if method == FulfillmentMethod.SELF_SHIP or warehouse_id not in warehouses:
+            return orders.LONGEST_WAIT_SECONDS
+        return max(1.0, float(warehouses[warehouse_id].sla_hours) * 3600)
+
     if not any(s.plan_no == plan.plan_no for s in order.shipments):
         kinds = {wid: w.kind for wid, w in warehouses.items()}
         shipments = []
@@ -120,36 +117,77 @@ def route_fulfillment(order_id: str, ports: Ports) -> dict[str, Any]:
             shipments.append(Shipment(
                 shipment_id=f"{order_id}-{n}", warehouse_id=warehouse_id, method=method, plan_no=plan.plan_no,
                 lines=[line for line in plan.lines if line.warehouse_id == warehouse_id],
+                due_at=iso_at(now + sla_seconds(warehouse_id, method)),
             ))
 
         order = orders.add_shipments(order_id, plan.plan_no, shipments, ports)
-    sla = {wid: max(1, int(w.sla_hours * 3600)) for wid, w in warehouses.items()}
-    tell = tells_channel(order, ports)
-    return {"order_id": order_id, "backordered": bool(plan.backordered), "shipments": [
-        {"shipment_id": s.shipment_id, "method": s.method.value, "warehouse_id": s.warehouse_id,
-         "sla_seconds": sla.get(s.warehouse_id, 72 * 3600), "tell_channel": tell}
-        for s in order.shipments if s.plan_no == plan.plan_no]}
+    renew = {s.shipment_id: iso_at(now + sla_seconds(s.warehouse_id, s.method)) for s in order.shipments
+             if not s.due_at and s.status not in orders.DONE_SHIPPING}
+    if renew:  # a redrive: the SLA that ran out starts again
+        order = orders.set_due(order_id, renew, ports)
+    return {"order_id": order_id, "backordered": bool(plan.backordered), "timeout_seconds": orders.wait_seconds(order),
+            "shipments": [{"shipment_id": s.shipment_id, "method": s.method.value, "warehouse_id": s.warehouse_id,
+                           "due_at": s.due_at} for s in order.shipments if s.plan_no == plan.plan_no]}
 
 
-def tells_channel(order: Order, ports: Ports) -> bool:
-    """Whether the order's shipments are told to a connected sales channel when they leave."""
-    if not order.channel or not order.external_id:
-        return False
-    return ports.channels.find(order.channel) is not None
+def iso_at(epoch: float) -> str:
+    """A time as the orders record times (ISO 8601, UTC, milliseconds, ``Z``)."""
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def await_shipment(step: AwaitShipmentInput, ports: Ports) -> dict[str, Any]:
-    """Keep the execution's task token on the shipment; the order is now ready to ship (``paid``).
+def prepare(order_id: str, ports: Ports) -> dict[str, Any]:
+    """The workflow's ``Prepare`` task: allocate, then (unless the order waits for stock) reserve the plan's
+    stock and route its shipments. Answers what ``AwaitFulfilment`` waits for and for how long.
 
-    Tracking that arrived before the token (a fast seller) resumes the execution right here
-    (:func:`orderflow.orders.wait_for_shipment`).
-    """
-    order = orders.wait_for_shipment(step.order_id, step.shipment_id, step.task_token, ports)
-    shipment = order.shipment(step.shipment_id)
-    return {"order_id": step.order_id, "shipment_id": step.shipment_id, "status": shipment.status.value}
+    Stock that moved between the plan and the reservation (another order took it) supersedes the plan: it is
+    planned again here, up to ``PLAN_ATTEMPTS`` times, then StockMoved makes the workflow retry the task."""
+    for attempt in range(1, PLAN_ATTEMPTS + 1):
+        allocation = allocate_order(order_id, ports)
+        if allocation["wait_for_stock"]:
+            break
+        try:
+            reduce_inventory(order_id, ports)
+            break
+        except StockMoved:  # the plan was superseded: plan again against the stock there is now
+            if attempt == PLAN_ATTEMPTS:
+                raise  # the workflow retries the task (with backoff)
+    # what the trace shows for this task (`orderflow trace`, the console): the plan, then what was done with it
+    done = {"order_id": order_id, "plan_no": allocation["plan_no"], "allocated": allocation["summary"],
+            "wait_for_stock": allocation["wait_for_stock"], "backordered": allocation["backordered"]}
+    if allocation["wait_for_stock"]:
+        return done | {"timeout_seconds": orders.LONGEST_WAIT_SECONDS}
+    routed = route_fulfillment(order_id, ports)
+    return done | {"reserved": True, "timeout_seconds": routed["timeout_seconds"],
+                   "routed": [f"{s['shipment_id']}: {s['method']} from {s['warehouse_id']}" for s in routed["shipments"]]}
 
 
-def complete_order(order_id: str, ports: Ports) -> dict[str, Any]:
-    """Every shipment has left: take the shipped units off the shelf (once) and complete the order."""
-    order = orders.complete(order_id, ports)
-    return {"order_id": order_id, "status": order.status.value}
+def await_fulfilment(step: AwaitInput, ports: Ports) -> dict[str, Any]:
+    """The workflow's one wait (``AwaitFulfilment``): keep its token on the order
+    (:func:`orderflow.orders.await_fulfilment`). Waiting for stock, stock that arrived between the plan and
+    now sends the order back to planning right away."""
+    order, waits_for = orders.await_fulfilment(step.order_id, step.task_token, ports, execution_id=step.execution_id)
+    if waits_for == "stock":
+        probe = plan_for(order, ports, order.next_plan_no())
+        if probe.lines and not probe.backordered:
+            orders.take_stock_wait_token(order.order_id, ports, resume=True)
+    return {"order_id": step.order_id, "waits_for": waits_for, "status": order.status.value}
+
+
+def check_overdue(order_id: str, ports: Ports) -> dict[str, Any]:
+    """The wait timed out (``CheckOverdue``): a shipment past its fulfiller's SLA, or stock awaited for the
+    longest wait, raises FulfillerSlaExpired (the order needs attention with that reason); otherwise the
+    wait goes on until the next SLA."""
+    order = ports.orders.get(order_id)
+    orders.live(order, completing=bool(order.shipments))  # a completed order: the wait settles it
+    late = orders.overdue(order, utcnow())
+    if late is not None:
+        who = {FulfillmentMethod.FBA: "Amazon FBA did not ship the order",
+               FulfillmentMethod.SELF_SHIP: "the warehouse did not ship the shipment (no label, no tracking)"
+               }.get(late.method, "the supplier or 3PL did not confirm the shipment")
+        within = "within 90 days" if late.method == FulfillmentMethod.SELF_SHIP else "within the SLA"
+        raise FulfillerSlaExpired(f"{who} {within} ({late.shipment_id} from {late.warehouse_id})",
+                                  order_id=order_id, shipment_id=late.shipment_id)
+    plan = order.allocation
+    if plan is not None and plan.status == "waiting":
+        raise FulfillerSlaExpired(f"no stock arrived for order {order_id} in 90 days", order_id=order_id)
+    return {"order_id": order_id, "timeout_seconds": orders.wait_seconds(order)}

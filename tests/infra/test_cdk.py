@@ -583,7 +583,7 @@ def test_dashboard_shows_the_order_metrics_and_every_alarm(synth: Synth) -> None
     text = "".join(p if isinstance(p, str) else json.dumps(p) for p in parts)
     for name in observability.METRIC_NAMES:
         assert f'"{name}"' in text, name
-    for step in ("allocate", "reduce_inventory", "fulfill", "complete"):
+    for step in ("prepare", "fulfill"):
         assert f'"step","{step}"' in text, step
     for metric in ("ExecutionsFailed", "ApproximateNumberOfMessagesVisible", "Throttles", "Errors"):
         assert f'"{metric}"' in text, metric

@@ -127,8 +127,7 @@ def test_storefront_completion_completes_here_and_is_not_echoed(stack, ports, co
     # The stock left once: committed back to zero, on hand down by the order's units.
     level = next(lv for lv in ports.inventory.levels(channel.skus[0]) if lv.warehouse_id.startswith("w-"))
     assert (level.on_hand, level.committed) == (8, 0)
-    # The workflow's TellChannel message (sent before the Complete step) is handled, and nothing goes back
-    # to the shop.
+    # Nothing is queued for the shop (a storefront completion is never told back), and nothing goes back.
     until(stack.poller_of(CHANNEL_UPDATES.consumer).drained, what="the channel-updates queue to be drained")
     assert channel.shop.fulfillments == []
     assert not any(e.type == "channel_told" for e in ports.orders.get(order.order_id).events)

@@ -1,4 +1,4 @@
-"""Amazon FBA through the real ASL on the local stack: the workflow's ForwardToFba sends the shipment to the
+"""Amazon FBA through the real ASL on the local stack: the workflow's wait (AwaitFulfilment) sends the shipment to the
 fba-orders queue, the local poller hands it to functions.forward_fba (createFulfillmentOrder on a sandbox FBA
 server over real sockets), the poll reads Amazon's tracking and resumes the execution.
 
@@ -115,7 +115,7 @@ def execution(stack, order_id, attempt=1, until=("SUCCEEDED", "FAILED", "ABORTED
 def message_of(order: Order, stack) -> ForwardMessage:
     shipment = order.shipments[0]
     return ForwardMessage(order_id=order.order_id, shipment_id=shipment.shipment_id, warehouse_id=shipment.warehouse_id,
-                          method="fba", task_token=shipment.task_token or "no-token",
+                          method="fba", task_token=order.fulfilment_token or "no-token",
                           execution_id=f"{stack.state_machine_arn.replace(':stateMachine:', ':execution:')}:"
                                        f"{order.order_id}")
 

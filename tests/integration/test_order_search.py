@@ -108,5 +108,5 @@ def test_the_trace_lists_the_executions_states(api, orders):
     run = body["executions"][0]
     assert run["status"] == "RUNNING" and run["console_url"] is None  # waiting for tracking, locally
     states = [e["state"] for e in run["events"] if e["type"].endswith("StateEntered")]
-    assert states[:2] == ["Allocate", "ReduceInventory"] or "Allocate" in states
+    assert states[:2] == ["Prepare", "AwaitFulfilment"]
     assert api.get("/orders/ord_nope/trace").status_code == 404

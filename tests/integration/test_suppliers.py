@@ -301,9 +301,8 @@ def test_every_message_delivered_twice_writes_one_order_and_completes_once(stack
 
     first, again = poll(acme.warehouse_id), poll(acme.warehouse_id)  # the scheduled event twice
     assert (first["shipments_completed"], again["shipments_completed"], again["files_read"]) == (1, 0, 0)
-    done = wait_for(ports, order.order_id, OrderStatus.COMPLETED)
-    token_holder = done.shipments[0]
-    assert not ports.workflow.resume(forwarded.shipments[0].task_token, {"shipment_id": token_holder.shipment_id})
+    wait_for(ports, order.order_id, OrderStatus.COMPLETED)
+    assert not ports.workflow.resume(forwarded.fulfilment_token, {"order_id": order.order_id})  # used once
     assert events(ports.orders.get(order.order_id), "tracking_added", "completed") == ["tracking_added", "completed"]
     assert ledger(ports, sku) == ["reserve", "ship"]
 
@@ -398,23 +397,30 @@ def test_a_server_that_is_down_gets_the_order_when_it_comes_back(stack, ports, s
 
 
 @pytest.fixture
-def quick_sla(stack):
-    """Shrink the SLA of chosen warehouses to 2 s (Warehouse.sla_hours is whole hours)."""
-    from functions.fulfill.handler import lambda_handler as real
+def quick_sla(stack, ports):
+    """Shrink the SLA of chosen warehouses to 2 s (Warehouse.sla_hours is whole hours): their shipments are
+    due 2 s after Prepare routed them, and the workflow's wait times out then."""
+    from functions.prepare.handler import lambda_handler as real
+    from orderflow.orders import DONE_SHIPPING
+    from orderflow.workflow.steps import iso_at
 
     fast: set[str] = set()
 
-    def route(event, context):
+    def prepare(event, context):
         result = real(event, context)
-        if event.get("action", "route") == "route":
-            for shipment in result["shipments"]:
-                if shipment["warehouse_id"] in fast:
-                    shipment["sla_seconds"] = 2
+        if event.get("action", "prepare") == "prepare" and result.get("routed"):
+            order = ports.orders.get(event["order_id"])
+            soon = {s.shipment_id for s in order.shipments if s.warehouse_id in fast and s.status not in DONE_SHIPPING}
+            if soon:
+                due = iso_at(time.time() + 2)
+                ports.orders.update(order.order_id, lambda o: [setattr(s, "due_at", due) for s in o.shipments
+                                                               if s.shipment_id in soon])
+                result["timeout_seconds"] = 2
         return result
 
-    lambda_binding.bind(function_name("fulfill"), route)
+    lambda_binding.bind(function_name("prepare"), prepare)
     yield fast
-    lambda_binding.bind(function_name("fulfill"), real)
+    lambda_binding.bind(function_name("prepare"), real)
 
 
 def test_a_supplier_down_past_its_sla_leaves_the_order_needing_attention_with_nothing_lost(
@@ -427,7 +433,7 @@ def test_a_supplier_down_past_its_sla_leaves_the_order_needing_attention_with_no
     order, _ = service.create_order(make_order([(sku, 1)], address), ports)
 
     stuck = wait_for(ports, order.order_id, OrderStatus.NEEDS_ATTENTION)
-    assert stuck.attention_reason == "the supplier or 3PL did not confirm the shipment within the SLA"
+    assert stuck.attention_reason.startswith("the supplier or 3PL did not confirm the shipment within the SLA (")
     assert any(e.type == "forward_failed" for e in stuck.events)
     assert execution_status(stack, order.order_id)["error"] == "FulfillerSlaExpired"
     assert ledger(ports, sku) == ["reserve"]  # the stock stays promised to the order

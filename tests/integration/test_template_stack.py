@@ -54,7 +54,7 @@ def test_cloudformation_shows_the_stack_and_the_system_uses_its_resources(stack,
     # the definition the state machine runs is the ASL file, filled with the deployed resources
     definition = client("stepfunctions").describe_state_machine(stateMachineArn=machine)["definition"]
     assert "${" not in definition
-    assert stack.deployment.functions["allocate"].arn in definition
+    assert stack.deployment.functions["prepare"].arn in definition
     # the running system's configuration names these resources
     assert {stack.environment()[t.env_var] for t in TABLES} == listed_tables
     assert len(TABLES) == 4 and len(stack.deployment.queues) == 2 * len(QUEUES)
@@ -95,7 +95,7 @@ def test_a_function_sees_only_its_template_variables(stack):
 
     originals = {}
     try:
-        for name in ("allocate", "api"):
+        for name in ("tell_channel", "api"):
             physical = stack.deployment.functions[name].physical_name
             originals[name] = lambda_binding.bound(physical).handler
             lambda_binding.bind(physical, spy(name))
@@ -106,13 +106,13 @@ def test_a_function_sees_only_its_template_variables(stack):
     import os
 
     assert os.environ["ORDERFLOW_STATE_MACHINE_ARN"] and os.environ["ORDERFLOW_LEDGER_TABLE"]  # the process has both
-    # allocate neither starts executions nor touches the ledger (infra/constructs/functions.py)
-    assert seen["allocate"]["ORDERFLOW_STATE_MACHINE_ARN"] is None
-    assert seen["allocate"]["ORDERFLOW_LEDGER_TABLE"] is None
-    assert seen["allocate"]["AWS_LAMBDA_FUNCTION_NAME"] == stack.deployment.functions["allocate"].physical_name
+    # tell_channel neither starts executions nor touches the ledger (infra/constructs/functions.py)
+    assert seen["tell_channel"]["ORDERFLOW_STATE_MACHINE_ARN"] is None
+    assert seen["tell_channel"]["ORDERFLOW_LEDGER_TABLE"] is None
+    assert seen["tell_channel"]["AWS_LAMBDA_FUNCTION_NAME"] == stack.deployment.functions["tell_channel"].physical_name
     assert seen["api"]["ORDERFLOW_STATE_MACHINE_ARN"] == stack.state_machine_arn
     assert seen["api"]["ORDERFLOW_LEDGER_TABLE"] == stack.deployment.tables["ledger"]
-    assert seen["allocate"]["AWS_ENDPOINT_URL"] == stack.endpoint
+    assert seen["tell_channel"]["AWS_ENDPOINT_URL"] == stack.endpoint
 
 
 def test_the_environment_view_hides_only_template_variables():

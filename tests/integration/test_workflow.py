@@ -42,7 +42,7 @@ def test_happy_path_allocates_reserves_waits_for_tracking_and_completes(stack, p
     assert paid.allocation.warehouses() == [f"near-{uid}"]
     assert any(c.kept for c in paid.allocation.candidates)
     assert paid.shipments[0].status == ShipmentStatus.AWAITING_TRACKING
-    assert paid.shipments[0].task_token  # the waiting execution's token is kept on the shipment
+    assert paid.fulfilment_token  # the waiting execution's one token is kept on the order
     near = {lv.warehouse_id: lv for lv in ports.inventory.levels(sku)}[f"near-{uid}"]
     assert (near.on_hand, near.committed, near.available) == (10, 3, 7)
 
@@ -142,8 +142,8 @@ def test_short_stock_waits_for_a_purchase_order_that_releases_it(stack, ports, u
 
 @pytest.fixture
 def flaky_allocate(stack):
-    """Make the allocate function fail with a transient error a given number of times."""
-    from functions.allocate.handler import lambda_handler as real
+    """Make the prepare function fail with a transient error a given number of times."""
+    from functions.prepare.handler import lambda_handler as real
 
     state = {"failures_left": 0, "calls": 0}
 
@@ -154,9 +154,9 @@ def flaky_allocate(stack):
             raise TransientError("DynamoDB is busy (ThrottlingException); retry")
         return real(event, context)
 
-    lambda_binding.bind(function_name("allocate"), flaky)
+    lambda_binding.bind(function_name("prepare"), flaky)
     yield state
-    lambda_binding.bind(function_name("allocate"), real)
+    lambda_binding.bind(function_name("prepare"), real)
 
 
 def test_a_transient_error_is_retried_with_backoff_and_the_order_goes_on(stack, ports, uid, address,
@@ -174,7 +174,7 @@ def test_a_transient_error_is_retried_with_backoff_and_the_order_goes_on(stack, 
 
 
 def test_an_unexpected_crash_is_not_retried_blindly_and_needs_attention(stack, ports, uid, address):
-    from functions.allocate.handler import lambda_handler as real
+    from functions.prepare.handler import lambda_handler as real
 
     def crash(event, context):
         raise KeyError("bug")
@@ -182,17 +182,17 @@ def test_an_unexpected_crash_is_not_retried_blindly_and_needs_attention(stack, p
     sku = f"SKU-{uid}"
     add_warehouse(ports, f"w-{uid}")
     ports.inventory.set_on_hand(sku, f"w-{uid}", 5)
-    lambda_binding.bind(function_name("allocate"), crash)
+    lambda_binding.bind(function_name("prepare"), crash)
     try:
         order, _ = service.create_order(make_order([(sku, 1)], address), ports)
         stuck = wait_for(ports, order.order_id, OrderStatus.NEEDS_ATTENTION)
     finally:
-        lambda_binding.bind(function_name("allocate"), real)
+        lambda_binding.bind(function_name("prepare"), real)
     assert stuck.attention_reason.startswith("KeyError")
 
 
 def test_replayed_steps_and_a_second_start_change_stock_once(stack, ports, uid, address):
-    from functions.reduce_inventory.handler import lambda_handler as reduce_handler
+    from functions.prepare.handler import lambda_handler as prepare_handler
     from orderflow_local.lambda_binding import LocalLambdaContext
 
     sku = f"SKU-{uid}"
@@ -202,7 +202,7 @@ def test_replayed_steps_and_a_second_start_change_stock_once(stack, ports, uid, 
     wait_for(ports, order.order_id, OrderStatus.PAID)
 
     # Step Functions retrying a step that had succeeded, and a second start of the same order:
-    reduce_handler({"order_id": order.order_id}, LocalLambdaContext(function_name="replay"))
+    prepare_handler({"order_id": order.order_id}, LocalLambdaContext(function_name="replay"))
     again = ports.workflow.start(order.order_id)  # same name and input: AWS hands back the same execution
     assert again in (None, execution_arn(stack.state_machine_arn, order.order_id))
     runs = client("stepfunctions").list_executions(stateMachineArn=stack.state_machine_arn)["executions"]
@@ -246,10 +246,12 @@ def test_trace_reads_the_execution_history(stack, ports, uid, address):
     order, _ = service.create_order(make_order([(sku, 1)], address), ports)
     wait_for(ports, order.order_id, OrderStatus.PAID)
     execution, events = trace.fetch(client("stepfunctions"), stack.state_machine_arn, order.order_id)
-    text = "\n".join(trace.render(order.order_id, execution, events))
-    for state in ("Allocate", "ReduceInventory", "RouteFulfillment", "WaitForSelfShipment"):
+    text = "\n".join(trace.render(order.order_id, execution, events, width=2000))
+    for state in ("Prepare", "AwaitFulfilment"):
         assert f"▶ {state}" in text
-    assert "waiting for the shipment" in text
+    # the one Prepare task says what it did: the plan, the reservation, the route
+    assert '"allocated":' in text and '"reserved":true' in text and '"routed":' in text
+    assert "waiting for stock or the shipments" in text
 
 
 def test_orders_racing_for_the_last_units_never_oversell(stack, ports, uid, address):
@@ -378,7 +380,7 @@ def test_a_supplier_that_never_confirms_within_its_sla_needs_attention(stack, po
     ports.inventory.set_on_hand(sku, f"slow-{uid}", 5)
     order, _ = service.create_order(make_order([(sku, 1)], address), ports)
     stuck = wait_for(ports, order.order_id, OrderStatus.NEEDS_ATTENTION)
-    assert stuck.attention_reason == "the supplier or 3PL did not confirm the shipment within the SLA"
+    assert stuck.attention_reason.startswith("the supplier or 3PL did not confirm the shipment within the SLA (")
     assert execution_status(stack, order.order_id)["error"] == "FulfillerSlaExpired"
 
 

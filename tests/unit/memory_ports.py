@@ -207,6 +207,20 @@ class MemoryWorkflow:
         return True
 
 
+class MemoryQueues:
+    """What was sent to each queue (orderflow.queues), in order."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, dict[str, Any]]] = []
+
+    def url(self, queue: Any) -> str | None:
+        return f"memory://{queue.key}"
+
+    def send(self, queue: Any, body: dict[str, Any], *, group: str | None = None,
+             dedup_id: str | None = None) -> None:
+        self.sent.append((queue.key, body))
+
+
 class NoChannels:
     def list(self, *, fresh: bool = False) -> list[Any]:
         return []
@@ -225,4 +239,5 @@ class NoPurchasing:
 
 def memory_ports(*warehouses: Warehouse, policy: AllocationPolicy | None = None) -> Ports:
     return Ports(orders=MemoryOrders(), inventory=MemoryLedger(), settings=MemorySettings(list(warehouses), policy),
-                 workflow=MemoryWorkflow(), purchasing=NoPurchasing(), carriers=None, channels=NoChannels())
+                 workflow=MemoryWorkflow(), purchasing=NoPurchasing(), carriers=None, channels=NoChannels(),
+                 queues=MemoryQueues())

@@ -21,15 +21,13 @@ def test_placeholders_are_exactly_the_functions_and_tables_we_fill():
                                             | set(asl.QUEUE_PLACEHOLDERS))
 
 
-#: What each step can raise (orderflow/workflow/steps.py, orderflow/rules/allocation.py, the Map's Fail
-#: states): its Catch names exactly these business errors, no more.
+#: What each step can raise (orderflow/workflow/steps.py, orderflow/rules/allocation.py): its Catch names
+#: exactly these business errors, no more.
 RAISES = {
-    "Allocate": {"NoWarehouseCanAllocate", "UnknownSku"},
-    "WaitForStock": set(),
-    "ReduceInventory": set(),  # a reservation that no longer fits is StockMoved: planned again
-    "RouteFulfillment": {"UnsupportedFulfillmentRoute"},
-    "FulfillShipments": {"FulfillerSlaExpired", "UnsupportedFulfillmentRoute"},
-    "Complete": set(),
+    # a reservation that no longer fits is StockMoved: retried, and the retry plans again
+    "Prepare": {"NoWarehouseCanAllocate", "UnknownSku", "UnsupportedFulfillmentRoute"},
+    "AwaitFulfilment": set(),
+    "CheckOverdue": {"FulfillerSlaExpired"},
 }
 
 
@@ -38,9 +36,8 @@ def test_every_step_ends_closed_orders_and_catches_only_the_business_errors_it_c
              if s["Type"] in {"Task", "Map"} and n != "RecordNeedsAttention"}
     assert set(steps) == set(RAISES)
     assert set().union(*RAISES.values()) == set(BUSINESS_ERROR_NAMES) - {"InsufficientStock"}
-    for name, state in steps.items():  # (inside the Map, the Map's own Catch handles what its branches raise)
+    for name, state in steps.items():
         catchers = {tuple(sorted(c["ErrorEquals"])): c["Next"] for c in state["Catch"]}
-        assert state["Catch"][0]["ErrorEquals"] == ["OrderCancelled"], name
         assert catchers[("OrderCancelled",)] == "Cancelled", name
         assert catchers[("OrderCompletedOnChannel",)] == "CompletedOnChannel", name
         assert state["Catch"][-1]["ErrorEquals"] == ["States.ALL"], name
@@ -48,42 +45,39 @@ def test_every_step_ends_closed_orders_and_catches_only_the_business_errors_it_c
         assert business == RAISES[name], name
 
 
+def test_an_order_that_ships_costs_two_state_transitions():
+    """Standard workflows are billed per state transition: Prepare, then the one wait, which ends it."""
+    states = DEFINITION["States"]
+    assert DEFINITION["StartAt"] == "Prepare" and states["Prepare"]["Next"] == "AwaitFulfilment"
+    assert states["AwaitFulfilment"].get("End") is True
+    assert not [n for n, s in states.items() if s["Type"] in {"Map", "Choice", "Parallel"}]
+
+
 def test_a_cancelled_or_channel_completed_order_is_not_a_failed_execution():
     states = DEFINITION["States"]
     for name in ("Cancelled", "CompletedOnChannel", "Superseded"):
         assert states[name]["Type"] == "Succeed", name
     assert states["FulfillerRejected"]["Type"] == "Fail"  # the order needs attention: that one did fail
-    catchers = {c["ErrorEquals"][0]: c["Next"] for c in states["FulfillShipments"]["Catch"]}
+    catchers = {c["ErrorEquals"][0]: c["Next"] for c in states["AwaitFulfilment"]["Catch"]}
     assert catchers["FulfillerRejected"] == "FulfillerRejected" and catchers["ExecutionSuperseded"] == "Superseded"
 
 
-def test_a_self_shipment_that_never_ships_needs_attention_with_a_named_reason():
-    branch = DEFINITION["States"]["FulfillShipments"]["ItemProcessor"]["States"]
-    task = branch["WaitForSelfShipment"]
-    assert task["Catch"] == [{"ErrorEquals": ["States.Timeout"], "Next": "SelfShipMissedSla"}]
-    missed = branch["SelfShipMissedSla"]
-    assert missed["Type"] == "Fail" and missed["Error"] == "FulfillerSlaExpired"
-    assert "90 days" in json.loads(missed["Cause"])["errorMessage"]
+def test_the_wait_lasts_until_the_nearest_sla_then_an_overdue_shipment_needs_attention():
+    states = DEFINITION["States"]
+    wait = states["AwaitFulfilment"]
+    assert wait["Resource"] == "arn:aws:states:::lambda:invoke.waitForTaskToken"
+    assert wait["TimeoutSecondsPath"] == "$.prepared.result.timeout_seconds"
+    catchers = {c["ErrorEquals"][0]: c for c in wait["Catch"]}
+    assert catchers["States.Timeout"]["Next"] == "CheckOverdue"
+    check = states["CheckOverdue"]
+    assert check["ResultPath"] == "$.prepared" and check["Next"] == "AwaitFulfilment"
 
 
-def test_forwarded_shipments_wait_for_the_fulfillers_sla_then_need_attention():
-    branch = DEFINITION["States"]["FulfillShipments"]["ItemProcessor"]["States"]
-    routes = {c.get("StringEquals") or "dropship|3pl": c["Next"] for c in branch["ChooseRoute"]["Choices"]}
-    assert routes == {"self_ship": "WaitForSelfShipment", "dropship|3pl": "ForwardToSupplier", "fba": "ForwardToFba"}
-    for name in ("ForwardToSupplier", "ForwardToFba"):
-        task = branch[name]
-        assert task["Resource"] == "arn:aws:states:::sqs:sendMessage.waitForTaskToken"
-        assert task["TimeoutSecondsPath"] == "$.shipment.sla_seconds"
-        missed = branch[task["Catch"][0]["Next"]]
-        assert task["Catch"][0]["ErrorEquals"] == ["States.Timeout"]
-        assert missed["Type"] == "Fail" and missed["Error"] in BUSINESS_ERROR_NAMES
-        assert json.loads(missed["Cause"])["errorMessage"]  # ExplainBusinessError reads it as the reason
-
-
-def test_stock_that_moved_is_planned_again():
-    catchers = {c["ErrorEquals"][0]: c["Next"] for c in DEFINITION["States"]["ReduceInventory"]["Catch"]}
-    assert catchers["StockMoved"] == "Allocate"
-    assert DEFINITION["States"]["WaitForStock"]["Next"] == "Allocate"
+def test_stock_that_arrived_or_moved_is_planned_again():
+    wait = {c["ErrorEquals"][0]: c for c in DEFINITION["States"]["AwaitFulfilment"]["Catch"]}
+    assert wait["PlanAgain"]["Next"] == "Prepare" and wait["PlanAgain"]["ResultPath"] is None
+    retried = {e for r in DEFINITION["States"]["Prepare"]["Retry"] for e in r["ErrorEquals"]}
+    assert "StockMoved" in retried
 
 
 def test_every_lambda_task_retries_transient_errors_with_backoff():

@@ -1,5 +1,6 @@
 """The workflow's steps and the API's use cases on in-memory ports: no AWS, no moto. The state machine's
-order of steps is played by hand (allocate, reserve, route, wait for the shipment, complete)."""
+order of steps is played by hand (``Prepare``: allocate, reserve, route; then ``AwaitFulfilment``, the one wait);
+what the code that records a shipment does instead of states (complete, tell the channel) is checked here too."""
 
 from __future__ import annotations
 
@@ -39,13 +40,11 @@ def new_order(ports, quantity=2, sku="MUG") -> Order:
 
 
 def to_paid(ports, order_id: str) -> str:
-    """The workflow up to the wait for the shipment; returns the waiting task's token."""
-    steps.allocate_order(order_id, ports)
-    steps.reduce_inventory(order_id, ports)
-    routed = steps.route_fulfillment(order_id, ports)
+    """The workflow up to its wait for the shipments; returns the waiting task's token."""
+    assert steps.prepare(order_id, ports)["wait_for_stock"] is False
     token = ports.workflow.token()
-    steps.await_shipment(steps.AwaitShipmentInput(order_id=order_id, task_token=token,
-                                                  shipment_id=routed["shipments"][0]["shipment_id"]), ports)
+    assert steps.await_fulfilment(steps.AwaitInput(order_id=order_id, task_token=token), ports)["waits_for"] \
+        == "shipments"
     return token
 
 
@@ -59,13 +58,27 @@ def test_an_order_is_allocated_reserved_shipped_and_completed_with_its_stock_tak
     paid = ports.orders.get(order.order_id)
     assert paid.status == OrderStatus.PAID and paid.shipments[0].warehouse_id == "east"
     assert (level(ports).on_hand, level(ports).committed) == (5, 2)
-    service.add_tracking(order.order_id, service.TrackingIn(carrier="UPS", tracking_number="1Z1"), ports)
-    assert [t for t, _ in ports.workflow.resumed] == [token]
-    for _ in range(2):  # a replayed Complete step changes nothing more
-        steps.complete_order(order.order_id, ports)
-    done = ports.orders.get(order.order_id)
-    assert done.status == OrderStatus.COMPLETED
+    done = service.add_tracking(order.order_id, service.TrackingIn(carrier="UPS", tracking_number="1Z1"), ports)
+    assert done.status == OrderStatus.COMPLETED  # recording the last shipment completes the order ...
+    assert [t for t, _ in ports.workflow.resumed] == [token]  # ... and ends the workflow's wait
     assert (level(ports).on_hand, level(ports).committed) == (3, 0)
+    for _ in range(2):  # settled again (a retried request, the reconciler): nothing more changes
+        orders.settle(order.order_id, ports)
+    assert (level(ports).on_hand, level(ports).committed) == (3, 0)
+    assert [t for t, _ in ports.workflow.resumed] == [token]
+    assert ports.queues.sent == []  # an order from no channel: nothing to tell
+
+
+def test_tracking_that_came_before_the_wait_completes_the_order_when_the_wait_starts(ports):
+    order = new_order(ports)
+    to_paid(ports, order.order_id)
+    ports.orders.update(order.order_id, lambda o: setattr(o, "fulfilment_token", None))  # as after a redrive
+    shipped = orders.ship(order.order_id, "UPS", "1Z9", ports)  # no execution waits right now
+    assert shipped.status == OrderStatus.PAID and shipped.shipments[0].status == ShipmentStatus.SHIPPED
+    token = ports.workflow.token()
+    steps.await_fulfilment(steps.AwaitInput(order_id=order.order_id, task_token=token), ports)
+    assert ports.orders.get(order.order_id).status == OrderStatus.COMPLETED
+    assert ports.workflow.resumed[-1][0] == token
 
 
 def test_the_same_tracking_again_resumes_again_and_other_tracking_is_refused(ports):
@@ -73,7 +86,7 @@ def test_the_same_tracking_again_resumes_again_and_other_tracking_is_refused(por
     token = to_paid(ports, order.order_id)
     tracking = service.TrackingIn(carrier="UPS", tracking_number="1Z1")
     ports.workflow.waiting.discard(token)  # the first SendTaskSuccess was lost (throttled)
-    service.add_tracking(order.order_id, tracking, ports)
+    assert service.add_tracking(order.order_id, tracking, ports).status == OrderStatus.COMPLETED
     ports.workflow.waiting.add(token)
     service.add_tracking(order.order_id, tracking, ports)  # the client's retry hands it over
     assert [t for t, _ in ports.workflow.resumed] == [token]
@@ -90,7 +103,7 @@ def test_cancel_ends_the_wait_and_gives_the_stock_back_exactly_once(ports):
     assert ports.workflow.abandoned == [(token, "OrderCancelled")]
     assert (level(ports).on_hand, level(ports).committed) == (5, 0)
     with pytest.raises(OrderCancelled):  # a step still running sees it and ends the workflow
-        steps.route_fulfillment(order.order_id, ports)
+        steps.await_fulfilment(steps.AwaitInput(order_id=order.order_id, task_token="late"), ports)
 
 
 def test_a_fulfiller_rejection_needs_attention_and_stops_the_execution(ports):
@@ -107,34 +120,43 @@ def test_a_fulfiller_rejection_needs_attention_and_stops_the_execution(ports):
 
 def test_short_stock_waits_and_a_receipt_resumes_the_oldest_waiting_order(ports):
     order = new_order(ports, quantity=12)  # 10 in stock over two warehouses, no line split
-    steps.allocate_order(order.order_id, ports)
+    assert steps.prepare(order.order_id, ports)["wait_for_stock"] is True
     assert ports.orders.get(order.order_id).status == OrderStatus.AWAITING_STOCK
     token = ports.workflow.token()
-    steps.await_stock(steps.AwaitInput(order_id=order.order_id, task_token=token), ports)
-    assert ports.workflow.resumed == []
+    assert steps.await_fulfilment(steps.AwaitInput(order_id=order.order_id, task_token=token), ports)["waits_for"] \
+        == "stock"
+    assert ports.workflow.abandoned == []
     ports.inventory.set_on_hand("MUG", "east", 20)
     assert service.release_waiting_orders(ports) == [order.order_id]
-    assert [t for t, _ in ports.workflow.resumed] == [token]
+    assert ports.workflow.abandoned == [(token, "PlanAgain")]  # the workflow's Catch: back to Prepare
+    assert steps.prepare(order.order_id, ports)["wait_for_stock"] is False
 
 
 def test_a_storefront_completion_marks_the_shipment_on_the_channel_and_resumes_it(ports):
     order = new_order(ports)
     token = to_paid(ports, order.order_id)
     assert service.complete_from_channel(order.order_id, ports, detail="fulfilled on Shopify")
-    shipped = ports.orders.get(order.order_id).shipments[0]
+    done = ports.orders.get(order.order_id)
+    shipped = done.shipments[0]
     assert (shipped.status, shipped.channel_update) == (ShipmentStatus.SHIPPED, "on_channel")
-    assert [t for t, _ in ports.workflow.resumed] == [token]
+    assert done.status == OrderStatus.COMPLETED and [t for t, _ in ports.workflow.resumed] == [token]
+    assert ports.queues.sent == []  # never echoed back
     assert not service.complete_from_channel(order.order_id, ports, detail="again")  # idempotent
 
 
 def test_the_reconciler_resumes_a_shipped_shipment_whose_execution_still_waits(ports):
     order = new_order(ports)
     token = to_paid(ports, order.order_id)
-    ports.workflow.waiting.discard(token)
-    service.add_tracking(order.order_id, service.TrackingIn(carrier="UPS", tracking_number="1Z1"), ports)
-    ports.workflow.waiting.add(token)  # the execution still waits: its SendTaskSuccess was lost
+    shipment_id = ports.orders.get(order.order_id).shipments[0].shipment_id
+
+    def lost(o):  # the request that recorded the tracking died before it settled the order
+        o.shipments[0].status = ShipmentStatus.SHIPPED
+        o.status = OrderStatus.PARTIALLY_SHIPPED
+    ports.orders.update(order.order_id, lost)
     assert service.resume_shipped(ports.orders.get(order.order_id), ports)
-    assert "resumed" in [e.type for e in ports.orders.get(order.order_id).events]
+    settled = ports.orders.get(order.order_id)
+    assert "resumed" in [e.type for e in settled.events] and settled.status == OrderStatus.COMPLETED
+    assert [t for t, _ in ports.workflow.resumed] == [token] and shipment_id
 
 
 # -- the reconciler ---------------------------------------------------------------------------------
@@ -174,9 +196,11 @@ def test_the_reconciler_leaves_running_held_recent_and_finished_orders_alone(por
 def test_the_reconciler_hands_a_running_execution_its_lost_tracking(ports):
     order = new_order(ports)
     token = to_paid(ports, order.order_id)
-    ports.workflow.waiting.discard(token)
-    service.add_tracking(order.order_id, service.TrackingIn(carrier="UPS", tracking_number="1Z1"), ports)
-    ports.workflow.waiting.add(token)  # its SendTaskSuccess was throttled
+
+    def lost(o):  # the tracking was saved; the request died before it settled the order
+        o.shipments[0].status = ShipmentStatus.SHIPPED
+        o.status = OrderStatus.PARTIALLY_SHIPPED
+    ports.orders.update(order.order_id, lost)
     assert reconcile_now(ports) == [order.order_id]
     assert [t for t, _ in ports.workflow.resumed] == [token]
     assert ports.orders.get(order.order_id).attempt == 1  # resumed, not redriven
@@ -190,12 +214,11 @@ def test_complete_manually_ships_every_open_shipment_and_the_workflow_completes_
     with pytest.raises(Conflict, match="once it is paid"):
         service.complete_manually(order.order_id, ports)
     token = to_paid(ports, order.order_id)
-    marked = service.complete_manually(order.order_id, ports)
-    assert [s.status for s in marked.shipments] == [ShipmentStatus.SHIPPED]
-    assert marked.shipments[0].tracking_number is None and marked.events[-1].type == "completed_manually"
+    done = service.complete_manually(order.order_id, ports)
+    assert [s.status for s in done.shipments] == [ShipmentStatus.SHIPPED]
+    assert done.shipments[0].tracking_number is None
+    assert [e.type for e in done.events][-2:] == ["completed_manually", "completed"]
     assert [t for t, _ in ports.workflow.resumed] == [token]
-    steps.complete_order(order.order_id, ports)
-    done = ports.orders.get(order.order_id)
     assert done.status == OrderStatus.COMPLETED and done.events[-1].detail == "no tracking"
     assert (level(ports).on_hand, level(ports).committed) == (3, 0)
     with pytest.raises(Conflict, match="already completed"):
@@ -204,9 +227,9 @@ def test_complete_manually_ships_every_open_shipment_and_the_workflow_completes_
 
 def test_an_order_the_channel_fulfilled_before_it_was_routed_is_completed_without_our_stock(ports):
     order = new_order(ports, quantity=12)  # waits for stock
-    steps.allocate_order(order.order_id, ports)
+    steps.prepare(order.order_id, ports)
     token = ports.workflow.token()
-    steps.await_stock(steps.AwaitInput(order_id=order.order_id, task_token=token), ports)
+    steps.await_fulfilment(steps.AwaitInput(order_id=order.order_id, task_token=token), ports)
     for _ in range(2):  # the second import of the same state changes nothing
         noted = service.note_channel_fulfilled(order.order_id, ports, "fulfilled on Shopify")
         assert noted is (_ == 0)
@@ -345,8 +368,63 @@ def test_shipments_are_told_to_the_channel_only_of_a_connected_channel_order(por
     connected, _ = service.create_order(new_request(channel="shop", external_id="1001"), ports)
     gone, _ = service.create_order(new_request(channel="old-shop", external_id="7"), ports)
     no_ref = manual.model_copy(update={"channel": "shop"})  # a channel but no order of it to update
-    assert [steps.tells_channel(o, ports) for o in (manual, connected, gone, no_ref)] == [False, True, False, False]
-    steps.allocate_order(connected.order_id, ports)
-    steps.reduce_inventory(connected.order_id, ports)
-    routed = steps.route_fulfillment(connected.order_id, ports)
-    assert [s["tell_channel"] for s in routed["shipments"]] == [True]
+    assert [orders.tells_channel(o, ports) for o in (manual, connected, gone, no_ref)] == [False, True, False, False]
+    for order in (manual, connected, gone):
+        to_paid(ports, order.order_id)
+        service.add_tracking(order.order_id, service.TrackingIn(carrier="UPS", tracking_number=f"1Z{order.order_id[-8:]}"),
+                             ports)
+    shipment_id = ports.orders.get(connected.order_id).shipments[0].shipment_id
+    assert ports.queues.sent == [("channel-updates", {"order_id": connected.order_id, "shipment_id": shipment_id})]
+
+
+def test_forwarded_shipments_go_to_their_forwarders_queue_with_the_orders_wait_token(ports):
+    ports.settings.put_warehouse(Warehouse(warehouse_id="acme", name="Acme", priority=0, kind="dropship"))
+    ports.inventory.set_on_hand("MUG", "acme", 5)
+    order = new_order(ports)
+    token = to_paid(ports, order.order_id)
+    steps.await_fulfilment(steps.AwaitInput(order_id=order.order_id, task_token=token), ports)  # a retried step
+    (queue, body), again = ports.queues.sent  # sent again until the forwarder has it (it forwards once)
+    assert queue == "supplier-orders" and again == (queue, body)
+    assert (body["order_id"], body["warehouse_id"], body["method"], body["task_token"]) == \
+        (order.order_id, "acme", "dropship", token)
+    waiting = ports.orders.get(order.order_id)
+    assert waiting.status == OrderStatus.NEW and waiting.shipments[0].due_at  # in_fulfillment once forwarded
+
+
+def test_a_backordered_rest_is_planned_again_once_what_was_routed_has_shipped():
+    from orderflow.rules.allocation import AllocationPolicy
+
+    ports = memory_ports(Warehouse(warehouse_id="east", name="East", priority=1),
+                         policy=AllocationPolicy(backorder="ship_available"))
+    ports.inventory.set_on_hand("MUG", "east", 3)
+    ports.inventory.set_on_hand("CUP", "east", 0)
+    order, _ = service.create_order(NewOrder.model_validate({
+        "lines": [{"sku": "MUG", "quantity": 2, "unit_price": "9.50"}, {"sku": "CUP", "quantity": 1, "unit_price": "4"}],
+        "shipping_address": ADDRESS}), ports)
+    prepared = steps.prepare(order.order_id, ports)
+    assert prepared["wait_for_stock"] is False and prepared["backordered"] is True
+    token = ports.workflow.token()
+    steps.await_fulfilment(steps.AwaitInput(order_id=order.order_id, task_token=token), ports)
+    shipped = service.add_tracking(order.order_id, service.TrackingIn(carrier="UPS", tracking_number="1Z1"), ports)
+    assert shipped.status == OrderStatus.PARTIALLY_SHIPPED
+    assert ports.workflow.abandoned == [(token, "PlanAgain")] and ports.workflow.resumed == []
+    assert steps.prepare(order.order_id, ports)["wait_for_stock"] is True  # nothing left for the rest yet
+
+
+def test_the_wait_lasts_until_the_nearest_sla_and_an_overdue_shipment_needs_attention(ports):
+    from orderflow.errors import FulfillerSlaExpired
+
+    ports.settings.put_warehouse(Warehouse(warehouse_id="acme", name="Acme", priority=0, kind="3pl", sla_hours=2))
+    ports.inventory.set_on_hand("MUG", "acme", 5)
+    order = new_order(ports)
+    prepared = steps.prepare(order.order_id, ports)
+    assert 7100 <= prepared["timeout_seconds"] <= 7200
+    assert 7100 <= steps.check_overdue(order.order_id, ports)["timeout_seconds"] <= 7200  # not yet: wait on
+    ports.orders.update(order.order_id, lambda o: o.shipments[0].__setattr__("due_at", "2020-01-01T00:00:00.000Z"))
+    with pytest.raises(FulfillerSlaExpired, match="supplier or 3PL did not confirm"):
+        steps.check_overdue(order.order_id, ports)
+    # the order needs attention; once the seller sorted it out, a redrive gives the 3PL its SLA again
+    ports.orders.update(order.order_id, lambda o: setattr(o, "status", OrderStatus.NEEDS_ATTENTION))
+    service.redrive_order(order.order_id, ports, reason="the 3PL has it now")
+    assert 7100 <= steps.prepare(order.order_id, ports)["timeout_seconds"] <= 7200
+    assert ports.orders.get(order.order_id).shipments[0].due_at > "2026"

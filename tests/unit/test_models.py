@@ -1,3 +1,4 @@
+import json
 from decimal import Decimal
 
 import pytest
@@ -69,10 +70,10 @@ def test_public_view_hides_task_tokens_and_version(address):
 
     order = Order.from_new(new_order(address))
     order.shipments = [Shipment(shipment_id="s1", warehouse_id="w", method=FulfillmentMethod.SELF_SHIP,
-                                lines=[AllocatedLine(line_no=1, sku="SKU-1", quantity=3, warehouse_id="w")],
-                                task_token="secret-token")]
+                                lines=[AllocatedLine(line_no=1, sku="SKU-1", quantity=3, warehouse_id="w")])]
+    order.fulfilment_token = order.stock_wait_token = "secret-token"
     public = order.public()
-    assert "task_token" not in public["shipments"][0]
+    assert "secret-token" not in json.dumps(public)
     assert "version" not in public
 
 
@@ -80,3 +81,16 @@ def test_stock_level_available_is_derived():
     level = StockLevel(sku="A", warehouse_id="w", on_hand=10, committed=4)
     assert level.available == 6
     assert level.model_dump()["available"] == 6
+
+
+def test_an_order_stored_with_a_task_token_per_shipment_still_reads(address):
+    """Before the workflow had one wait per order, each shipment kept its own task token."""
+    from orderflow.models import AllocatedLine, FulfillmentMethod, Shipment
+
+    order = Order.from_new(new_order(address))
+    order.shipments = [Shipment(shipment_id="s1", warehouse_id="w", method=FulfillmentMethod.SELF_SHIP,
+                                lines=[AllocatedLine(line_no=1, sku="SKU-1", quantity=3, warehouse_id="w")])]
+    stored = order.model_dump(mode="json", exclude={"total"})
+    stored["shipments"][0]["task_token"] = "an-old-token"
+    again = Order.model_validate(stored)
+    assert again.shipments[0].shipment_id == "s1" and "an-old-token" not in again.model_dump_json()

@@ -68,7 +68,7 @@ def test_with_tracing_on_powertools_wraps_the_handler(monkeypatch):
 
 
 def test_a_handler_module_does_not_load_the_xray_sdk_when_tracing_is_off():
-    probe = ("import sys, functions.api.handler, functions.allocate.handler; "
+    probe = ("import sys, functions.api.handler, functions.prepare.handler; "
              "print(sorted({m.split('.')[0] for m in sys.modules if m.startswith('aws_xray_sdk')}))")
     env = {"PATH": "/usr/bin:/bin", "POWERTOOLS_TRACE_DISABLED": "true", "AWS_DEFAULT_REGION": "us-east-1",
            "AWS_LAMBDA_FUNCTION_NAME": "orderflow-api"}
