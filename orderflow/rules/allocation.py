@@ -20,18 +20,30 @@ kept or dropped it, with the reason, so ``GET /orders/{id}`` can explain the dec
 The plan is stored in the order's DynamoDB item (400 KB at most), so what it says stays short however
 large the order: a warehouse gets at most one note per rule, a note names the first few lines or SKUs
 and counts the rest ("short on 250 line(s): A needs 2, has 0; … and 245 more"), the summary likewise.
+
+How it stays fast (issue 13: thousands of decisions a second on one core for 10 lines over 50
+warehouses): each warehouse's ranking values are worked out once per call and the warehouses sorted
+once; each line's stock is read once into a dict by warehouse and turned into a column (one entry per
+warehouse, best-ranked first: ``None`` where the warehouse can take the line, else the note's short text
+for it, each text written once per line and quantity); a warehouse's row of those columns is its note.
+The notes, lines and plan are pydantic models built from our own values without validating them again.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import math
+from collections.abc import Callable, Mapping, Sequence
 from enum import StrEnum
-from typing import Literal
+from functools import cache
+from itertools import repeat
+from operator import itemgetter
+from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import BaseModel, Field, model_validator
 
 from orderflow.errors import NoWarehouseCanAllocate, UnknownSku
 from orderflow.models import (
+    MAX_DETAIL,
     Address,
     AllocatedLine,
     Allocation,
@@ -63,14 +75,62 @@ RANKERS = (Rule.CLOSEST, Rule.PRIORITY, Rule.COST)
 #: How many lines, SKUs or pins a note or summary names before it counts the rest.
 SHOWN = 5
 
+_INF = float("inf")
+# the rules as the notes record them (plain strings)
+_PINNED, _STOCK, _FEWEST, _PRIORITY = (str(r) for r in (Rule.PINNED, Rule.STOCK, Rule.FEWEST_SHIPMENTS,
+                                                         Rule.PRIORITY))
+_HOLDS_ALL = "holds every line"
+
 
 def _lines(numbers: Sequence[int]) -> str:
     return brief([str(n) for n in numbers], first=SHOWN * 2)
 
 
-def _note(warehouse_id: str, rule: str, kept: bool, reason: str) -> CandidateNote:
-    # built from our own values, so not validated again (validation was most of a decision's time)
-    return CandidateNote.model_construct(warehouse_id=warehouse_id, rule=str(rule), kept=kept, reason=clip(reason))
+# -- models from our own values -------------------------------------------------------------------------
+# A plan of 10 lines over 50 warehouses has some 55 notes: pydantic's model_construct (a loop over the
+# fields, their aliases and defaults) was a good part of a decision. These builders set the same four
+# slots model_construct sets (__dict__ in field order, the fields set, no extra, no private values), so
+# the models are the same; a model they cannot build so (a post-init hook, extra fields kept, other
+# fields) goes through model_construct.
+
+_new = object.__new__
+_setattr = object.__setattr__
+
+
+def _plain(cls: type[BaseModel], fields: tuple[str, ...]) -> bool:
+    return (tuple(cls.model_fields) == fields and not cls.__pydantic_post_init__
+            and not cls.__pydantic_root_model__ and cls.model_config.get("extra") != "allow")
+
+
+def _builder(cls: type[BaseModel], fields: tuple[str, ...]) -> Callable[..., Any]:
+    if not _plain(cls, fields):  # pragma: no cover - the models are plain today
+        return lambda *values: cls.model_construct(**dict(zip(fields, values, strict=True)))
+
+    def build(*values: Any) -> Any:
+        model = _new(cls)
+        _setattr(model, "__dict__", dict(zip(fields, values, strict=True)))
+        _setattr(model, "__pydantic_fields_set__", set(fields))
+        _setattr(model, "__pydantic_extra__", None)
+        _setattr(model, "__pydantic_private__", None)
+        return model
+    return build
+
+
+_allocated_line = _builder(AllocatedLine, ("line_no", "sku", "quantity", "warehouse_id"))
+_backordered_line = _builder(BackorderedLine, ("line_no", "sku", "quantity"))
+
+if _plain(CandidateNote, ("warehouse_id", "rule", "kept", "reason")):
+    def _note(warehouse_id: str, rule: str, kept: bool, reason: str) -> CandidateNote:
+        note = _new(CandidateNote)
+        _setattr(note, "__dict__", {"warehouse_id": warehouse_id, "rule": rule, "kept": kept,
+                                    "reason": reason if len(reason) <= MAX_DETAIL else clip(reason)})
+        _setattr(note, "__pydantic_fields_set__", {"warehouse_id", "rule", "kept", "reason"})
+        _setattr(note, "__pydantic_extra__", None)
+        _setattr(note, "__pydantic_private__", None)
+        return note
+else:  # pragma: no cover
+    def _note(warehouse_id: str, rule: str, kept: bool, reason: str) -> CandidateNote:
+        return CandidateNote.model_construct(warehouse_id=warehouse_id, rule=rule, kept=kept, reason=clip(reason))
 
 
 class Pin(Model):
@@ -106,44 +166,114 @@ class AllocationPolicy(Document):
         return f"policy/{self.version}: " + " > ".join(r.value for r in self.rules)
 
 
-class _Context:
-    def __init__(self, warehouses: Sequence[Warehouse], policy: AllocationPolicy, ship_to: Address | None) -> None:
-        self.by_id = {w.warehouse_id: w for w in warehouses}
-        self.policy = policy
-        where = geo.locate(ship_to.country, ship_to.postal_code) if ship_to else None
-        self.distance: dict[str, float | None] = {}
-        for w in warehouses:
-            here = geo.locate(w.address.country, w.address.postal_code) if w.address else None
-            self.distance[w.warehouse_id] = geo.distance_km(where, here)
-        self.rankers = [r for r in policy.rules if r in RANKERS]
+# -- ranking ----------------------------------------------------------------------------------------------
 
-    def rank_value(self, rule: Rule, warehouse_id: str) -> float:
-        w = self.by_id[warehouse_id]
-        if rule == Rule.CLOSEST:
-            d = self.distance[warehouse_id]
-            return float("inf") if d is None else round(d, 1)
-        if rule == Rule.PRIORITY:
-            return float(w.priority)
-        return float("inf") if w.shipping_cost is None else float(w.shipping_cost)
+@cache
+def _located(country: str | None, postal_code: str | None) -> tuple[float, float, float] | None:
+    """``geo.locate``'s point as the great-circle distance uses it: (latitude in radians, its cosine,
+    longitude in degrees); cached, like ``geo.locate``."""
+    point = geo.locate(country, postal_code)
+    if point is None:
+        return None
+    lat = math.radians(point.lat)
+    return lat, math.cos(lat), point.lon
 
-    def key(self, warehouse_id: str) -> tuple:
-        return (*(self.rank_value(r, warehouse_id) for r in self.rankers), warehouse_id)
 
-    def describe(self, rule: Rule, warehouse_id: str) -> str:
-        value = self.rank_value(rule, warehouse_id)
-        if rule == Rule.CLOSEST:
-            return "distance unknown" if value == float("inf") else f"{value:.0f} km away"
-        if rule == Rule.PRIORITY:
-            return f"priority {value:.0f}"
-        return "no cost set" if value == float("inf") else f"costs {value:.2f} per shipment"
+def _distances(ship_to: Address | None, warehouses: Sequence[Warehouse]) -> list[float]:
+    """Each warehouse's distance to ``ship_to`` in km, to 0.1 km (infinite when either end is unknown):
+    ``geo.distance_km``'s arithmetic, step for step, so the ranks (and the km a note gives) are its own."""
+    where = _located(ship_to.country, ship_to.postal_code) if ship_to else None
+    if where is None:
+        return [_INF] * len(warehouses)
+    p1, cos1, lon1 = where
+    sin, sqrt, asin, radians, diameter = math.sin, math.sqrt, math.asin, math.radians, 2 * geo.EARTH_RADIUS_KM
+    out = []
+    for w in warehouses:
+        address = w.address
+        here = _located(address.country, address.postal_code) if address else None
+        if here is None:
+            out.append(_INF)
+            continue
+        p2, cos2, lon2 = here
+        h = sin((p2 - p1) / 2) ** 2 + cos1 * cos2 * sin(radians(lon2 - lon1) / 2) ** 2
+        out.append(round(diameter * asin(min(1.0, sqrt(h))), 1))
+    return out
 
-    def why_better(self, winner: str, other: str) -> tuple[Rule | None, str]:
-        """The first ranking rule that tells the two apart, and how."""
-        for rule in self.rankers:
-            a, b = self.rank_value(rule, winner), self.rank_value(rule, other)
-            if a != b:
-                return rule, f"{self.describe(rule, other)}; {winner} is {self.describe(rule, winner)}"
-        return None, f"tied with {winner} on every rule; {winner} comes first by id"
+
+def _describe(rule: Rule, value: float) -> str:
+    if rule == Rule.CLOSEST:
+        return "distance unknown" if value == _INF else f"{value:.0f} km away"
+    if rule == Rule.PRIORITY:
+        return f"priority {value:.0f}"
+    return "no cost set" if value == _INF else f"costs {value:.2f} per shipment"
+
+
+class _Ranking:
+    """The warehouses' values on each ranking rule, read once, and the warehouses best first."""
+
+    def __init__(self, warehouses: Sequence[Warehouse], rankers: list[Rule], ship_to: Address | None) -> None:
+        self.rankers = rankers
+        ws = list({w.warehouse_id: w for w in warehouses}.values())  # the last of a repeated id counts
+        columns: list[list[float]] = []
+        for rule in rankers:
+            if rule == Rule.CLOSEST:
+                columns.append(_distances(ship_to, ws))
+            elif rule == Rule.PRIORITY:
+                columns.append([float(w.priority) for w in ws])
+            else:
+                columns.append([_INF if w.shipping_cost is None else float(w.shipping_cost) for w in ws])
+        # (value on each rule..., warehouse id): the id breaks the last tie
+        keys = sorted(zip(*columns, (w.warehouse_id for w in ws), strict=False))
+        self.ordered: list[str] = [key[-1] for key in keys]
+        self.values: dict[str, tuple] = {key[-1]: key for key in keys}
+
+    def describe(self, rule_index: int, warehouse_id: str) -> str:
+        return _describe(self.rankers[rule_index], self.values[warehouse_id][rule_index])
+
+    def why_better(self, winner: str, other: str) -> tuple[str, str]:
+        """The first ranking rule that tells the two apart (priority when none does), and how."""
+        a, b = self.values[winner], self.values[other]
+        for i, rule in enumerate(self.rankers):
+            if a[i] != b[i]:
+                return str(rule), f"{_describe(rule, b[i])}; {winner} is {_describe(rule, a[i])}"
+        return _PRIORITY, f"tied with {winner} on every rule; {winner} comes first by id"
+
+
+# -- stock --------------------------------------------------------------------------------------------------
+
+def _available(stock: Mapping[str, Sequence[StockLevel]], skus: set[str]) -> dict[str, dict[str, int]]:
+    """Units available (on hand less committed) of each of ``skus`` by warehouse; where one SKU and
+    warehouse has several levels, the last one listed counts (whatever key it is listed under)."""
+    out: dict[str, dict[str, int]] = {}
+    misfiled: list[StockLevel] = []
+    if len(stock) == len(skus):  # every SKU is a key (no SKU is unknown): nothing else is listed
+        for sku in skus:
+            # each level filed under its own SKU, as the inventory reads them; else the general reading below
+            out[sku] = {lvl.warehouse_id: lvl.on_hand - lvl.committed for lvl in stock[sku]
+                        if lvl.sku == sku or misfiled.append(lvl)}
+        if not misfiled:
+            return out
+    everything = {(lvl.sku, lvl.warehouse_id): lvl.on_hand - lvl.committed
+                  for levels in stock.values() for lvl in levels}
+    out = {sku: {} for sku in skus}
+    for (sku, wid), units in everything.items():
+        if sku in out:
+            out[sku][wid] = units
+    return out
+
+
+class _Shortfall(dict):
+    """A line's note text by what a warehouse has of it: ``None`` when that covers the line, else
+    "A needs 2, has 0" (written once per amount)."""
+
+    def __init__(self, sku: str, quantity: int) -> None:
+        super().__init__()
+        self.sku, self.quantity = sku, quantity
+
+    def __missing__(self, has: int) -> str | None:
+        text = None if has >= self.quantity else f"{self.sku} needs {self.quantity}, has {max(has, 0)}"
+        self[has] = text
+        return text
 
 
 def allocate(lines: Sequence[OrderLine], warehouses: Sequence[Warehouse], stock: Mapping[str, Sequence[StockLevel]],
@@ -154,158 +284,207 @@ def allocate(lines: Sequence[OrderLine], warehouses: Sequence[Warehouse], stock:
     unknown = sorted({line.sku for line in lines if not stock.get(line.sku)})
     if unknown:
         raise UnknownSku(f"unknown SKU(s): {', '.join(unknown)} (no warehouse stocks them)", skus=unknown)
-    ctx = _Context(warehouses, policy, ship_to)
+    rules = policy.rules
+    rank = _Ranking(warehouses, [r for r in rules if r in RANKERS], ship_to)
+    ordered = rank.ordered
     notes: list[CandidateNote] = []
-    available = {(lvl.sku, lvl.warehouse_id): lvl.on_hand - lvl.committed for levels in stock.values() for lvl in levels}
+    n = len(lines)
+    skus = [line.sku for line in lines]
+    quantities = [line.quantity for line in lines]
+    numbers = [line.line_no for line in lines]
 
-    # pinned: which warehouses may take each line
-    eligible = {line.line_no: set(ctx.by_id) for line in lines}
-    pinned_away: dict[str, list[str]] = {}
-    if Rule.PINNED in policy.rules:
+    # pinned: which warehouses may take each line (None: any)
+    eligible: list[set[str] | None] = [None] * n
+    if Rule.PINNED in rules and policy.pins:
+        known = set(ordered)
+        by_number = {no: set(known) for no in numbers}
+        pinned_away: dict[str, list[str]] = {}
+        hit_any = False
         for pin in policy.pins:
-            missing = [w for w in pin.warehouse_ids if w not in ctx.by_id]
+            missing = [w for w in pin.warehouse_ids if w not in known]
             if missing:
                 raise NoWarehouseCanAllocate(f"pinned warehouse(s) {', '.join(missing)} do not exist",
                                              warehouses=missing)
             hit = [ln for ln in lines if (pin.channel and pin.channel == channel) or (pin.sku and pin.sku == ln.sku)]
             for line in hit:
-                eligible[line.line_no] &= set(pin.warehouse_ids)
+                by_number[line.line_no] &= set(pin.warehouse_ids)
             if hit:
+                hit_any = True
                 target = f"channel {pin.channel}" if pin.channel else f"SKU {pin.sku}"
-                for wid in sorted(set(ctx.by_id) - set(pin.warehouse_ids)):
+                for wid in sorted(known - set(pin.warehouse_ids)):
                     pinned_away.setdefault(wid, []).append(f"{target} is pinned to {', '.join(pin.warehouse_ids)}")
-    for wid, why in pinned_away.items():  # one note per warehouse, however many pins
-        notes.append(_note(wid, Rule.PINNED, False, brief(why, first=SHOWN, sep="; ")))
+        for wid, why in pinned_away.items():  # one note per warehouse, however many pins
+            notes.append(_note(wid, _PINNED, False, brief(why, first=SHOWN, sep="; ")))
+        if hit_any:
+            eligible = [by_number[no] for no in numbers]
 
-    def can_take(wid: str, line: OrderLine, qty: int, taken: Mapping[tuple[str, str], int]) -> bool:
-        return wid in eligible[line.line_no] and available.get((line.sku, wid), 0) - taken.get((line.sku, wid), 0) >= qty
-
-    plan: list[AllocatedLine] = []
+    sku_set = set(skus)
+    available = _available(stock, sku_set)
+    have = [available[sku] for sku in skus]  # line i's available units by warehouse
+    repeated_skus = len(sku_set) < n
+    plan: list[tuple[int, str, int, str]] = []  # (line_no, sku, quantity, warehouse)
     taken: dict[tuple[str, str], int] = {}
-    ordered = sorted(ctx.by_id, key=ctx.key)
 
-    def assign(wid: str, line: OrderLine, qty: int) -> None:
-        plan.append(AllocatedLine.model_construct(line_no=line.line_no, sku=line.sku, quantity=qty, warehouse_id=wid))
-        taken[(line.sku, wid)] = taken.get((line.sku, wid), 0) + qty
+    def assign(wid: str, i: int, qty: int) -> None:
+        plan.append((numbers[i], skus[i], qty, wid))
+        taken[(skus[i], wid)] = taken.get((skus[i], wid), 0) + qty
 
-    remaining = list(lines)
-    if Rule.FEWEST_SHIPMENTS in policy.rules:
-        # one warehouse for everything, if any can
+    def can_take(wid: str, i: int, qty: int) -> bool:
+        allowed = eligible[i]
+        return ((allowed is None or wid in allowed)
+                and have[i].get(wid, 0) - taken.get((skus[i], wid), 0) >= qty)
+
+    remaining = list(range(n))  # the lines not placed yet, by index
+    if Rule.FEWEST_SHIPMENTS in rules:
+        # one warehouse for everything, if any can: each warehouse's row says what it is short of
+        pinned_text = [f"may not ship {sku} (pinned elsewhere)" for sku in skus]
+        rows: list[Sequence[str | None]]  # by warehouse (best first), by line: None where it can take the line
+        if not repeated_skus:
+            columns = []
+            for i in range(n):
+                column = list(map(_Shortfall(skus[i], quantities[i]).__getitem__,
+                                  map(have[i].get, ordered, repeat(0))))
+                allowed = eligible[i]
+                if allowed is not None:
+                    column = [text if wid in allowed else pinned_text[i] for wid, text in zip(ordered, column,
+                                                                                             strict=True)]
+                columns.append(column)
+            rows = list(zip(*columns, strict=True)) if n else [()] * len(ordered)
+        else:  # a SKU on several lines: a warehouse gives the earlier lines first
+            shortfalls = [_Shortfall(skus[i], quantities[i]) for i in range(n)]
+            rows = []
+            for wid in ordered:
+                used: dict[str, int] = {}
+                row: list[str | None] = []
+                for i in range(n):
+                    allowed = eligible[i]
+                    if allowed is not None and wid not in allowed:
+                        row.append(pinned_text[i])
+                        continue
+                    has = have[i].get(wid, 0) - used.get(skus[i], 0)
+                    text = shortfalls[i][has]
+                    if text is None:
+                        used[skus[i]] = used.get(skus[i], 0) + quantities[i]
+                    row.append(text)
+                rows.append(row)
         whole = []
-        for wid in ordered:
-            used: dict[str, int] = {}  # what this warehouse would already give to earlier lines, by SKU
-            short: list[tuple[OrderLine, int | None]] = []  # (line, what it has; None: pinned elsewhere)
-            for line in lines:
-                sku = line.sku
-                if wid not in eligible[line.line_no]:
-                    short.append((line, None))
-                    continue
-                has = available.get((sku, wid), 0) - used.get(sku, 0)
-                if has >= line.quantity:
-                    used[sku] = used.get(sku, 0) + line.quantity
-                else:
-                    short.append((line, has))
-            if short:
-                # only what the note shows is written out (it names SHOWN lines and counts the rest)
-                said = [f"may not ship {line.sku} (pinned elsewhere)" if has is None
-                        else f"{line.sku} needs {line.quantity}, has {max(has, 0)}" for line, has in short[:SHOWN]]
-                reason = ("; ".join(said) if len(short) <= SHOWN
-                          else f"short on {len(short)} line(s): {'; '.join(said)} and {len(short) - SHOWN} more")
-                notes.append(_note(wid, Rule.STOCK, False, reason))
-            else:
+        covered = []  # by warehouse: how many lines it can take
+        for wid, row in zip(ordered, rows, strict=True):
+            short = list(filter(None, row))  # the texts are never empty
+            count = len(short)
+            covered.append(n - count)
+            if not count:
                 whole.append(wid)
-                notes.append(_note(wid, Rule.STOCK, True, "holds every line"))
+                notes.append(_note(wid, _STOCK, True, _HOLDS_ALL))
+            elif count <= SHOWN:
+                notes.append(_note(wid, _STOCK, False, "; ".join(short)))
+            else:
+                notes.append(_note(wid, _STOCK, False, f"short on {count} line(s): {'; '.join(short[:SHOWN])} "
+                                                       f"and {count - SHOWN} more"))
         if whole:
             best = whole[0]
             for other in whole[1:]:
-                rule, why = ctx.why_better(best, other)
-                notes.append(_note(other, rule or Rule.PRIORITY, False, why))
-            notes.append(_note(best, Rule.FEWEST_SHIPMENTS, True,
-                               "ships the whole order in one shipment"
-                               + (f"; {', '.join(ctx.describe(r, best) for r in ctx.rankers)}" if ctx.rankers else "")))
-            for line in lines:
-                assign(best, line, line.quantity)
+                rule, why = rank.why_better(best, other)
+                notes.append(_note(other, rule, False, why))
+            described = ", ".join(rank.describe(j, best) for j in range(len(rank.rankers)))
+            notes.append(_note(best, _FEWEST, True,
+                               "ships the whole order in one shipment" + (f"; {described}" if rank.rankers else "")))
+            for i in range(n):
+                assign(best, i, quantities[i])
             remaining = []
         else:
             # the smallest split, greedily: the warehouse covering the most remaining lines first
-            repeated_skus = len({line.sku for line in lines}) < len(lines)
             while remaining:
                 best_wid, best_cover = None, []
-                for wid in ordered:
-                    if not repeated_skus:  # the common case, each SKU on one line: no running total needed
-                        cover = [line for line in remaining if wid in eligible[line.line_no]
-                                 and available.get((line.sku, wid), 0) - taken.get((line.sku, wid), 0) >= line.quantity]
-                    else:
-                        used: dict[str, int] = {}
+                if not repeated_skus:  # the common case, each SKU on one line: a row says it all
+                    left = len(remaining)
+                    pick = itemgetter(*remaining)
+                    best_count, best_row = 0, None
+                    for wid, row, can in zip(ordered, rows, covered, strict=True):
+                        if left != n:  # what it covers of what is left
+                            can = pick(row).count(None) if left > 1 else int(row[remaining[0]] is None)
+                        if can > best_count:
+                            best_wid, best_count, best_row = wid, can, row
+                            if can == left:
+                                break  # covers all that is left: a later warehouse could only tie, and ties go first
+                    if best_row is not None:
+                        best_cover = [i for i in remaining if best_row[i] is None]
+                else:
+                    for wid in ordered:
+                        used = {}
                         cover = []
-                        for line in remaining:
-                            sku = line.sku
-                            if wid in eligible[line.line_no] and (available.get((sku, wid), 0) - taken.get((sku, wid), 0)
-                                                                  - used.get(sku, 0)) >= line.quantity:
-                                used[sku] = used.get(sku, 0) + line.quantity
-                                cover.append(line)
-                    if len(cover) > len(best_cover):
-                        best_wid, best_cover = wid, cover
-                        if len(cover) == len(remaining):
-                            break  # covers all that is left: a later warehouse could only tie, and ties go first
+                        for i in remaining:
+                            sku = skus[i]
+                            allowed = eligible[i]
+                            if (allowed is None or wid in allowed) and (
+                                    have[i].get(wid, 0) - taken.get((sku, wid), 0) - used.get(sku, 0)) >= quantities[i]:
+                                used[sku] = used.get(sku, 0) + quantities[i]
+                                cover.append(i)
+                        if len(cover) > len(best_cover):
+                            best_wid, best_cover = wid, cover
+                            if len(cover) == len(remaining):
+                                break
                 if best_wid is None:
                     break
-                for line in best_cover:
-                    assign(best_wid, line, line.quantity)
+                for i in best_cover:
+                    assign(best_wid, i, quantities[i])
                 notes.append(_note(
-                    best_wid, Rule.FEWEST_SHIPMENTS, True,
-                    f"covers line(s) {_lines([ln.line_no for ln in best_cover])}: the most of what "
+                    best_wid, _FEWEST, True,
+                    f"covers line(s) {_lines([numbers[i] for i in best_cover])}: the most of what "
                     "was left, so the split stays small"))
-                placed = {id(ln) for ln in best_cover}
-                remaining = [ln for ln in remaining if id(ln) not in placed]
+                placed = set(best_cover)
+                remaining = [i for i in remaining if i not in placed]
     else:
         still = []
         chosen: dict[str, list[int]] = {}
-        for line in remaining:
-            wid = next((w for w in ordered if can_take(w, line, line.quantity, taken)), None)
+        for i in remaining:
+            wid = next((w for w in ordered if can_take(w, i, quantities[i])), None)
             if wid is None:
-                still.append(line)
+                still.append(i)
                 continue
-            assign(wid, line, line.quantity)
-            chosen.setdefault(wid, []).append(line.line_no)
-        for wid, numbers in chosen.items():  # one note per warehouse, naming its lines
-            notes.append(_note(wid, ctx.rankers[0] if ctx.rankers else Rule.STOCK, True,
-                               f"best-ranked warehouse with stock for line{'s' if len(numbers) > 1 else ''} "
-                               f"{_lines(numbers)}"))
+            assign(wid, i, quantities[i])
+            chosen.setdefault(wid, []).append(numbers[i])
+        for wid, placed_numbers in chosen.items():  # one note per warehouse, naming its lines
+            notes.append(_note(wid, str(rank.rankers[0]) if rank.rankers else _STOCK, True,
+                               f"best-ranked warehouse with stock for line{'s' if len(placed_numbers) > 1 else ''} "
+                               f"{_lines(placed_numbers)}"))
         remaining = still
 
-    backordered: list[BackorderedLine] = []
+    backordered: list[tuple[int, str, int]] = []  # (line_no, sku, quantity)
     splits: dict[str, list[str]] = {}
-    for line in remaining:
-        left = line.quantity
+    for i in remaining:
+        left = quantities[i]
+        sku = skus[i]
         if policy.allow_line_split:
+            allowed = eligible[i]
             for wid in ordered:
                 if left == 0:
                     break
-                if wid not in eligible[line.line_no]:
+                if allowed is not None and wid not in allowed:
                     continue
-                free = available.get((line.sku, wid), 0) - taken.get((line.sku, wid), 0)
+                free = have[i].get(wid, 0) - taken.get((sku, wid), 0)
                 if free > 0:
                     qty = min(free, left)
-                    assign(wid, line, qty)
+                    assign(wid, i, qty)
                     left -= qty
-                    splits.setdefault(wid, []).append(f"line {line.line_no} split: {qty} of {line.quantity} "
-                                                      f"{line.sku} from here")
+                    splits.setdefault(wid, []).append(f"line {numbers[i]} split: {qty} of {quantities[i]} "
+                                                      f"{sku} from here")
         if left:
-            backordered.append(BackorderedLine.model_construct(line_no=line.line_no, sku=line.sku, quantity=left))
+            backordered.append((numbers[i], sku, left))
     for wid, parts in splits.items():  # one note per warehouse, however many lines it takes a part of
-        notes.append(_note(wid, Rule.STOCK, True, brief(parts, first=SHOWN, sep="; ")))
+        notes.append(_note(wid, _STOCK, True, brief(parts, first=SHOWN, sep="; ")))
 
-    shipments = sorted({p.warehouse_id for p in plan})
-    waiting = brief([f"{b.quantity} x {b.sku}" for b in backordered], first=SHOWN)
+    shipments = sorted({p[3] for p in plan})
+    waiting = brief([f"{qty} x {sku}" for _, sku, qty in backordered], first=SHOWN)
     if not plan:
         summary = "nothing can ship now: " + waiting
     else:
         summary = f"{len(shipments)} shipment(s) from {brief(shipments, first=SHOWN * 2)}"
         if backordered:
             summary += "; backordered " + waiting
-    return Allocation(rule_set=policy.name(), plan_no=plan_no, lines=plan, backordered=backordered,
-                      candidates=notes, summary=clip(summary))
+    return Allocation(rule_set=policy.name(), plan_no=plan_no, lines=[_allocated_line(*p) for p in plan],
+                      backordered=[_backordered_line(*b) for b in backordered], candidates=notes,
+                      summary=clip(summary))
 
 
 def first_with_stock(lines: Sequence[OrderLine], warehouses: Sequence[Warehouse],
