@@ -272,15 +272,19 @@ def _callbacks_skip_executions_still_starting() -> None:
     moto's list includes one that is ``RUNNING`` but whose worker has not started yet: the call then
     fails (``'NoneType' object has no attribute 'env'``) and answers a 500 to a caller's tracking while
     another order's execution is starting (under load, or as the reconciler redrives a batch after a
-    restart). List only executions that have a worker (a starting one cannot hold the token yet)."""
+    restart); one still being set up has no status at all yet. List only executions that have a status and
+    a worker (a starting one cannot hold the token yet)."""
     from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 
     if getattr(StepFunctionsParserBackend, "_orderflow_started_only", False):
         return
 
+    def _status(execution) -> object:  # noqa: ANN001 - None while it is being set up (no exec_status yet)
+        return execution.status if getattr(execution, "exec_status", None) is not None else None
+
     def _get_executions(self, execution_status=None):  # noqa: ANN001, ANN202
         return [e for sm in list(self.state_machines) for e in list(sm.executions)
-                if execution_status is None or (execution_status == e.status and (
+                if execution_status is None or (execution_status == _status(e) and (
                     execution_status != "RUNNING" or getattr(e, "exec_worker", None) is not None))]
 
     StepFunctionsParserBackend._get_executions = _get_executions  # type: ignore[method-assign]
