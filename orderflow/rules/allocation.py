@@ -34,7 +34,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from enum import StrEnum
-from functools import cache
+from functools import cached_property
 from itertools import repeat
 from operator import itemgetter
 from typing import Any, Literal
@@ -108,7 +108,7 @@ def _builder(cls: type[BaseModel], fields: tuple[str, ...]) -> Callable[..., Any
 
     def build(*values: Any) -> Any:
         model = _new(cls)
-        _setattr(model, "__dict__", dict(zip(fields, values, strict=True)))
+        _setattr(model, "__dict__", dict(zip(fields, values)))  # noqa: B905 - as many values as fields
         _setattr(model, "__pydantic_fields_set__", set(fields))
         _setattr(model, "__pydantic_extra__", None)
         _setattr(model, "__pydantic_private__", None)
@@ -168,35 +168,52 @@ class AllocationPolicy(Document):
 
 # -- ranking ----------------------------------------------------------------------------------------------
 
-@cache
+#: ``geo.locate``'s points as the great-circle distance uses them, by country and postal code: (latitude in
+#: radians, its cosine, longitude in degrees), or None. Like ``geo.locate``'s own cache, one entry per
+#: address seen; two plain dicts, not functools.cache (no key tuple built per warehouse).
+_LOCATED: dict[str | None, dict[str | None, tuple[float, float, float] | None]] = {}
+#: ``math.radians``'s factor (``x * (pi / 180)`` in C, so the same double)
+_DEGREE = math.pi / 180.0
+
+
 def _located(country: str | None, postal_code: str | None) -> tuple[float, float, float] | None:
-    """``geo.locate``'s point as the great-circle distance uses it: (latitude in radians, its cosine,
-    longitude in degrees); cached, like ``geo.locate``."""
+    by_code = _LOCATED.get(country)
+    if by_code is None:
+        by_code = _LOCATED[country] = {}
+    if postal_code in by_code:
+        return by_code[postal_code]
     point = geo.locate(country, postal_code)
     if point is None:
+        by_code[postal_code] = None
         return None
     lat = math.radians(point.lat)
-    return lat, math.cos(lat), point.lon
+    by_code[postal_code] = located = (lat, math.cos(lat), point.lon)
+    return located
 
 
 def _distances(ship_to: Address | None, warehouses: Sequence[Warehouse]) -> list[float]:
     """Each warehouse's distance to ``ship_to`` in km, to 0.1 km (infinite when either end is unknown):
-    ``geo.distance_km``'s arithmetic, step for step, so the ranks (and the km a note gives) are its own."""
+    ``geo.distance_km``'s arithmetic, operation for operation (the same doubles), so the ranks and the km a
+    note gives are its own."""
     where = _located(ship_to.country, ship_to.postal_code) if ship_to else None
     if where is None:
         return [_INF] * len(warehouses)
     p1, cos1, lon1 = where
-    sin, sqrt, asin, radians, diameter = math.sin, math.sqrt, math.asin, math.radians, 2 * geo.EARTH_RADIUS_KM
+    sin, sqrt, asin, diameter = math.sin, math.sqrt, math.asin, 2 * geo.EARTH_RADIUS_KM
+    located, degree = _LOCATED, _DEGREE
     out = []
     for w in warehouses:
         address = w.address
-        here = _located(address.country, address.postal_code) if address else None
-        if here is None:
-            out.append(_INF)
-            continue
-        p2, cos2, lon2 = here
-        h = sin((p2 - p1) / 2) ** 2 + cos1 * cos2 * sin(radians(lon2 - lon1) / 2) ** 2
-        out.append(round(diameter * asin(min(1.0, sqrt(h))), 1))
+        if address:
+            by_code = located.get(address.country)
+            code = address.postal_code
+            here = by_code[code] if by_code is not None and code in by_code else _located(address.country, code)
+            if here is not None:
+                p2, cos2, lon2 = here
+                root = sqrt(sin((p2 - p1) / 2) ** 2 + cos1 * cos2 * sin((lon2 - lon1) * degree / 2) ** 2)
+                out.append(round(diameter * asin(root if root < 1.0 else 1.0), 1))  # min(1.0, root)
+                continue
+        out.append(_INF)
     return out
 
 
@@ -224,8 +241,13 @@ class _Ranking:
                 columns.append([_INF if w.shipping_cost is None else float(w.shipping_cost) for w in ws])
         # (value on each rule..., warehouse id): the id breaks the last tie
         keys = sorted(zip(*columns, (w.warehouse_id for w in ws), strict=False))
+        self.keys = keys
         self.ordered: list[str] = [key[-1] for key in keys]
-        self.values: dict[str, tuple] = {key[-1]: key for key in keys}
+
+    @cached_property
+    def values(self) -> dict[str, tuple]:
+        """Each warehouse's (value on each rule..., id); only a plan with a choice of whole warehouses asks."""
+        return {key[-1]: key for key in self.keys}
 
     def describe(self, rule_index: int, warehouse_id: str) -> str:
         return _describe(self.rankers[rule_index], self.values[warehouse_id][rule_index])
@@ -266,8 +288,9 @@ class _Shortfall(dict):
     """A line's note text by what a warehouse has of it: ``None`` when that covers the line, else
     "A needs 2, has 0" (written once per amount)."""
 
-    def __init__(self, sku: str, quantity: int) -> None:
-        super().__init__()
+    __slots__ = ("sku", "quantity")
+
+    def __init__(self, sku: str, quantity: int) -> None:  # starts empty (dict.__new__), no dict.__init__ needed
         self.sku, self.quantity = sku, quantity
 
     def __missing__(self, has: int) -> str | None:
