@@ -6,8 +6,12 @@ the caller's mistakes; a 500 only ever means a bug or an outage on our side.
 
 from __future__ import annotations
 
+import functools
+import importlib
 import json
 import os
+import re
+import threading
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
@@ -98,8 +102,9 @@ def _security() -> dict:
     return {"security_schemes": {"bearerAuth": HTTPBearer()}, "security": [{"bearerAuth": []}]}
 
 
-app.enable_swagger(path="/docs", **OPENAPI, **_security())
-
+#: Where Powertools' Swagger UI answers. Its route is added on the first request for it
+#: (:func:`include_routes_for`): enabling it imports Powertools' OpenAPI models, which no other route needs.
+DOCS_PATH = "/docs"
 
 _document: str | None = None
 
@@ -109,6 +114,7 @@ def openapi_document():
     """The generated document with what orderflow.api.openapi adds (security, every status, rules)."""
     global _document
     if _document is None:
+        include_every_route()
         _document = json.dumps(amend(json.loads(app.get_openapi_json_schema(**OPENAPI, **_security()))))
     return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=_document)
 
@@ -230,29 +236,71 @@ def complete(order_id: Annotated[str, Path(max_length=80, pattern=ID_PATTERN)]):
     return json_response(202, order.public())
 
 
-from orderflow.api.stock import router as stock_router  # noqa: E402 - routes need `app` defined first
+# -- the routers, included when a request first needs one -------------------------------------------
 
-app.include_router(stock_router)
+#: Each router's module and the paths of its routes (Powertools rules). A router is included on the first
+#: request whose path one of its rules matches, so a cold start pays for the routes above only, and a
+#: request for one router's routes for that router alone: the channel clients and httpx, the SFTP
+#: suppliers, the carriers and FBA load in the functions' containers that serve their routes.
+#: tests/unit/test_api_routers.py holds this table to the routers' real routes.
+ROUTERS: dict[str, tuple[str, ...]] = {
+    "orderflow.api.stock": (
+        "/inventory/<sku>/<warehouse_id>/adjustments", "/settings/allocation", "/reorder-rules",
+        "/reorder-rules/<sku>", "/purchase-orders", "/purchase-orders/<po_id>", "/purchase-orders/<po_id>/submit",
+        "/purchase-orders/<po_id>/receive"),
+    "orderflow.api.channels": (
+        "/channels", "/channels/<channel_id>", "/channels/<channel_id>/import", "/webhooks/<channel_id>"),
+    "orderflow.api.labels": (
+        "/carriers", "/carriers/<carrier_id>", "/orders/<order_id>/labels", "/orders/<order_id>/labels/<shipment_id>"),
+    "orderflow.api.suppliers": ("/suppliers", "/suppliers/<warehouse_id>", "/suppliers/<warehouse_id>/poll"),
+    "orderflow.api.fba": ("/fba", "/fba/<warehouse_id>", "/fba/<warehouse_id>/poll"),
+    "orderflow.api.orders_view": ("/orders/counts", "/orders/<order_id>/trace", "/inventory"),
+}
 
-from orderflow.api.channels import router as channels_router  # noqa: E402 - as above
+_included: set[str] = set()
+_including = threading.Lock()
 
-app.include_router(channels_router)
 
-from orderflow.api.labels import router as labels_router  # noqa: E402 - as above
+def _include(module: str) -> None:
+    if module in _included:
+        return
+    with _including:  # the local stack serves requests on many threads of one process
+        if module not in _included:
+            app.include_router(importlib.import_module(module).router)
+            _included.add(module)
 
-app.include_router(labels_router)
 
-from orderflow.api.suppliers import router as suppliers_router  # noqa: E402 - as above
+def _enable_docs() -> None:
+    if DOCS_PATH in _included:
+        return
+    include_every_route()  # the UI shows the whole document
+    with _including:
+        if DOCS_PATH not in _included:
+            app.enable_swagger(path=DOCS_PATH, **OPENAPI, **_security())
+            _included.add(DOCS_PATH)
 
-app.include_router(suppliers_router)
 
-from orderflow.api.fba import router as fba_router  # noqa: E402 - as above
+@functools.cache
+def _router_rules() -> tuple[tuple[str, tuple[re.Pattern, ...]], ...]:
+    """ROUTERS' rules as patterns; a parameter matches any one path segment (what Powertools matches and more)."""
+    return tuple((module, tuple(re.compile("^" + re.sub(r"<\w+>", "[^/]+", rule) + "$") for rule in rules))
+                 for module, rules in ROUTERS.items())
 
-app.include_router(fba_router)
 
-from orderflow.api.orders_view import router as orders_view_router  # noqa: E402 - as above
+def include_every_route() -> None:
+    """Include every router (in the table's order): the OpenAPI document names every route."""
+    for module in ROUTERS:
+        _include(module)
 
-app.include_router(orders_view_router)
+
+def include_routes_for(path: str) -> None:
+    """Include the routers (and the docs route) that may serve ``path``, before it is resolved."""
+    if path == DOCS_PATH:
+        _enable_docs()
+        return
+    for module, rules in _router_rules():
+        if module not in _included and any(rule.match(path) for rule in rules):
+            _include(module)
 
 
 #: The operator console's routes on AWS: the same API under this prefix, authorized by the console's Cognito
@@ -305,6 +353,7 @@ def resolve(event: dict, context: Any) -> dict:
         if event.get("multiValueHeaders"):
             mv = {k: v for k, v in event["multiValueHeaders"].items() if k.lower() != "content-type"}
             event["multiValueHeaders"] = {**mv, "Content-Type": ["application/json"]}
+    include_routes_for(event.get("path") or "")
     result = app.resolve(event, context)
     if plain is not None:
         result = _allow_console_origin(result, _header(headers, "origin"))

@@ -15,8 +15,9 @@ from orderflow.api import openapi
 
 @pytest.fixture(scope="module")
 def document() -> dict:
-    from orderflow.api.app import OPENAPI, _security, app
+    from orderflow.api.app import OPENAPI, _security, app, include_every_route
 
+    include_every_route()  # the routers are otherwise included on their first request
     return openapi.amend(json.loads(app.get_openapi_json_schema(**OPENAPI, **_security())))
 
 
