@@ -26,7 +26,9 @@ class PurchaseOrderStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
-class ReorderRule(Document):
+# ``defer_build=True`` (here and below): pydantic builds a model's validator when it is first used, not at
+# import, so a function's cold start pays only for the models it validates (issue 13).
+class ReorderRule(Document, defer_build=True):
     sku: Sku
     supplier: Identifier
     warehouse_id: Identifier
@@ -37,7 +39,7 @@ class ReorderRule(Document):
         return max(self.min_quantity, math.ceil(demand / self.multiple) * self.multiple)
 
 
-class POLineIn(Model):
+class POLineIn(Model, defer_build=True):
     sku: Sku
     quantity: Count(gt=0, le=1_000_000)
 
@@ -46,7 +48,7 @@ class POLine(POLineIn):
     received: int = 0
 
 
-class Demand(Model):
+class Demand(Model, defer_build=True):
     """Backordered units of one order line that this purchase order is meant to cover."""
 
     order_id: str
@@ -56,20 +58,20 @@ class Demand(Model):
     quantity: int
 
 
-class Receipt(Model):
+class Receipt(Model, defer_build=True):
     receipt_id: str
     at: str
     lines: list[POLineIn]
 
 
-class NewPurchaseOrder(Model):
+class NewPurchaseOrder(Model, defer_build=True):
     supplier: Identifier
     warehouse_id: Identifier
     lines: Annotated[list[POLineIn], Field(min_length=1, max_length=500)]
     status: PurchaseOrderStatus = PurchaseOrderStatus.ORDERED
 
 
-class PurchaseOrder(Document):
+class PurchaseOrder(Document, defer_build=True):
     po_id: str
     supplier: str
     warehouse_id: str
@@ -85,7 +87,7 @@ class PurchaseOrder(Document):
         return next((line for line in self.lines if line.sku == sku), None)
 
 
-class ReceiptIn(Model):
+class ReceiptIn(Model, defer_build=True):
     lines: Annotated[list[POLineIn], Field(min_length=1, max_length=500)]
     receipt_id: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")] | None = Field(
         None, description="Give one to make a retried receipt harmless; the same id is applied once")
@@ -258,5 +260,5 @@ class Purchasing:
         return self._update(po_id, record), True
 
 
-class _DraftPointer(Document):
+class _DraftPointer(Document, defer_build=True):
     po_id: str

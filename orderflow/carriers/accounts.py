@@ -54,7 +54,9 @@ BaseUrl = Annotated[str, StringConstraints(strip_whitespace=True, min_length=8, 
 Service = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
 
 
-class _AccountFields(Model):
+# ``defer_build=True`` (here and below): pydantic builds a model's validator when it is first used, not at
+# import, so a function's cold start pays only for the models it validates (issue 13).
+class _AccountFields(Model, defer_build=True):
     type: CarrierType
     name: ShortText | None = None
     base_url: BaseUrl | None = Field(None, description="The carrier API's root; default: the carrier's public API")

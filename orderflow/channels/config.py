@@ -58,7 +58,9 @@ class RateLimit(Model):
     burst: Annotated[int, Field(ge=1, le=1000)]
 
 
-class _ChannelBase(Model):
+# ``defer_build=True`` (here and below): pydantic builds a model's validator when it is first used, not at
+# import, so a function's cold start pays only for the models it validates (issue 13).
+class _ChannelBase(Model, defer_build=True):
     channel_id: Identifier
     name: ShortText | None = None
     base_url: BaseUrl = Field(description="The channel's API root, e.g. https://shop.myshopify.com")
@@ -114,7 +116,7 @@ ChannelConfig = Annotated[ShopifyConfig | WooCommerceConfig | AmazonConfig, Fiel
 # -- credentials --------------------------------------------------------------------------------------
 
 
-class ShopifyCredentials(Model):
+class ShopifyCredentials(Model, defer_build=True):
     model_config = SECRET_MODEL_CONFIG
 
     access_token: Secret = Field(description="Admin API access token (X-Shopify-Access-Token)")
@@ -122,7 +124,7 @@ class ShopifyCredentials(Model):
     webhook_secret: Secret | None = None
 
 
-class WooCommerceCredentials(Model):
+class WooCommerceCredentials(Model, defer_build=True):
     model_config = SECRET_MODEL_CONFIG
 
     consumer_key: Secret
@@ -131,7 +133,7 @@ class WooCommerceCredentials(Model):
     webhook_secret: Secret | None = None
 
 
-class AmazonCredentials(Model):
+class AmazonCredentials(Model, defer_build=True):
     model_config = SECRET_MODEL_CONFIG
 
     client_id: Secret = Field(description="LWA client id")

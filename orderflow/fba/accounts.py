@@ -44,7 +44,9 @@ RETRY_BASE_ENV = config.FBA_RETRY_BASE_SECONDS.name
 MarketplaceId = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Z0-9]{5,20}$")]
 
 
-class _AccountFields(Model):
+# ``defer_build=True`` (here and below): pydantic builds a model's validator when it is first used, not at
+# import, so a function's cold start pays only for the models it validates (issue 13).
+class _AccountFields(Model, defer_build=True):
     channel_id: Identifier = Field(description="The Amazon sales channel (POST /channels, type amazon) whose "
                                                "Login-with-Amazon credentials MCF calls use")
     marketplace_id: MarketplaceId | None = Field(None, description="Default: the channel's first marketplace")
@@ -77,7 +79,7 @@ class FbaAccount(_AccountFields):
     updated_at: str = Field(default_factory=utcnow)
 
 
-class OpenFulfillmentOrder(BaseModel):
+class OpenFulfillmentOrder(BaseModel, defer_build=True):
     """A shipment Amazon has (or is being given) that has not shipped yet."""
 
     model_config = ConfigDict(extra="ignore")

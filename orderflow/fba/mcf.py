@@ -58,11 +58,13 @@ def money_value(amount: Decimal) -> str:
     return format(amount, "f")
 
 
-class _Request(BaseModel):
+# ``defer_build=True`` (here and below): pydantic builds a model's validator when it is first used, not at
+# import, so a function's cold start pays only for the models it validates (issue 13).
+class _Request(BaseModel, defer_build=True):
     model_config = ConfigDict(extra="forbid")
 
 
-class _Answer(BaseModel):
+class _Answer(BaseModel, defer_build=True):
     model_config = ConfigDict(extra="ignore")
 
 

@@ -82,7 +82,9 @@ def check_template(template: str) -> str:
 FileNameTemplate = Annotated[str, StringConstraints(strip_whitespace=True, min_length=5, max_length=120)]
 
 
-class OrderColumn(Model):
+# ``defer_build=True`` (here and below): pydantic builds a model's validator when it is first used, not at
+# import, so a function's cold start pays only for the models it validates (issue 13).
+class OrderColumn(Model, defer_build=True):
     """One column of the order file: a field of ours under the supplier's header, or a constant."""
 
     header: Header
@@ -96,7 +98,7 @@ class OrderColumn(Model):
         return self
 
 
-class CancelColumn(Model):
+class CancelColumn(Model, defer_build=True):
     header: Header
     field: CancelField | None = None
     value: Annotated[str, StringConstraints(max_length=200)] | None = None
@@ -116,7 +118,7 @@ def _canonical_cancel_columns() -> list[CancelColumn]:
     return [CancelColumn(header=name, field=name) for name in CANCEL_FIELDS]
 
 
-class OrderFileFormat(Model):
+class OrderFileFormat(Model, defer_build=True):
     """The order file we write to the supplier's ``in`` folder: one per shipment, one row per line."""
 
     columns: Annotated[list[OrderColumn], Field(min_length=1, max_length=100)] = Field(
@@ -159,7 +161,7 @@ def _canonical_tracking_columns() -> dict[str, str]:
     return {name: name for name in TRACKING_FIELDS}
 
 
-class TrackingFileFormat(Model):
+class TrackingFileFormat(Model, defer_build=True):
     """The ship confirmations the supplier writes to its ``out`` folder (header row required)."""
 
     columns: dict[TrackingField, Header] = Field(
@@ -191,7 +193,7 @@ class TrackingFileFormat(Model):
         return self
 
 
-class SftpSettings(Model):
+class SftpSettings(Model, defer_build=True):
     #: Which server the credentials are sent to: changing one of these needs the credentials again.
     DESTINATION: ClassVar[tuple[str, ...]] = ("host", "port", "host_key_fingerprint", "accept_unknown_host_key")
 
@@ -222,7 +224,7 @@ class SftpSettings(Model):
         return tuple(getattr(self, name) for name in self.DESTINATION)
 
 
-class Folders(Model):
+class Folders(Model, defer_build=True):
     inbound: FolderPath = Field("/in", description="Where order (and cancellation) files go")
     outbound: FolderPath = Field("/out", description="Where the supplier leaves tracking files")
     archive: FolderPath = Field("/archive", description="Processed tracking files (archive_mode move)")
@@ -242,7 +244,7 @@ class Folders(Model):
         return self
 
 
-class SupplierSettings(Model):
+class SupplierSettings(Model, defer_build=True):
     """What a seller sends (``PUT /suppliers/{warehouse_id}``) besides the credentials."""
 
     name: ShortText | None = None
@@ -277,7 +279,7 @@ class SupplierConfig(SupplierSettings, Document):
         return self.model_dump(mode="json")
 
 
-class SupplierCredentials(Model):
+class SupplierCredentials(Model, defer_build=True):
     #: A credential that fails validation is never repeated in the error's text.
     model_config = ConfigDict(hide_input_in_errors=True)
 

@@ -40,7 +40,9 @@ def _tracking(warehouse_id: str) -> str:
     return f"supplier-tracking#{warehouse_id}"
 
 
-class SentFile(Document):
+# ``defer_build=True`` (here and below): pydantic builds a model's validator when it is first used, not at
+# import, so a function's cold start pays only for the models it validates (issue 13).
+class SentFile(Document, defer_build=True):
     warehouse_id: str
     shipment_id: str
     order_id: str
@@ -63,13 +65,13 @@ class SentFile(Document):
     cancel_sent_at: str | None = None
 
 
-class OpenShipment(Document):
+class OpenShipment(Document, defer_build=True):
     order_id: str
     shipment_id: str
     file_name: str
 
 
-class TrackingFileRecord(Document):
+class TrackingFileRecord(Document, defer_build=True):
     warehouse_id: str
     sha256: str
     file_name: str
@@ -81,7 +83,7 @@ class TrackingFileRecord(Document):
     read_at: str = Field(default_factory=utcnow)
 
 
-class PollLease(Document):
+class PollLease(Document, defer_build=True):
     owner: str
     until: int  # epoch seconds
 
