@@ -8,10 +8,9 @@ dead-letter queue; the rest of the batch is done. Amazon refusing the order is n
 message: the order needs attention with Amazon's reason.
 """
 
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from orderflow.adapters.sqs_batch import SqsRecord, process_partial_response
 from orderflow.channels.http import Deadline
 from orderflow.fba.forwarding import forward
 from orderflow.fulfillment import ForwardMessage
@@ -22,7 +21,7 @@ from orderflow.wiring import default_ports
 SAFETY_MARGIN = 10.0
 
 
-def record_handler(record: SQSRecord, lambda_context: LambdaContext | None = None) -> str:
+def record_handler(record: SqsRecord, lambda_context: LambdaContext | None = None) -> str:
     message = ForwardMessage.model_validate_json(record.body)
     deadline = Deadline.of_lambda(lambda_context, margin=SAFETY_MARGIN)
     outcome = forward(message, default_ports(), deadline=deadline)
@@ -34,6 +33,4 @@ def record_handler(record: SQSRecord, lambda_context: LambdaContext | None = Non
 @tracer.capture_lambda_handler(capture_response=False)
 @log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
-    # A processor per batch: it keeps the batch's results, and the local stack may run two batches at once.
-    return process_partial_response(event=event, record_handler=record_handler,
-                                    processor=BatchProcessor(event_type=EventType.SQS), context=context)
+    return process_partial_response(event, record_handler, context)

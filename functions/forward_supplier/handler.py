@@ -5,10 +5,9 @@ A record whose supplier cannot be reached fails alone (partial batch response) a
 growing delay; see :mod:`orderflow.suppliers.forwarding`.
 """
 
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from orderflow.adapters.sqs_batch import SqsRecord, process_partial_response
 from orderflow.observability import log_metrics, logger, tracer
 from orderflow.suppliers.forwarding import handle_record
 from orderflow.suppliers.ports import Connections, Suppliers, default_suppliers
@@ -23,14 +22,12 @@ _suppliers: Suppliers | None = None
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     global _suppliers
     _suppliers = _suppliers or default_suppliers(default_ports())
-    # One SFTP session per supplier for the whole batch; a processor per call (the local stack may run
-    # two batches at once in threads).
+    # One SFTP session per supplier for the whole batch.
     with Connections(_suppliers) as connections:
 
-        def record_handler(record: SQSRecord) -> str:
+        def record_handler(record: SqsRecord) -> str:
             return handle_record(record.body, receive_count=int(record.attributes.approximate_receive_count or 1),
                                  receipt_handle=record.receipt_handle, ports=default_ports(), suppliers=_suppliers,
                                  connections=connections).outcome
 
-        return process_partial_response(event=event, record_handler=record_handler,
-                                        processor=BatchProcessor(event_type=EventType.SQS), context=context)
+        return process_partial_response(event, record_handler, context)

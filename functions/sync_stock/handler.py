@@ -6,18 +6,15 @@ A failed SKU fails its message (retried, then the DLQ); FIFO keeps one SKU's syn
 
 import json
 
-from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor, process_partial_response
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from orderflow.adapters.sqs_batch import SqsRecord, process_partial_response
 from orderflow.channels.stock_sync import sync_all, sync_sku
 from orderflow.observability import log_metrics, logger, tracer
 from orderflow.wiring import default_ports
 
-processor = SqsFifoPartialProcessor()
 
-
-def record_handler(record: SQSRecord) -> dict:
+def record_handler(record: SqsRecord) -> dict:
     sku = json.loads(record.body)["sku"]
     pushed = sync_sku(sku, default_ports())
     logger.info("stock synced", sku=sku, pushed=pushed)
@@ -32,4 +29,5 @@ def lambda_handler(event: dict, context: LambdaContext) -> dict:
         pushed = sync_all(default_ports())
         logger.info("stock sync sweep", skus=len(pushed))
         return {"skus_pushed": len(pushed)}
-    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
+    # FIFO: the records after a failed one fail too, so one SKU's syncs keep their order.
+    return process_partial_response(event, record_handler, context, fifo=True)
