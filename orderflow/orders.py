@@ -109,7 +109,7 @@ def start_workflow(order: Order, ports: Ports) -> None:
 # -- the workflow's path: plan, wait for stock, reserve, route, wait for the shipment, complete ---------
 
 
-def record_plan(order_id: str, plan: Allocation, ports: Ports) -> Order:
+def record_plan(order_id: str, plan: Allocation, ports: Ports, *, current: Order | None = None) -> Order:
     """Keep a new allocation plan (once per plan number); a plan that waits for stock makes the order
     ``awaiting_stock``."""
 
@@ -125,7 +125,7 @@ def record_plan(order_id: str, plan: Allocation, ports: Ports) -> Order:
             o.record("allocated", f"plan {plan.plan_no} ({plan.rule_set}): {plan.summary}")
         return True
 
-    return ports.orders.update(order_id, record)
+    return ports.orders.update(order_id, record, current=current)
 
 
 def take_stock_wait_token(order_id: str, ports: Ports, *, resume: bool) -> bool:
@@ -148,7 +148,7 @@ def take_stock_wait_token(order_id: str, ports: Ports, *, resume: bool) -> bool:
     return bool(taken)
 
 
-def reserve_plan(order_id: str, plan: Allocation, ports: Ports) -> Order:
+def reserve_plan(order_id: str, plan: Allocation, ports: Ports, *, current: Order | None = None) -> Order:
     """Commit a planned allocation's stock, exactly once, and mark the plan ``reserved``.
 
     Stock that moved since the plan supersedes it and raises StockMoved (the workflow plans again). An order
@@ -178,7 +178,7 @@ def reserve_plan(order_id: str, plan: Allocation, ports: Ports) -> Order:
         o.record("stock_reserved", f"plan {plan.plan_no}: {units} unit(s) committed")
         return True
 
-    order = ports.orders.update(order_id, reserved)
+    order = ports.orders.update(order_id, reserved, current=current)
     if order.status in (OrderStatus.CANCELLED, OrderStatus.COMPLETED):
         # cancelled (or fulfilled on the channel) while we were reserving: give the stock straight back
         release_stock_of_cancelled(order, ports)
@@ -186,7 +186,7 @@ def reserve_plan(order_id: str, plan: Allocation, ports: Ports) -> Order:
     return order
 
 
-def set_due(order_id: str, due: dict[str, str], ports: Ports) -> Order:
+def set_due(order_id: str, due: dict[str, str], ports: Ports, *, current: Order | None = None) -> Order:
     """Give open shipments that have none (a redrive cleared an SLA that ran out) when their SLA runs out."""
 
     def renew(o: Order) -> bool:
@@ -197,10 +197,11 @@ def set_due(order_id: str, due: dict[str, str], ports: Ports) -> Order:
                 changed = True
         return changed
 
-    return ports.orders.update(order_id, renew)
+    return ports.orders.update(order_id, renew, current=current)
 
 
-def add_shipments(order_id: str, plan_no: int, shipments: list[Shipment], ports: Ports) -> Order:
+def add_shipments(order_id: str, plan_no: int, shipments: list[Shipment], ports: Ports, *,
+                  current: Order | None = None) -> Order:
     """Keep the shipments routed for a plan (once per plan)."""
 
     def routed(o: Order) -> bool:
@@ -212,7 +213,7 @@ def add_shipments(order_id: str, plan_no: int, shipments: list[Shipment], ports:
                                      for s in shipments))
         return True
 
-    return ports.orders.update(order_id, routed)
+    return ports.orders.update(order_id, routed, current=current)
 
 
 def await_fulfilment(order_id: str, task_token: str, ports: Ports, *,

@@ -177,10 +177,13 @@ class OrderRepository:
         self._saved(order)
         return order
 
-    def update(self, order_id: str, change: Callable[[Order], Any], attempts: int = 8) -> Order:
-        """Read, change, save; again on a concurrent update. ``change`` may return False to skip saving."""
+    def update(self, order_id: str, change: Callable[[Order], Any], attempts: int = 8, *,
+               current: Order | None = None) -> Order:
+        """Read, change, save; again on a concurrent update. ``change`` may return False to skip saving.
+        ``current`` (the order as the caller last read or saved it) saves the first read: if someone saved it
+        since, the conditional write fails and the next attempt reads it."""
         for attempt in range(attempts):
-            order = self.get(order_id)
+            order = current.model_copy(deep=True) if attempt == 0 and current is not None else self.get(order_id)
             if change(order) is False:
                 return order
             try:

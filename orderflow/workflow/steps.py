@@ -23,9 +23,9 @@ from pydantic import BaseModel
 
 from orderflow import observability, orders
 from orderflow.errors import FulfillerSlaExpired, StockMoved, UnsupportedFulfillmentRoute
-from orderflow.models import METHOD_BY_KIND, Allocation, FulfillmentMethod, Order, Shipment, utcnow
+from orderflow.models import METHOD_BY_KIND, Allocation, FulfillmentMethod, Order, Shipment, Warehouse, utcnow
 from orderflow.ports import Ports
-from orderflow.rules.allocation import allocate
+from orderflow.rules.allocation import AllocationPolicy, allocate
 
 log = logging.getLogger(__name__)
 
@@ -48,11 +48,33 @@ class AwaitInput(StepInput):
 #: Steps stop for a cancelled order and one its channel completed (:func:`orderflow.orders.live`).
 
 
-def plan_for(order: Order, ports: Ports, plan_no: int) -> Allocation:
+class Setup:
+    """The warehouses and the allocation policy, read once per step (each is a DynamoDB read)."""
+
+    def __init__(self, ports: Ports) -> None:
+        self._ports = ports
+        self._warehouses: list[Warehouse] | None = None
+        self._policy: AllocationPolicy | None = None
+
+    @property
+    def warehouses(self) -> list[Warehouse]:
+        if self._warehouses is None:
+            self._warehouses = self._ports.settings.warehouses()
+        return self._warehouses
+
+    @property
+    def policy(self) -> AllocationPolicy:
+        if self._policy is None:
+            self._policy = self._ports.settings.allocation_policy()
+        return self._policy
+
+
+def plan_for(order: Order, ports: Ports, plan_no: int, setup: Setup | None = None) -> Allocation:
     """Run the seller's rules over what the order still needs and the stock there is now."""
+    setup = setup or Setup(ports)
     outstanding = order.outstanding()
     stock = ports.inventory.levels_for(line.sku for line in outstanding)
-    return allocate(outstanding, ports.settings.warehouses(), stock, policy=ports.settings.allocation_policy(),
+    return allocate(outstanding, setup.warehouses, stock, policy=setup.policy,
                     channel=order.channel, ship_to=order.shipping_address, plan_no=plan_no)
 
 
@@ -65,38 +87,51 @@ def _allocation_result(order: Order) -> dict[str, Any]:
 
 def allocate_order(order_id: str, ports: Ports) -> dict[str, Any]:
     """Decide which warehouse(s) ship what the order still needs, and record why."""
-    order = orders.live(ports.orders.get(order_id))
+    return _allocate(orders.live(ports.orders.get(order_id)), ports, Setup(ports))[0]
+
+
+def _allocate(order: Order, ports: Ports, setup: Setup) -> tuple[dict[str, Any], Order]:
     if order.allocation is not None and (order.allocation.status == "planned" or not order.outstanding()):
-        return _allocation_result(order)  # a retry, or a redrive of an order already placed: the plan stands
+        return _allocation_result(order), order  # a retry, or a redrive of an order already placed: the plan stands
     plan_no = order.next_plan_no()
     with observability.timed(observability.ALLOCATION_LATENCY):  # the stock and settings reads and the rules
-        plan = plan_for(order, ports, plan_no)
-    hold = ports.settings.allocation_policy().backorder == "hold"
+        plan = plan_for(order, ports, plan_no, setup)
+    hold = setup.policy.backorder == "hold"
     if plan.backordered and (hold or not plan.lines):
         plan.status = "waiting"
 
-    order = orders.record_plan(order_id, plan, ports)
+    order = orders.record_plan(order.order_id, plan, ports, current=order)
     if order.allocation and order.allocation.backordered:
         ports.purchasing.draft_for_backorders(order)
-    return _allocation_result(order)
+    return _allocation_result(order), order
 
 
 def reduce_inventory(order_id: str, ports: Ports) -> dict[str, Any]:
     """Commit the planned stock, exactly once. If stock moved since the plan, the workflow plans again."""
-    order = orders.live(ports.orders.get(order_id))
+    order = _reserve(orders.live(ports.orders.get(order_id)), ports)
+    plan = order.allocation
+    assert plan is not None
+    return {"order_id": order_id, "plan_no": plan.plan_no, "reserved": True}
+
+
+def _reserve(order: Order, ports: Ports) -> Order:
     plan = order.allocation
     assert plan is not None, "reduce_inventory runs after allocate"
     if plan.status == "planned":
-        orders.reserve_plan(order_id, plan, ports)
-    return {"order_id": order_id, "plan_no": plan.plan_no, "reserved": True}
+        order = orders.reserve_plan(order.order_id, plan, ports, current=order)
+    return order
 
 
 def route_fulfillment(order_id: str, ports: Ports) -> dict[str, Any]:
     """One shipment per warehouse of the latest plan, each with the route its warehouse kind takes."""
-    order = orders.live(ports.orders.get(order_id))
+    return _route(orders.live(ports.orders.get(order_id)), ports, Setup(ports))
+
+
+def _route(order: Order, ports: Ports, setup: Setup) -> dict[str, Any]:
+    order_id = order.order_id
     plan = order.allocation
     assert plan is not None and plan.status == "reserved", "route_fulfillment runs after reduce_inventory"
-    warehouses = {w.warehouse_id: w for w in ports.settings.warehouses()}
+    warehouses = {w.warehouse_id: w for w in setup.warehouses}
     now = time.time()
 
     def sla_seconds(warehouse_id: str, method: FulfillmentMethod) -> float:
@@ -120,11 +155,11 @@ def route_fulfillment(order_id: str, ports: Ports) -> dict[str, Any]:
                 due_at=iso_at(now + sla_seconds(warehouse_id, method)),
             ))
 
-        order = orders.add_shipments(order_id, plan.plan_no, shipments, ports)
+        order = orders.add_shipments(order_id, plan.plan_no, shipments, ports, current=order)
     renew = {s.shipment_id: iso_at(now + sla_seconds(s.warehouse_id, s.method)) for s in order.shipments
              if not s.due_at and s.status not in orders.DONE_SHIPPING}
     if renew:  # a redrive: the SLA that ran out starts again
-        order = orders.set_due(order_id, renew, ports)
+        order = orders.set_due(order_id, renew, ports, current=order)
     return {"order_id": order_id, "backordered": bool(plan.backordered), "timeout_seconds": orders.wait_seconds(order),
             "shipments": [{"shipment_id": s.shipment_id, "method": s.method.value, "warehouse_id": s.warehouse_id,
                            "due_at": s.due_at} for s in order.shipments if s.plan_no == plan.plan_no]}
@@ -141,22 +176,25 @@ def prepare(order_id: str, ports: Ports) -> dict[str, Any]:
 
     Stock that moved between the plan and the reservation (another order took it) supersedes the plan: it is
     planned again here, up to ``PLAN_ATTEMPTS`` times, then StockMoved makes the workflow retry the task."""
+    setup = Setup(ports)  # one read of the warehouses and the policy for the whole task
+    order = orders.live(ports.orders.get(order_id))
     for attempt in range(1, PLAN_ATTEMPTS + 1):
-        allocation = allocate_order(order_id, ports)
+        allocation, order = _allocate(order, ports, setup)
         if allocation["wait_for_stock"]:
             break
         try:
-            reduce_inventory(order_id, ports)
+            order = _reserve(order, ports)
             break
         except StockMoved:  # the plan was superseded: plan again against the stock there is now
             if attempt == PLAN_ATTEMPTS:
                 raise  # the workflow retries the task (with backoff)
+            order = orders.live(ports.orders.get(order_id))
     # what the trace shows for this task (`orderflow trace`, the console): the plan, then what was done with it
     done = {"order_id": order_id, "plan_no": allocation["plan_no"], "allocated": allocation["summary"],
             "wait_for_stock": allocation["wait_for_stock"], "backordered": allocation["backordered"]}
     if allocation["wait_for_stock"]:
         return done | {"timeout_seconds": orders.LONGEST_WAIT_SECONDS}
-    routed = route_fulfillment(order_id, ports)
+    routed = _route(order, ports, setup)
     return done | {"reserved": True, "timeout_seconds": routed["timeout_seconds"],
                    "routed": [f"{s['shipment_id']}: {s['method']} from {s['warehouse_id']}" for s in routed["shipments"]]}
 

@@ -45,11 +45,18 @@ class MemoryOrders:
         self.items[order.order_id] = order.model_dump_json()
         return self.get(order.order_id)
 
-    def update(self, order_id: str, change: Callable[[Order], Any], attempts: int = 8) -> Order:
-        order = self.get(order_id)
-        if change(order) is False:
-            return order
-        return self.save(order)
+    def update(self, order_id: str, change: Callable[[Order], Any], attempts: int = 8, *,
+               current: Order | None = None) -> Order:
+        for attempt in range(attempts):
+            order = current.model_copy(deep=True) if attempt == 0 and current is not None else self.get(order_id)
+            if change(order) is False:
+                return order
+            try:
+                return self.save(order)
+            except ConcurrentUpdate:
+                if attempt == attempts - 1:
+                    raise
+        raise AssertionError("unreachable")
 
     def list_by_status(self, status: OrderStatus, limit: int = 50, cursor: dict | None = None,
                        oldest_first: bool = False) -> tuple[list[Order], dict | None]:
