@@ -49,6 +49,7 @@ from orderflow.queues import CHANNEL_UPDATES, FBA_ORDERS, SUPPLIER_ORDERS
 
 if TYPE_CHECKING:
     from orderflow.ports import Ports
+    from orderflow.rules.allocation import AllocationPolicy
 
 log = logging.getLogger(__name__)
 
@@ -128,24 +129,33 @@ def record_plan(order_id: str, plan: Allocation, ports: Ports, *, current: Order
     return ports.orders.update(order_id, record, current=current)
 
 
-def take_stock_wait_token(order_id: str, ports: Ports, *, resume: bool) -> bool:
-    """Clear the order's stock-wait token and, if asked, send its execution back to planning (once): its
-    wait fails with ``PlanAgain``, which the workflow catches into ``Prepare``."""
-    taken: list[str] = []
+def releases(plan: Allocation, policy: AllocationPolicy) -> bool:
+    """Whether stock lets an order waiting for it go on: the plan places something, and (with the ``hold``
+    policy) everything. A receipt (:func:`orderflow.service.release_waiting_orders`) and the wait's own check
+    (:func:`orderflow.workflow.steps.await_fulfilment`) ask this same question."""
+    return bool(plan.lines) and not (plan.backordered and policy.backorder == "hold")
+
+
+def take_stock_wait_token(order_id: str, ports: Ports, *, resume: bool = True) -> bool:
+    """Send the execution waiting for the order's stock back to planning: its wait fails with ``PlanAgain``,
+    which the workflow catches into ``Prepare``. True if it was waiting and took it.
+
+    The wait is told first and the token cleared after (only if it is still that token: the new plan may
+    wait again with a new one), so a call that fails (throttled) leaves the token for the next receipt."""
+    token = ports.orders.get(order_id).stock_wait_token
+    if not token:
+        return False
+    told = ports.workflow.abandon(token, PLAN_AGAIN, f"stock arrived for order {order_id}") if resume else True
 
     def take(o: Order) -> bool:
-        taken.clear()
-        if not o.stock_wait_token:
+        if o.stock_wait_token != token:
             return False
-        taken.append(o.stock_wait_token)
         o.stock_wait_token = None
         o.record("stock_arrived", "allocating again")
         return True
 
     ports.orders.update(order_id, take)
-    if taken and resume:
-        return ports.workflow.abandon(taken[-1], PLAN_AGAIN, f"stock arrived for order {order_id}")
-    return bool(taken)
+    return told
 
 
 def reserve_plan(order_id: str, plan: Allocation, ports: Ports, *, current: Order | None = None) -> Order:
@@ -297,11 +307,12 @@ def tells_channel(order: Order, ports: Ports) -> bool:
     return ports.channels.find(order.channel) is not None
 
 
-def settle(order_id: str, ports: Ports, *, shipped: tuple[str, ...] | list[str] = ()) -> Order:
-    """What follows shipments recorded as shipped (``shipped``: their ids), instead of states of the workflow:
+def settle(order_id: str, ports: Ports) -> Order:
+    """What follows shipments recorded as shipped, instead of states of the workflow:
 
-    1. each one is sent to the channel-updates queue, which tells the order's sales channel (for an order
-       from a connected channel; the consumer tells each shipment once);
+    1. each shipped one the channel was not told of yet is sent to the channel-updates queue, which tells the
+       order's sales channel (for an order from a connected channel; the consumer tells each shipment once,
+       so sending one again is harmless);
     2. once nothing is left to ship, the execution's wait is resumed, which ends it, and the order is
        completed (:func:`complete`: the units leave the shelf once); a backordered rest is planned again
        instead (the wait fails with ``PlanAgain``) once everything routed has left.
@@ -311,8 +322,9 @@ def settle(order_id: str, ports: Ports, *, shipped: tuple[str, ...] | list[str] 
     request, the reconciler): completing is idempotent and a used token answers "no longer waiting".
     """
     order = ports.orders.get(order_id)
-    if shipped and tells_channel(order, ports):
-        for shipment_id in shipped:
+    untold = [s.shipment_id for s in order.shipments if s.status == ShipmentStatus.SHIPPED and s.channel_update is None]
+    if untold and tells_channel(order, ports):  # before completing: a send that fails leaves the order in flight
+        for shipment_id in untold:
             ports.queues.send(CHANNEL_UPDATES, {"order_id": order_id, "shipment_id": shipment_id})
     token = order.fulfilment_token
     if not token or any(s.status not in DONE_SHIPPING for s in order.shipments):
@@ -320,21 +332,17 @@ def settle(order_id: str, ports: Ports, *, shipped: tuple[str, ...] | list[str] 
     if order.status not in SHIPPABLE_STATUSES and order.status != OrderStatus.COMPLETED:
         return order
     if order.outstanding():  # what was routed has left; the backordered rest is planned again
-        moved: list[bool] = []
+        # the wait is told first, the token cleared after: a call that fails leaves it for a retry or the reconciler
+        ports.workflow.abandon(token, PLAN_AGAIN, f"order {order_id}: planning what was backordered")
 
         def replan(o: Order) -> bool:
-            moved.clear()
             if o.fulfilment_token != token:
                 return False
             o.fulfilment_token = None
             o.record("backorder_next", "every routed shipment left; planning what was backordered")
-            moved.append(True)
             return True
 
-        order = ports.orders.update(order_id, replan)
-        if moved:
-            ports.workflow.abandon(token, PLAN_AGAIN, f"order {order_id}: planning what was backordered")
-        return order
+        return ports.orders.update(order_id, replan)
     # The wait first: if it cannot be resumed now (throttled), the order stays in flight with every shipment
     # out, which the caller's retry or the reconciler settles; completing is idempotent either way.
     ports.workflow.resume(token, {"order_id": order_id, "shipped": len(order.shipments)})
@@ -370,10 +378,8 @@ def ship(order_id: str, carrier: str, tracking_number: str, ports: Ports, *, shi
     """A shipment left with tracking (a label made elsewhere, a fulfiller's tracking, a bought label): record
     it, tell the channel, and complete the order once it was the last (:func:`settle`). The same tracking
     sent again settles the order again (a retry after a failed resume)."""
-    shipped: list[str] = []
 
     def add(order: Order) -> bool | None:
-        shipped.clear()
         again = [s for s in order.shipments if s.status == ShipmentStatus.SHIPPED
                  and (s.carrier, s.tracking_number) == (carrier, tracking_number)
                  and shipment_id in (None, s.shipment_id)]
@@ -404,18 +410,15 @@ def ship(order_id: str, carrier: str, tracking_number: str, ports: Ports, *, shi
             if order.status != OrderStatus.PARTIALLY_SHIPPED:
                 order.status = OrderStatus.PARTIALLY_SHIPPED
                 order.record("partially_shipped")
-        shipped.append(shipment.shipment_id)
 
     ports.orders.update(order_id, add)
-    return settle(order_id, ports, shipped=shipped)
+    return settle(order_id, ports)
 
 
 def complete_manually(order_id: str, ports: Ports) -> Order:
     """The seller says it has shipped: every open shipment is marked shipped without tracking."""
-    shipped: list[str] = []
 
     def mark(order: Order) -> None:
-        shipped.clear()
         if order.status == OrderStatus.COMPLETED:
             raise Conflict(f"order {order_id} is already completed", status=order.status.value)
         if order.status not in SHIPPABLE_STATUSES:
@@ -426,11 +429,10 @@ def complete_manually(order_id: str, ports: Ports) -> Order:
             if shipment.status != ShipmentStatus.SHIPPED:
                 shipment.status = ShipmentStatus.SHIPPED
                 shipment.shipped_at = now
-                shipped.append(shipment.shipment_id)
         order.record("completed_manually", "marked complete by the seller")
 
     ports.orders.update(order_id, mark)
-    return settle(order_id, ports, shipped=shipped)
+    return settle(order_id, ports)
 
 
 def complete_on_channel(order_id: str, ports: Ports, *, detail: str) -> bool:
@@ -601,11 +603,14 @@ def cancel(order_id: str, ports: Ports, *, reason: str = "cancelled by the selle
     def end(order: Order) -> bool:
         if order.status == OrderStatus.CANCELLED:
             return False
-        forwarded = order.status == OrderStatus.IN_FULFILLMENT and not any(
-            s.status == ShipmentStatus.SHIPPED for s in order.shipments)
+        shipped = [s.shipment_id for s in order.shipments if s.status == ShipmentStatus.SHIPPED]
+        forwarded = order.status == OrderStatus.IN_FULFILLMENT and not shipped
         if order.status not in CANCELLABLE and not forwarded:
             raise Conflict(f"order {order_id} is {order.status.value}; only orders that have not shipped can be "
                            "cancelled", status=order.status.value)
+        if shipped:  # e.g. paid with its one parcel out, not completed yet; or waiting for a backordered rest
+            raise Conflict(f"order {order_id} has shipments that left already ({', '.join(shipped)}); only orders "
+                           "that have not shipped can be cancelled", status=order.status.value)
         buying = [s.shipment_id for s in order.shipments if s.label and s.label.in_flight(time.time())]
         if buying:  # the claim and this check are one conditional write each: one of them sees the other
             raise Conflict(f"a label for {', '.join(buying)} is being bought right now; cancel again in a few "
@@ -617,12 +622,13 @@ def cancel(order_id: str, ports: Ports, *, reason: str = "cancelled by the selle
         return True
 
     order = ports.orders.update(order_id, end)
-    # A waiting task fails with OrderCancelled and the workflow ends in its Cancelled state; a step
-    # that is running right now sees the status and does the same.
+    # The stock first (a cancelled order is never looked at again), then the workflow: a waiting task fails
+    # with OrderCancelled and ends in its Cancelled state; a step running right now sees the status and
+    # does the same.
+    order = release_stock_of_cancelled(order, ports)
     tokens = [order.fulfilment_token or "", order.stock_wait_token or ""]
     for token in filter(None, tokens):
         ports.workflow.abandon(token, "OrderCancelled", reason)
-    order = release_stock_of_cancelled(order, ports)
     for route in ports.routes:  # a supplier or 3PL gets a cancellation file
         if route.cancelled(order, ports):
             order = ports.orders.get(order_id)

@@ -129,7 +129,7 @@ def release_waiting_orders(ports: Ports) -> list[str]:
                             ship_to=order.shipping_address)
         except OrderflowError:
             continue
-        if not plan.lines or (plan.backordered and policy.backorder == "hold"):
+        if not orders.releases(plan, policy):
             continue
         for line in plan.lines:  # the units this order will take are no longer there for the next one
             for level in levels[line.sku]:

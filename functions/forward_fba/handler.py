@@ -1,5 +1,5 @@
 """ForwardFba: the fba-orders queue's consumer. Each message (``orderflow.fulfillment.ForwardMessage``, sent by
-the workflow's ForwardToFba state with its task token) becomes an Amazon Multi-Channel Fulfillment order
+the workflow's wait, AwaitFulfilment, with the order's task token) becomes an Amazon Multi-Channel Fulfillment order
 (``orderflow.fba.forwarding``); the shipment then waits for the FBA tracking poll.
 
 A record that fails for a passing reason (Amazon throttling or down beyond the client's retries, DynamoDB

@@ -1,6 +1,6 @@
 """ForwardSupplier: the supplier-orders queue -> each shipment's order file on its supplier's SFTP server.
 
-Each record is a ``ForwardMessage`` (sent by the workflow's ``ForwardToSupplier`` with its task token).
+Each record is a ``ForwardMessage`` (sent by the workflow's wait, ``AwaitFulfilment``, with the order's task token).
 A record whose supplier cannot be reached fails alone (partial batch response) and comes back after a
 growing delay; see :mod:`orderflow.suppliers.forwarding`.
 """

@@ -8,7 +8,10 @@ import json
 import os
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from orderflow.adapters.aws import client
+from orderflow.errors import TransientError
 from orderflow.queues import Queue
 
 
@@ -25,4 +28,12 @@ class SqsQueues:
         if not url:
             raise RuntimeError(f"{queue.env_var} is not set")
         extra = {k: v for k, v in (("MessageGroupId", group), ("MessageDeduplicationId", dedup_id)) if v}
-        client("sqs").send_message(QueueUrl=url, MessageBody=json.dumps(body), **extra)
+        try:
+            client("sqs").send_message(QueueUrl=url, MessageBody=json.dumps(body), **extra)
+        except ClientError as err:  # throttled, unavailable (botocore retried already): the caller's retry
+            status = err.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+            code = err.response.get("Error", {}).get("Code", "")
+            if status >= 500 or "Throttl" in code or code in {"RequestThrottled", "ServiceUnavailable"}:
+                raise TransientError(f"SQS did not take the message for {queue.key} ({code}); retry",
+                                     code=code) from err
+            raise

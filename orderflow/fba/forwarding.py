@@ -139,7 +139,7 @@ def forward(message: ForwardMessage, ports, fba: Fba | None = None, *, deadline=
         end_rejected_forward(message.task_token, ports)
         return "rejected"
     shipment = order.shipment(message.shipment_id)
-    if shipment.status == ShipmentStatus.SHIPPED:  # tracking is in already: accept resumes the execution
+    if shipment.status == ShipmentStatus.SHIPPED:  # tracking is in already (recording it settled the order)
         accept_forwarded(message, shipment.fulfiller_ref or shipment.shipment_id, ports)
         return "shipped"
     if order.status == OrderStatus.COMPLETED or shipment.method != FulfillmentMethod.FBA:

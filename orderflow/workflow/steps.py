@@ -205,8 +205,8 @@ def await_fulfilment(step: AwaitInput, ports: Ports) -> dict[str, Any]:
     now sends the order back to planning right away."""
     order, waits_for = orders.await_fulfilment(step.order_id, step.task_token, ports, execution_id=step.execution_id)
     if waits_for == "stock":
-        probe = plan_for(order, ports, order.next_plan_no())
-        if probe.lines and not probe.backordered:
+        setup = Setup(ports)
+        if orders.releases(plan_for(order, ports, order.next_plan_no(), setup), setup.policy):
             orders.take_stock_wait_token(order.order_id, ports, resume=True)
     return {"order_id": step.order_id, "waits_for": waits_for, "status": order.status.value}
 
