@@ -81,8 +81,14 @@ def test_after_ctrl_c_in_the_middle_of_a_batch_nothing_is_lost_and_every_order_f
             assert committed(api, "RESTART-1") == 2 + 8
             level = api.get("/inventory/RESTART-1").json()["levels"][0]
             assert level["on_hand"] == 49 and level["available"] == 49 - 10
-            # A resumed order completes as any other.
+            # A resumed order completes as any other. (Its tracking is posted once the restart's reconciler,
+            # which runs in the background, has given it its new execution: tracking that came first would
+            # simply complete it, every shipment having left, with no execution to redrive.)
             resumed = in_flight[0]
+            deadline = time.monotonic() + 60
+            while "redriven" not in [e["type"] for e in api.get(f"/orders/{resumed}").json()["events"]]:
+                assert time.monotonic() < deadline, "the restart did not redrive the order"
+                time.sleep(0.2)
             assert api.post(f"/orders/{resumed}/tracking", json={"carrier": "UPS", "tracking_number": "1ZRESUMED"}
                             ).status_code == 202
             wait_status(api, resumed, "completed")
