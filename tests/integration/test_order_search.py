@@ -16,7 +16,9 @@ from tests.integration.conftest import add_warehouse, make_order, wait_for
 
 @pytest.fixture
 def api(stack):
-    with httpx.Client(base_url=stack.api_url, headers={"Authorization": "Bearer test-token"}, timeout=30) as http:
+    # a search reads up to SCAN_BUDGET orders of the shared test stack; beside the fuzz test on 2 cores that
+    # took over 30 s once: the client waits longer (this checks answers, not speed)
+    with httpx.Client(base_url=stack.api_url, headers={"Authorization": "Bearer test-token"}, timeout=120) as http:
         yield http
 
 
