@@ -46,7 +46,7 @@ def test_find_a_paid_order_buy_a_label_and_see_the_pdf(page, stack, api):
     page.reload()
     expect(page.locator("h1")).to_contain_text("Completed")
     expect(page.get_by_role("heading", name="Workflow trace")).to_be_visible()
-    expect(page.locator("#trace table").first).to_contain_text("Allocate")
+    expect(page.locator("#trace table").first).to_contain_text("Prepare")
     shot(page, "order-label")
 
 
