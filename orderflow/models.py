@@ -80,6 +80,16 @@ def utcnow() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def iso_at(epoch: float) -> str:
+    """A moment (seconds since the epoch) as :func:`utcnow` writes timestamps."""
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def epoch_of(timestamp: str) -> float:
+    """Seconds since the epoch of a timestamp :func:`utcnow` or :func:`iso_at` wrote."""
+    return datetime.fromisoformat(timestamp.replace("Z", "+00:00")).timestamp()
+
+
 def _plain_kinds(annotation: Any) -> set[type]:
     """The plain types a field annotation allows (``int | None`` -> {int}); empty for anything richer."""
     if annotation is None or annotation is type(None):

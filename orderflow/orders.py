@@ -43,6 +43,7 @@ from orderflow.models import (
     OrderStatus,
     Shipment,
     ShipmentStatus,
+    epoch_of,
     utcnow,
 )
 from orderflow.queues import CHANNEL_UPDATES, FBA_ORDERS, SUPPLIER_ORDERS
@@ -290,11 +291,8 @@ def overdue(order: Order, now: str) -> Shipment | None:
 def wait_seconds(order: Order, now: float | None = None) -> int:
     """How long the workflow's wait may last before :func:`overdue` is asked: until the nearest SLA of an
     open shipment (at least a second), at most :data:`LONGEST_WAIT_SECONDS`."""
-    from datetime import UTC, datetime
-
     now = time.time() if now is None else now
-    dues = [datetime.fromisoformat(s.due_at.replace("Z", "+00:00")).replace(tzinfo=UTC).timestamp()
-            for s in order.shipments if s.status not in DONE_SHIPPING and s.due_at]
+    dues = [epoch_of(s.due_at) for s in order.shipments if s.status not in DONE_SHIPPING and s.due_at]
     if not dues:
         return LONGEST_WAIT_SECONDS
     return max(1, min(LONGEST_WAIT_SECONDS, int(min(dues) - now + 0.999)))

@@ -16,14 +16,22 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel
 
 from orderflow import observability, orders
 from orderflow.errors import FulfillerSlaExpired, StockMoved, UnsupportedFulfillmentRoute
-from orderflow.models import METHOD_BY_KIND, Allocation, FulfillmentMethod, Order, Shipment, Warehouse, utcnow
+from orderflow.models import (
+    METHOD_BY_KIND,
+    Allocation,
+    FulfillmentMethod,
+    Order,
+    Shipment,
+    Warehouse,
+    iso_at,
+    utcnow,
+)
 from orderflow.ports import Ports
 from orderflow.rules.allocation import AllocationPolicy, allocate
 
@@ -163,11 +171,6 @@ def _route(order: Order, ports: Ports, setup: Setup) -> dict[str, Any]:
     return {"order_id": order_id, "backordered": bool(plan.backordered), "timeout_seconds": orders.wait_seconds(order),
             "shipments": [{"shipment_id": s.shipment_id, "method": s.method.value, "warehouse_id": s.warehouse_id,
                            "due_at": s.due_at} for s in order.shipments if s.plan_no == plan.plan_no]}
-
-
-def iso_at(epoch: float) -> str:
-    """A time as the orders record times (ISO 8601, UTC, milliseconds, ``Z``)."""
-    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def prepare(order_id: str, ports: Ports) -> dict[str, Any]:

@@ -401,8 +401,8 @@ def quick_sla(stack, ports):
     """Shrink the SLA of chosen warehouses to 2 s (Warehouse.sla_hours is whole hours): their shipments are
     due 2 s after Prepare routed them, and the workflow's wait times out then."""
     from functions.prepare.handler import lambda_handler as real
+    from orderflow.models import iso_at
     from orderflow.orders import DONE_SHIPPING
-    from orderflow.workflow.steps import iso_at
 
     fast: set[str] = set()
 
