@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -245,8 +246,13 @@ def test_trace_reads_the_execution_history(stack, ports, uid, address):
     ports.inventory.set_on_hand(sku, f"w-{uid}", 5)
     order, _ = service.create_order(make_order([(sku, 1)], address), ports)
     wait_for(ports, order.order_id, OrderStatus.PAID)
-    execution, events = trace.fetch(client("stepfunctions"), stack.state_machine_arn, order.order_id)
-    text = "\n".join(trace.render(order.order_id, execution, events, width=2000))
+    deadline = time.monotonic() + 60
+    while True:  # the order is paid inside the wait's Lambda; its TaskSubmitted event follows the Lambda's return
+        execution, events = trace.fetch(client("stepfunctions"), stack.state_machine_arn, order.order_id)
+        text = "\n".join(trace.render(order.order_id, execution, events, width=2000))
+        if "waiting for stock or the shipments" in text or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
     for state in ("Prepare", "AwaitFulfilment"):
         assert f"▶ {state}" in text
     # the one Prepare task says what it did: the plan, the reservation, the route
