@@ -5,6 +5,8 @@ Money is ``Decimal`` everywhere and is written out as a decimal string, never a 
 
 from __future__ import annotations
 
+import hashlib
+import json
 import secrets
 import time
 from datetime import UTC, datetime
@@ -123,8 +125,20 @@ def new_id(prefix: str) -> str:
     return f"{prefix}_{int(time.time() * 1000):012x}{secrets.token_hex(5)}"
 
 
+def channel_order_id(channel: str, external_id: str) -> str:
+    """The id of the order a sales channel knows as ``external_id``: derived from the two, so that every
+    writer of that channel order (an import, a webhook, ``POST /orders``) writes the same item and the
+    item's own conditional put stores it once (no separate guard item). Shaped like :func:`new_id`'s ids
+    (``ord_`` and 22 hex digits, a valid execution name), not time-sortable. Orders stored before
+    2026-11-29 have a random id and a guard item ``ref#<channel>#<external id>`` naming it instead."""
+    digest = hashlib.sha256(json.dumps([channel, external_id]).encode()).hexdigest()
+    return f"ord_{digest[:22]}"
+
+
 class Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    # defer_build: pydantic builds a model's validator and serializer when it is first used, not when the
+    # module is imported, so a function's cold start builds only the models its invocation uses.
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, defer_build=True)
 
     @model_validator(mode="before")
     @classmethod
@@ -152,7 +166,7 @@ class Document(Model):
 class Stored(BaseModel):
     """Models read back from storage ignore what they do not know (computed fields, newer attributes)."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", defer_build=True)
 
 
 class OrderStatus(StrEnum):
@@ -451,8 +465,11 @@ class Order(Stored):
 
     @classmethod
     def from_new(cls, new: NewOrder, order_id: str | None = None) -> Order:
+        if order_id is None:
+            order_id = (channel_order_id(new.channel, new.external_id) if new.channel and new.external_id
+                        else new_id("ord"))
         order = cls(
-            order_id=order_id or new_id("ord"),
+            order_id=order_id,
             currency=new.currency,
             channel=new.channel,
             external_id=new.external_id,

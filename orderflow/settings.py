@@ -1,19 +1,22 @@
-"""Runtime configuration from the environment, validated once per process (never at import)."""
+"""Runtime configuration from the environment, read once per function (never at import)."""
 
 from __future__ import annotations
 
 import os
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Generic, TypeVar
-
-from pydantic import BaseModel
 
 from orderflow import config
 from orderflow.tables import INVENTORY, LEDGER, ORDERS, SETTINGS
 
 
-class Settings(BaseModel):
+@dataclass(frozen=True)
+class Settings:
+    """Table names and the state machine, from the environment (a dataclass: no pydantic validator to build
+    at a cold start for five strings the code sets itself)."""
+
     orders_table: str
     inventory_table: str
     ledger_table: str

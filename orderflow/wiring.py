@@ -18,7 +18,6 @@ from orderflow.carriers.hub import Carriers
 from orderflow.channels.directory import Channels
 from orderflow.channels.stock_sync import request_sync
 from orderflow.ports import Ports
-from orderflow.purchasing import Purchasing
 from orderflow.settings import per_function
 
 log = logging.getLogger(__name__)
@@ -74,6 +73,22 @@ class LazyRoute:
         return self._loaded().cancelled(order, ports)
 
 
+class LazyPurchasing:
+    """The purchase orders (orderflow.purchasing.Purchasing), imported on first use: only a backorder and the
+    API's purchasing routes use them, so no function loads their models at a cold start."""
+
+    def __init__(self, settings, inventory) -> None:  # noqa: ANN001 - repositories from orderflow.ports
+        self._args = (settings, inventory)
+        self._purchasing: Any = None
+
+    def __getattr__(self, name: str) -> Any:  # draft_for_backorders, put_rule, receive ... as Purchasing has them
+        if self._purchasing is None:
+            from orderflow.purchasing import Purchasing
+
+            self._purchasing = Purchasing(*self._args)
+        return getattr(self._purchasing, name)
+
+
 #: The routes that hand shipments to someone else, in the order a cancel asks them.
 ROUTES = (("orderflow.fba.cancellation", "FbaRoute"), ("orderflow.suppliers.cancellation", "SupplierRoute"))
 
@@ -82,7 +97,7 @@ ROUTES = (("orderflow.fba.cancellation", "FbaRoute"), ("orderflow.suppliers.canc
 def default_ports() -> Ports:
     settings, inventory = SettingsRepository(), InventoryRepository()
     ports = Ports(orders=OrderRepository(), inventory=inventory, settings=settings, workflow=WorkflowGateway(),
-                  purchasing=Purchasing(settings, inventory), carriers=Carriers(settings), channels=aws_channels(),
+                  purchasing=LazyPurchasing(settings, inventory), carriers=Carriers(settings), channels=aws_channels(),
                   documents=DocumentStore(table=settings.table), queues=SqsQueues(),
                   routes=tuple(LazyRoute(module, name) for module, name in ROUTES))
     inventory.listeners.append(stock_sync_listener(ports))

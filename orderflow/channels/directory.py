@@ -7,15 +7,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from orderflow.channels.ports import (
-    ChannelConfigs,
-    CredentialStore,
-    ImportSchedules,
-    StoredChannelOrders,
-    WebhookEventLog,
-)
+if TYPE_CHECKING:  # the stores' protocols (their module's pydantic models are not needed to hold them)
+    from orderflow.channels.ports import (
+        ChannelConfigs,
+        CredentialStore,
+        ImportSchedules,
+        StoredChannelOrders,
+        WebhookEventLog,
+    )
 
 
 class Channels:
