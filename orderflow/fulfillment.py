@@ -14,7 +14,7 @@ from __future__ import annotations
 from pydantic import BaseModel
 
 
-class ForwardMessage(BaseModel):
+class ForwardMessage(BaseModel, defer_build=True):
     order_id: str
     shipment_id: str
     warehouse_id: str

@@ -18,7 +18,7 @@ from orderflow.wiring import default_ports
 SAFETY_MARGIN = 15.0
 
 
-class ImportEvent(BaseModel):
+class ImportEvent(BaseModel, defer_build=True):
     model_config = ConfigDict(extra="forbid")
 
     channel_id: Identifier

@@ -16,7 +16,7 @@ from orderflow.wiring import default_ports
 SAFETY_MARGIN = 10.0
 
 
-class PollEvent(BaseModel):
+class PollEvent(BaseModel, defer_build=True):
     warehouse_id: Identifier | None = None
 
 

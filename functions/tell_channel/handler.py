@@ -5,16 +5,15 @@ A record whose channel fails fails alone (partial batch response) and comes back
 then goes to the DLQ; see :mod:`orderflow.channels.shipment_updates`.
 """
 
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from orderflow.adapters.sqs_batch import SqsRecord, process_partial_response
 from orderflow.channels.shipment_updates import handle_record
 from orderflow.observability import log_metrics, logger, tracer
 from orderflow.wiring import default_ports
 
 
-def record_handler(record: SQSRecord) -> str:
+def record_handler(record: SqsRecord) -> str:
     return handle_record(record.body, receive_count=int(record.attributes.approximate_receive_count or 1),
                          receipt_handle=record.receipt_handle, ports=default_ports())
 
@@ -23,5 +22,4 @@ def record_handler(record: SQSRecord) -> str:
 @tracer.capture_lambda_handler(capture_response=False)
 @log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
-    return process_partial_response(event=event, record_handler=record_handler,
-                                    processor=BatchProcessor(event_type=EventType.SQS), context=context)
+    return process_partial_response(event, record_handler, context)

@@ -28,7 +28,7 @@ class LeaseLost(TransientError):
     """Another import of the channel took over (this one ran past its lease): stop without writing."""
 
 
-class RunState(BaseModel):
+class RunState(BaseModel, defer_build=True):
     """A run in progress: where it is, so the next invocation continues from the same page."""
 
     updated_after: str
@@ -39,7 +39,7 @@ class RunState(BaseModel):
     started_at: str
 
 
-class Cursor(BaseModel):
+class Cursor(BaseModel, defer_build=True):
     """Where a channel's imports are: the watermark (orders changed before it are stored), the run in
     progress, the channel's rate-limit state, the last run's report and the import lease."""
 

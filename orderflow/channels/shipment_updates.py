@@ -43,7 +43,7 @@ DEFAULT_RETRY_SECONDS = int(config.CHANNEL_UPDATE_RETRY_SECONDS.default or 30)
 MAX_RETRY_SECONDS = 900
 
 
-class ChannelUpdate(BaseModel):
+class ChannelUpdate(BaseModel, defer_build=True):
     """The message :func:`orderflow.orders.settle` sends for a shipped shipment."""
 
     order_id: str

@@ -50,7 +50,7 @@ WHY = {
 }
 
 
-class PollItem(BaseModel):
+class PollItem(BaseModel, defer_build=True):
     shipment_id: str
     order_id: str
     seller_fulfillment_order_id: str
@@ -60,7 +60,7 @@ class PollItem(BaseModel):
     detail: str | None = None
 
 
-class PollReport(BaseModel):
+class PollReport(BaseModel, defer_build=True):
     warehouse_id: str | None = None
     checked: int = 0
     shipped: int = 0

@@ -54,7 +54,7 @@ log = logging.getLogger(__name__)
 POLL_LEASE_SECONDS = 300
 
 
-class SupplierPoll(BaseModel):
+class SupplierPoll(BaseModel, defer_build=True):
     """What one poll of one supplier did."""
 
     warehouse_id: str
@@ -73,7 +73,7 @@ class SupplierPoll(BaseModel):
     error: str | None = None
 
 
-class PollReport(BaseModel):
+class PollReport(BaseModel, defer_build=True):
     suppliers: list[SupplierPoll] = []
 
     def totals(self) -> dict[str, int]:

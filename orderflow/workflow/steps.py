@@ -44,7 +44,7 @@ PLAN_ATTEMPTS = 5
 SUPPORTED_METHODS = set(FulfillmentMethod)
 
 
-class StepInput(BaseModel):
+class StepInput(BaseModel, defer_build=True):
     order_id: str
     execution_id: str | None = None
 
