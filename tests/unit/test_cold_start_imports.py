@@ -1,0 +1,94 @@
+"""What a handler's cold start loads (issue 13: cold start near ``import boto3``). Each handler module is
+imported in a fresh interpreter, with the environment the benchmark (benchmarks/cold_start.py) and CDK give
+it, and the test names what must not be loaded or built then: a real assertion on the modules, not a timing.
+
+- no handler builds a pydantic model at import (``defer_build``: a model is built when first used, so a
+  cold start builds only the models its invocation uses);
+- the X-Ray SDK is not loaded while tracing is off, and is when it is on (the tracer is then Powertools');
+- the workflow steps (Prepare, Fulfill) load neither the channel, FBA, supplier, carrier or purchasing code
+  nor httpx, Powertools' batch processor or its event handler (the API's).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+ENV = {"PATH": "/usr/bin:/bin", "POWERTOOLS_TRACE_DISABLED": "true", "AWS_DEFAULT_REGION": "us-east-1"}
+HANDLERS = sorted(p.parent.name for p in (ROOT / "functions").glob("*/handler.py"))
+
+PROBE = """
+import json, sys
+import functions.{name}.handler
+from pydantic import BaseModel
+
+def subclasses(cls):
+    for sub in cls.__subclasses__():
+        yield sub
+        yield from subclasses(sub)
+
+built = sorted({{f"{{c.__module__}}.{{c.__qualname__}}" for c in subclasses(BaseModel)
+                if c.__module__.startswith(("orderflow", "functions")) and c.__pydantic_complete__}})
+print(json.dumps({{"modules": sorted(m for m, mod in sys.modules.items() if mod is not None), "built": built}}))
+"""
+
+#: Models built at import on purpose: the channel importer's report and its placeholder address (an
+#: Address instance at module level builds Address).
+BUILT_AT_IMPORT = {"orderflow.channels.importing.Outcome", "orderflow.channels.importing.ImportReport",
+                   "orderflow.models.Address"}
+
+#: Not loaded by a workflow step's cold start (module prefixes).
+NOT_IN_WORKFLOW_STEPS = ("httpx", "aws_xray_sdk", "paramiko", "orderflow.api", "orderflow.purchasing",
+                         "orderflow.channels.ports", "orderflow.channels.config", "orderflow.channels.clients",
+                         "orderflow.channels.http", "orderflow.fba", "orderflow.suppliers", "orderflow.carriers.accounts",
+                         "orderflow.carriers.http", "orderflow.outbound_retry", "aws_lambda_powertools.event_handler",
+                         "aws_lambda_powertools.utilities.batch", "aws_lambda_powertools.utilities.parser")
+
+
+def loaded(name: str, **env: str) -> dict:
+    out = subprocess.run([sys.executable, "-c", PROBE.format(name=name)], cwd=ROOT, env={**ENV, **env},
+                         capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def matching(modules: list[str], prefixes: tuple[str, ...]) -> list[str]:
+    return [m for m in modules if any(m == p or m.startswith(p + ".") for p in prefixes)]
+
+
+@pytest.fixture(scope="module")
+def cold() -> dict[str, dict]:
+    return {name: loaded(name) for name in HANDLERS}
+
+
+@pytest.mark.parametrize("name", HANDLERS)
+def test_no_handler_builds_a_model_or_loads_the_xray_sdk_at_import(cold, name):
+    assert not matching(cold[name]["modules"], ("aws_xray_sdk",))
+    assert set(cold[name]["built"]) <= BUILT_AT_IMPORT, cold[name]["built"]
+
+
+@pytest.mark.parametrize("name", ["prepare", "fulfill"])
+def test_a_workflow_step_loads_only_the_workflow(cold, name):
+    assert not matching(cold[name]["modules"], NOT_IN_WORKFLOW_STEPS)
+    assert "boto3" in cold[name]["modules"] and "orderflow.workflow.steps" in cold[name]["modules"]
+
+
+def test_the_queue_consumers_do_not_load_powertools_batch_processor(cold):
+    for name in ("forward_fba", "forward_supplier", "sync_stock", "tell_channel"):
+        assert not matching(cold[name]["modules"], ("aws_lambda_powertools.utilities.batch",)), name
+
+
+def test_with_tracing_on_the_handler_is_traced_by_powertools():
+    probe = ("import sys, functions.prepare.handler as handler\n"
+             "from aws_lambda_powertools import Tracer\n"
+             "from orderflow import observability\n"
+             "print(isinstance(observability.tracer._tracer, Tracer), 'aws_xray_sdk' in sys.modules,\n"
+             "      hasattr(handler.lambda_handler, '__wrapped__'))")
+    env = {k: v for k, v in ENV.items() if k != "POWERTOOLS_TRACE_DISABLED"}
+    out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True,
+                         env={**env, "AWS_LAMBDA_FUNCTION_NAME": "orderflow-prepare"})
+    assert out.stdout.split() == ["True", "True", "True"]
