@@ -159,8 +159,10 @@ def take_stock_wait_token(order_id: str, ports: Ports, *, resume: bool = True) -
     return told
 
 
-def reserve_plan(order_id: str, plan: Allocation, ports: Ports, *, current: Order | None = None) -> Order:
-    """Commit a planned allocation's stock, exactly once, and mark the plan ``reserved``.
+def reserve_plan(order_id: str, plan: Allocation, ports: Ports, *, current: Order | None = None,
+                 shipments: list[Shipment] | None = None) -> Order:
+    """Commit a planned allocation's stock, exactly once, and mark the plan ``reserved``; with ``shipments``
+    (the plan's, routed), keep them in the same write (:func:`add_shipments` without a write of its own).
 
     Stock that moved since the plan supersedes it and raises StockMoved (the workflow plans again). An order
     cancelled (or fulfilled on its channel) while this reserved gets the stock straight back and stops the
@@ -187,6 +189,8 @@ def reserve_plan(order_id: str, plan: Allocation, ports: Ports, *, current: Orde
         current.reserved_at = utcnow()
         units = sum(line.quantity for line in current.lines)
         o.record("stock_reserved", f"plan {plan.plan_no}: {units} unit(s) committed")
+        if shipments and o.status not in (OrderStatus.CANCELLED, OrderStatus.COMPLETED):
+            _keep_shipments(o, plan.plan_no, shipments)
         return True
 
     order = ports.orders.update(order_id, reserved, current=current)
@@ -217,14 +221,17 @@ def add_shipments(order_id: str, plan_no: int, shipments: list[Shipment], ports:
 
     def routed(o: Order) -> bool:
         live(o)
-        if any(s.plan_no == plan_no for s in o.shipments):
-            return False
-        o.shipments.extend(shipments)
-        o.record("routed", ", ".join(f"{s.shipment_id}: {s.method.value} from {s.warehouse_id}"
-                                     for s in shipments))
-        return True
+        return _keep_shipments(o, plan_no, shipments)
 
     return ports.orders.update(order_id, routed, current=current)
+
+
+def _keep_shipments(o: Order, plan_no: int, shipments: list[Shipment]) -> bool:
+    if any(s.plan_no == plan_no for s in o.shipments):
+        return False
+    o.shipments.extend(s.model_copy(deep=True) for s in shipments)
+    o.record("routed", ", ".join(f"{s.shipment_id}: {s.method.value} from {s.warehouse_id}" for s in shipments))
+    return True
 
 
 def await_fulfilment(order_id: str, task_token: str, ports: Ports, *,
@@ -277,7 +284,7 @@ def await_fulfilment(order_id: str, task_token: str, ports: Ports, *,
                                      warehouse_id=shipment.warehouse_id, method=shipment.method.value,
                                      task_token=task_token, execution_id=execution_id)
             ports.queues.send(queue, message.model_dump(mode="json"))
-    return settle(order_id, ports), "shipments"
+    return settle(order_id, ports, current=order), "shipments"
 
 
 def overdue(order: Order, now: str) -> Shipment | None:
@@ -305,7 +312,7 @@ def tells_channel(order: Order, ports: Ports) -> bool:
     return ports.channels.find(order.channel) is not None
 
 
-def settle(order_id: str, ports: Ports) -> Order:
+def settle(order_id: str, ports: Ports, *, current: Order | None = None) -> Order:
     """What follows shipments recorded as shipped, instead of states of the workflow:
 
     1. each shipped one the channel was not told of yet is sent to the channel-updates queue, which tells the
@@ -318,8 +325,11 @@ def settle(order_id: str, ports: Ports) -> Order:
     Without a ``fulfilment_token`` the execution is not waiting yet: :func:`await_fulfilment` settles the
     order when it gets there (each of the two reads the other's write). Safe to call again (a retried
     request, the reconciler): completing is idempotent and a used token answers "no longer waiting".
+
+    ``current`` is the order as the caller's own write left it (``OrderStore.update`` returns it), so it
+    need not be read again: whichever of two writers wrote second saw the other's write, so it settles.
     """
-    order = ports.orders.get(order_id)
+    order = current or ports.orders.get(order_id)
     untold = [s.shipment_id for s in order.shipments if s.status == ShipmentStatus.SHIPPED and s.channel_update is None]
     if untold and tells_channel(order, ports):  # before completing: a send that fails leaves the order in flight
         for shipment_id in untold:
@@ -344,12 +354,13 @@ def settle(order_id: str, ports: Ports) -> Order:
     # The wait first: if it cannot be resumed now (throttled), the order stays in flight with every shipment
     # out, which the caller's retry or the reconciler settles; completing is idempotent either way.
     ports.workflow.resume(token, {"order_id": order_id, "shipped": len(order.shipments)})
-    return complete(order_id, ports)
+    return complete(order_id, ports, current=order)
 
 
-def complete(order_id: str, ports: Ports) -> Order:
-    """Every shipment has left: take the shipped units off the shelf (once) and complete the order."""
-    order = live(ports.orders.get(order_id), completing=True)
+def complete(order_id: str, ports: Ports, *, current: Order | None = None) -> Order:
+    """Every shipment has left: take the shipped units off the shelf (once) and complete the order.
+    ``current``: the order as last read or written (a stale one costs a re-read: the write is versioned)."""
+    order = live(current or ports.orders.get(order_id), completing=True)
     by_plan: dict[int, list] = {}
     for shipment in order.shipments:
         if shipment.status == ShipmentStatus.SHIPPED:
@@ -366,7 +377,7 @@ def complete(order_id: str, ports: Ports) -> Order:
         o.record("completed", "; ".join(tracking) or None)
         return True
 
-    return ports.orders.update(order_id, completed)
+    return ports.orders.update(order_id, completed, current=order)
 
 
 # -- shipping -----------------------------------------------------------------------------------------
@@ -409,8 +420,7 @@ def ship(order_id: str, carrier: str, tracking_number: str, ports: Ports, *, shi
                 order.status = OrderStatus.PARTIALLY_SHIPPED
                 order.record("partially_shipped")
 
-    ports.orders.update(order_id, add)
-    return settle(order_id, ports)
+    return settle(order_id, ports, current=ports.orders.update(order_id, add))
 
 
 def complete_manually(order_id: str, ports: Ports) -> Order:
@@ -429,8 +439,7 @@ def complete_manually(order_id: str, ports: Ports) -> Order:
                 shipment.shipped_at = now
         order.record("completed_manually", "marked complete by the seller")
 
-    ports.orders.update(order_id, mark)
-    return settle(order_id, ports)
+    return settle(order_id, ports, current=ports.orders.update(order_id, mark))
 
 
 def complete_on_channel(order_id: str, ports: Ports, *, detail: str) -> bool:
@@ -463,9 +472,9 @@ def complete_on_channel(order_id: str, ports: Ports, *, detail: str) -> bool:
         shipped.append(True)
         return True
 
-    ports.orders.update(order_id, mark)
+    order = ports.orders.update(order_id, mark)
     if shipped:
-        settle(order_id, ports)  # nothing is told back: the channel has it
+        settle(order_id, ports, current=order)  # nothing is told back: the channel has it
         log.info("order %s fulfilled on its channel: completing it here", order_id)
     return bool(shipped)
 

@@ -122,11 +122,18 @@ def reduce_inventory(order_id: str, ports: Ports) -> dict[str, Any]:
     return {"order_id": order_id, "plan_no": plan.plan_no, "reserved": True}
 
 
-def _reserve(order: Order, ports: Ports) -> Order:
+def _reserve(order: Order, ports: Ports, setup: Setup | None = None) -> Order:
+    """Commit the plan's stock; with ``setup``, its shipments are routed and kept in the same write."""
     plan = order.allocation
     assert plan is not None, "reduce_inventory runs after allocate"
     if plan.status == "planned":
-        order = orders.reserve_plan(order.order_id, plan, ports, current=order)
+        shipments = None
+        if setup is not None:
+            try:
+                shipments = _new_shipments(order, plan, setup, time.time())
+            except UnsupportedFulfillmentRoute:
+                shipments = None  # reserved first, then routing says why (as a step of its own would)
+        order = orders.reserve_plan(order.order_id, plan, ports, current=order, shipments=shipments)
     return order
 
 
@@ -135,36 +142,43 @@ def route_fulfillment(order_id: str, ports: Ports) -> dict[str, Any]:
     return _route(orders.live(ports.orders.get(order_id)), ports, Setup(ports))
 
 
+def _sla_seconds(setup: Setup, warehouse_id: str, method: FulfillmentMethod) -> float:
+    # a seller's own warehouse has no SLA here: the longest wait; a fulfiller has its warehouse's SLA
+    warehouse = next((w for w in setup.warehouses if w.warehouse_id == warehouse_id), None)
+    if method == FulfillmentMethod.SELF_SHIP or warehouse is None:
+        return orders.LONGEST_WAIT_SECONDS
+    return max(1.0, float(warehouse.sla_hours) * 3600)
+
+
+def _new_shipments(order: Order, plan: Allocation, setup: Setup, now: float) -> list[Shipment]:
+    """One shipment per warehouse of the plan, each with its warehouse kind's route (none if routed already)."""
+    if any(s.plan_no == plan.plan_no for s in order.shipments):
+        return []
+    kinds = {w.warehouse_id: w.kind for w in setup.warehouses}
+    shipments = []
+    for n, warehouse_id in enumerate(plan.warehouses(), start=len(order.shipments) + 1):
+        method = METHOD_BY_KIND[kinds[warehouse_id]]
+        if method not in SUPPORTED_METHODS:
+            raise UnsupportedFulfillmentRoute(
+                f"warehouse {warehouse_id} is a {kinds[warehouse_id].value} warehouse; "
+                f"route {method.value} is not available in this release", warehouse_id=warehouse_id)
+        shipments.append(Shipment(
+            shipment_id=f"{order.order_id}-{n}", warehouse_id=warehouse_id, method=method, plan_no=plan.plan_no,
+            lines=[line for line in plan.lines if line.warehouse_id == warehouse_id],
+            due_at=iso_at(now + _sla_seconds(setup, warehouse_id, method)),
+        ))
+    return shipments
+
+
 def _route(order: Order, ports: Ports, setup: Setup) -> dict[str, Any]:
     order_id = order.order_id
     plan = order.allocation
     assert plan is not None and plan.status == "reserved", "route_fulfillment runs after reduce_inventory"
-    warehouses = {w.warehouse_id: w for w in setup.warehouses}
     now = time.time()
-
-    def sla_seconds(warehouse_id: str, method: FulfillmentMethod) -> float:
-        # a seller's own warehouse has no SLA here: the longest wait; a fulfiller has its warehouse's SLA
-        if method == FulfillmentMethod.SELF_SHIP or warehouse_id not in warehouses:
-            return orders.LONGEST_WAIT_SECONDS
-        return max(1.0, float(warehouses[warehouse_id].sla_hours) * 3600)
-
-    if not any(s.plan_no == plan.plan_no for s in order.shipments):
-        kinds = {wid: w.kind for wid, w in warehouses.items()}
-        shipments = []
-        for n, warehouse_id in enumerate(plan.warehouses(), start=len(order.shipments) + 1):
-            method = METHOD_BY_KIND[kinds[warehouse_id]]
-            if method not in SUPPORTED_METHODS:
-                raise UnsupportedFulfillmentRoute(
-                    f"warehouse {warehouse_id} is a {kinds[warehouse_id].value} warehouse; "
-                    f"route {method.value} is not available in this release", warehouse_id=warehouse_id)
-            shipments.append(Shipment(
-                shipment_id=f"{order_id}-{n}", warehouse_id=warehouse_id, method=method, plan_no=plan.plan_no,
-                lines=[line for line in plan.lines if line.warehouse_id == warehouse_id],
-                due_at=iso_at(now + sla_seconds(warehouse_id, method)),
-            ))
-
+    shipments = _new_shipments(order, plan, setup, now)
+    if shipments:
         order = orders.add_shipments(order_id, plan.plan_no, shipments, ports, current=order)
-    renew = {s.shipment_id: iso_at(now + sla_seconds(s.warehouse_id, s.method)) for s in order.shipments
+    renew = {s.shipment_id: iso_at(now + _sla_seconds(setup, s.warehouse_id, s.method)) for s in order.shipments
              if not s.due_at and s.status not in orders.DONE_SHIPPING}
     if renew:  # a redrive: the SLA that ran out starts again
         order = orders.set_due(order_id, renew, ports, current=order)
@@ -186,7 +200,7 @@ def prepare(order_id: str, ports: Ports) -> dict[str, Any]:
         if allocation["wait_for_stock"]:
             break
         try:
-            order = _reserve(order, ports)
+            order = _reserve(order, ports, setup)  # routed in the same write
             break
         except StockMoved:  # the plan was superseded: plan again against the stock there is now
             if attempt == PLAN_ATTEMPTS:
