@@ -428,3 +428,43 @@ def test_the_wait_lasts_until_the_nearest_sla_and_an_overdue_shipment_needs_atte
     service.redrive_order(order.order_id, ports, reason="the 3PL has it now")
     assert 7100 <= steps.prepare(order.order_id, ports)["timeout_seconds"] <= 7200
     assert ports.orders.get(order.order_id).shipments[0].due_at > "2026"
+
+
+def test_an_order_costs_two_order_writes_to_prepare_and_no_extra_reads_to_settle(ports, monkeypatch):
+    """Prepare writes the order twice (the plan; the reservation with its routed shipments), and the code that
+    records the last shipment completes the order from its own write, without reading it again."""
+    order = new_order(ports)
+    counts = {"get": 0, "save": 0}
+    get, save = ports.orders.get, ports.orders.save
+    saving = []  # the memory store's save reads the stored order itself: not a read of the code under test
+
+    def counted_get(order_id):
+        counts["get"] += not saving
+        return get(order_id)
+
+    def counted_save(order):
+        counts["save"] += 1
+        saving.append(1)
+        try:
+            return save(order)
+        finally:
+            saving.pop()
+
+    monkeypatch.setattr(ports.orders, "get", counted_get)
+    monkeypatch.setattr(ports.orders, "save", counted_save)
+    steps.prepare(order.order_id, ports)
+    assert counts == {"get": 1, "save": 2}
+    prepared = get(order.order_id)
+    kinds = [e.type for e in prepared.events]
+    assert kinds[-3:] == ["allocated", "stock_reserved", "routed"] and len(prepared.shipments) == 1
+    assert prepared.allocation.status == "reserved"
+
+    counts.update(get=0, save=0)
+    steps.await_fulfilment(steps.AwaitInput(order_id=order.order_id, task_token=ports.workflow.token()), ports)
+    assert counts == {"get": 1, "save": 1}  # the token kept; settling it reads nothing more
+
+    counts.update(get=0, save=0)
+    done = orders.ship(order.order_id, "UPS", "1Z1", ports)
+    assert done.status == OrderStatus.COMPLETED
+    assert counts == {"get": 1, "save": 2}  # the tracking, then the completion: one read for both
+    assert (level(ports).on_hand, level(ports).committed) == (3, 0)
