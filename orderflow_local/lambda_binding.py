@@ -232,19 +232,23 @@ def item_level_transactions() -> None:
 
 def _serialize_moto_dynamodb_writes() -> None:
     """moto's ``transact_write_items`` deep-copies whole tables without a lock while other server
-    threads write ("dictionary changed size during iteration" -> a 500 that real DynamoDB never
-    gives). Serialize moto's DynamoDB writes; reads stay concurrent."""
+    threads write, and its queries and scans iterate a table's items while another thread inserts one
+    ("dictionary changed size during iteration" -> a 500 that real DynamoDB never gives; seen with 5,000
+    orders waiting). Serialize moto's DynamoDB operations on items: under the GIL they ran one at a time
+    anyway. Only writes count as changes (the snapshots' detector)."""
     from moto.dynamodb.models import DynamoDBBackend
 
     lock = DYNAMODB_WRITE_LOCK
-    for name in ("transact_write_items", "put_item", "update_item", "delete_item", "batch_write_item"):
+    writes = ("transact_write_items", "put_item", "update_item", "delete_item", "batch_write_item")
+    reads = ("get_item", "query", "scan", "batch_get_item", "transact_get_items")
+    for name in writes + reads:
         original = getattr(DynamoDBBackend, name, None)
         if original is None or getattr(original, "_orderflow_locked", False):
             continue
 
-        def locked(self, *args, _original=original, **kwargs):  # noqa: ANN001, ANN002, ANN003
+        def locked(self, *args, _original=original, _write=name in writes, **kwargs):  # noqa: ANN001, ANN002, ANN003
             with lock:
-                _writes[0] += 1
+                _writes[0] += _write
                 return _original(self, *args, **kwargs)
 
         locked._orderflow_locked = True  # type: ignore[attr-defined]
