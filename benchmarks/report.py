@@ -61,6 +61,16 @@ def rows(folder: Path) -> list[tuple[str, str, str, str]]:
                     f"{min(handlers.values()):.0f}-{max(handlers.values()):.0f} ms (slowest {worst.split('.')[1]})",
                     f"{cold['boto3_ms']:.0f} ms (import boto3)",
                     f"{min(cold['ratio_to_boto3'].values())}-{max(cold['ratio_to_boto3'].values())}x"))
+        if cold.get("cpu"):
+            cpu = cold["cpu"]
+            out.append(("  the same, CPU time (less disturbed by other work on the machine)",
+                        f"{min(cpu['handlers_ms'].values()):.0f}-{max(cpu['handlers_ms'].values()):.0f} ms",
+                        f"{cpu['boto3_ms']:.0f} ms (import boto3)",
+                        f"{min(cpu['ratio_to_boto3'].values())}-{max(cpu['ratio_to_boto3'].values())}x"))
+        for clock, first in (cold.get("prepare_first_call") or {}).items():
+            out.append((f"  Prepare: import + first invocation ({clock})",
+                        f"{first['import_and_first_call_ms']:.0f} ms (import {first['import_ms']:.0f} ms)",
+                        f"{first['boto3_ms']:.0f} ms (import boto3)", f"{first['ratio_to_boto3']}x"))
     alloc = _load(folder, "allocation")
     if alloc:
         d = alloc["decisions"]
