@@ -92,3 +92,31 @@ def test_with_tracing_on_the_handler_is_traced_by_powertools():
     out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True,
                          env={**env, "AWS_LAMBDA_FUNCTION_NAME": "orderflow-prepare"})
     assert out.stdout.split() == ["True", "True", "True"]
+
+
+def test_deferred_models_built_first_by_many_threads_at_once_validate_right():
+    """The local stack runs handlers in threads: a deferred model's first uses may race. Pydantic's rebuild lock
+    (pinned 2.14.3) keeps a half-built model from validating with its parent's validator (``extra_forbidden``)."""
+    probe = """
+import threading
+from orderflow.models import NewOrder, Order
+raw = {"lines": [{"sku": "MUG", "quantity": 1, "unit_price": "1.00"}],
+       "shipping_address": {"name": "A", "line1": "1 St", "city": "C", "postal_code": "1", "country": "US"}}
+barrier, errors = threading.Barrier(16), []
+
+def first_use():
+    barrier.wait()
+    try:
+        Order.from_new(NewOrder.model_validate(raw)).model_dump(mode="json")
+    except Exception as exc:  # noqa: BLE001
+        errors.append(repr(exc))
+
+threads = [threading.Thread(target=first_use) for _ in range(16)]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+print(errors or "ok")
+"""
+    out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env=ENV, capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "ok", out.stdout
