@@ -1,5 +1,6 @@
 """Cold start: the import time of each Lambda handler module in a fresh interpreter, beside
-``import boto3`` alone measured the same way in the same run (the floor every function pays).
+``import boto3`` alone measured the same way in the same run (what every function pays at least), and beside
+the floor all handlers share (:data:`FLOOR`: boto3, Powertools and pydantic, before any orderflow code).
 
     python -m benchmarks.cold_start [--runs 7] [--json bench-results/cold_start.json] [--no-first-call]
 
@@ -26,8 +27,11 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PROBE = ("import time; t, c = time.perf_counter(), time.process_time(); import {module}; "
+PROBE = ("import time; t, c = time.perf_counter(), time.process_time(); {statement}; "
          "print(time.perf_counter() - t, time.process_time() - c)")
+#: What every handler imports before any orderflow code: boto3, Powertools (any of its modules loads its package:
+#: Logger, Metrics and the Tracer module) and pydantic with the constrained types the models use.
+FLOOR = "import boto3, aws_lambda_powertools; from pydantic import BaseModel, StringConstraints"
 ENV = {"PATH": "/usr/bin:/bin", "POWERTOOLS_TRACE_DISABLED": "true", "AWS_DEFAULT_REGION": "us-east-1",
        "PYTHONDONTWRITEBYTECODE": "1"}
 
@@ -62,17 +66,18 @@ def handler_modules(root: Path = ROOT) -> list[str]:
 
 
 def import_seconds(module: str, root: Path = ROOT) -> tuple[float, float]:
-    """``import module`` in a fresh interpreter: (wall clock, CPU time) in seconds."""
-    out = subprocess.run([sys.executable, "-c", PROBE.format(module=module)], cwd=root, env=ENV,
+    """``import module`` (or the :data:`FLOOR` statement) in a fresh interpreter: (wall clock, CPU time) in
+    seconds."""
+    statement = FLOOR if module == "floor" else f"import {module}"
+    out = subprocess.run([sys.executable, "-c", PROBE.format(statement=statement)], cwd=root, env=ENV,
                          capture_output=True, text=True, check=True)
     wall, cpu = out.stdout.strip().splitlines()[-1].split()
     return float(wall), float(cpu)
 
 
 def measure(modules: list[str], runs: int, root: Path = ROOT) -> dict[str, tuple[float, float]]:
-    """{"boto3" and each module: (wall, CPU)}, each the minimum of ``runs`` runs, boto3 and the modules
-    interleaved."""
-    times: dict[str, list[tuple[float, float]]] = {m: [] for m in ("boto3", *modules)}
+    """{"boto3", "floor" and each module: (wall, CPU)}, each the minimum of ``runs`` runs, all interleaved."""
+    times: dict[str, list[tuple[float, float]]] = {m: [] for m in ("boto3", "floor", *modules)}
     for _ in range(runs):
         for module in times:
             times[module].append(import_seconds(module, root))
@@ -177,15 +182,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-first-call", action="store_true", help="skip Prepare's import + first invocation")
     args = parser.parse_args(argv)
     times = measure(handler_modules(), args.runs)
-    (base, base_cpu), rows = times.pop("boto3"), times
+    (base, base_cpu), (floor, floor_cpu), rows = times.pop("boto3"), times.pop("floor"), times
     print(f"{'module':<40}{'wall ms':>9}{'x boto3':>9}{'cpu ms':>9}{'x boto3':>9}")
     print(f"{'boto3 (baseline)':<40}{base * 1000:>9.0f}{1:>9.2f}{base_cpu * 1000:>9.0f}{1:>9.2f}")
+    print(f"{'floor: boto3 + Powertools + pydantic':<40}{floor * 1000:>9.0f}{floor / base:>9.2f}"
+          f"{floor_cpu * 1000:>9.0f}{floor_cpu / base_cpu:>9.2f}")
     for module, (t, c) in rows.items():
         print(f"{module:<40}{t * 1000:>9.0f}{t / base:>9.2f}{c * 1000:>9.0f}{c / base_cpu:>9.2f}")
     result: dict = {"runs": args.runs, "statistic": "min, boto3 and handlers interleaved",
                     "boto3_ms": round(base * 1000, 1),
                     "handlers_ms": {m: round(t * 1000, 1) for m, (t, _) in rows.items()},
                     "ratio_to_boto3": {m: round(t / base, 2) for m, (t, _) in rows.items()},
+                    "floor": {"statement": FLOOR, "ms": round(floor * 1000, 1), "ratio_to_boto3": round(floor / base, 2),
+                              "cpu_ms": round(floor_cpu * 1000, 1), "cpu_ratio_to_boto3": round(floor_cpu / base_cpu, 2)},
                     "cpu": {"boto3_ms": round(base_cpu * 1000, 1),
                             "handlers_ms": {m: round(c * 1000, 1) for m, (_, c) in rows.items()},
                             "ratio_to_boto3": {m: round(c / base_cpu, 2) for m, (_, c) in rows.items()}}}

@@ -67,6 +67,11 @@ def rows(folder: Path) -> list[tuple[str, str, str, str]]:
                         f"{min(cpu['handlers_ms'].values()):.0f}-{max(cpu['handlers_ms'].values()):.0f} ms",
                         f"{cpu['boto3_ms']:.0f} ms (import boto3)",
                         f"{min(cpu['ratio_to_boto3'].values())}-{max(cpu['ratio_to_boto3'].values())}x"))
+        if cold.get("floor"):
+            floor = cold["floor"]
+            out.append(("  floor every handler shares: boto3 + Powertools + pydantic, before any orderflow code",
+                        f"{floor['ms']:.0f} ms (CPU {floor['cpu_ms']:.0f} ms)", f"{cold['boto3_ms']:.0f} ms",
+                        f"{floor['ratio_to_boto3']}x (CPU {floor['cpu_ratio_to_boto3']}x)"))
         for clock, first in (cold.get("prepare_first_call") or {}).items():
             out.append((f"  Prepare: import + first invocation ({clock})",
                         f"{first['import_and_first_call_ms']:.0f} ms (import {first['import_ms']:.0f} ms)",
