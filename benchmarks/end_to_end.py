@@ -116,6 +116,7 @@ def run(orders: int, workers: int) -> dict:
         waiting: dict[str, threading.Event] = defaultdict(threading.Event)
         billed: dict[str, list[float]] = defaultdict(list)
 
+        wrappers = {}
         for name in (*asl.FUNCTION_PLACEHOLDERS.values(), "api"):
             real = lambda_binding.bound(function_name(name)).handler
 
@@ -133,24 +134,46 @@ def run(orders: int, workers: int) -> dict:
                                             + (meter.thread_calls() - calls0) * AWS_CALL_SECONDS)
 
             lambda_binding.bind(function_name(name), timed)
+            wrappers[name] = timed
 
-        # the baseline: the same ASL with handlers that do nothing (the wait resumes at once)
+        # The baselines: the same ASL with handlers that do nothing.
+        # - "no-op handlers" (the ratio's): the same path as orderflow's run below, each client POSTs the order
+        #   through the same HTTP front to an API function that only starts the execution, waits for the wait to
+        #   begin, and POSTs the tracking, which only resumes it;
+        # - "bare workflow": executions started directly, the wait resumed at once (no API at all).
+        bare = [True]
+        tokens: dict[str, str] = {}
         done_base: dict[str, float] = {}
-        all_base = threading.Event()
+        finished: dict[str, threading.Event] = defaultdict(threading.Event)
 
         def noop(event, context):
             return {"order_id": event.get("order_id"), "wait_for_stock": False, "backordered": False,
                     "timeout_seconds": 60}
 
-        finished: dict[str, threading.Event] = defaultdict(threading.Event)
-
-        def noop_fulfill(event, context):  # the wait resumes at once: the order is done
-            client("stepfunctions").send_task_success(taskToken=event["task_token"], output="{}")
-            done_base[event["order_id"]] = time.perf_counter()
-            finished[event["order_id"]].set()
-            if len(done_base) >= orders:
-                all_base.set()
+        def noop_fulfill(event, context):
+            if bare[0]:  # the wait resumes at once: the order is done
+                client("stepfunctions").send_task_success(taskToken=event["task_token"], output="{}")
+                done_base[event["order_id"]] = time.perf_counter()
+                finished[event["order_id"]].set()
+            else:  # the tracking's request resumes it
+                tokens[event["order_id"]] = event["task_token"]
+                waiting[event["order_id"]].set()
             return {}
+
+        base_ids = iter(range(10**9))
+
+        def noop_api(event, context):
+            if event["httpMethod"] == "POST" and event["path"] == "/orders":
+                order_id = f"base_api_{next(base_ids):06d}"
+                client("stepfunctions").start_execution(stateMachineArn=baseline_arn, name=order_id,
+                                                        input=json.dumps({"order_id": order_id}))
+                return {"statusCode": 201, "headers": {"Content-Type": "application/json"},
+                        "body": json.dumps({"order_id": order_id})}
+            if event["httpMethod"] == "POST" and event["path"].endswith("/tracking"):
+                order_id = event["path"].split("/")[2]
+                client("stepfunctions").send_task_success(taskToken=tokens.pop(order_id), output="{}")
+                return {"statusCode": 202, "headers": {"Content-Type": "application/json"}, "body": "{}"}
+            return {"statusCode": 404, "body": "{}"}
 
         values = {}
         for placeholder, fn in asl.FUNCTION_PLACEHOLDERS.items():
@@ -166,47 +189,53 @@ def run(orders: int, workers: int) -> dict:
         print(f"end to end: {orders} orders, {workers} clients", file=sys.stderr, flush=True)
         t0 = time.perf_counter()
 
-
         def one_base(i: int) -> None:
-            # like the orderflow run below: each client has one order in flight at a time
+            # like the runs below: each client has one order in flight at a time
             order_id = f"base_{i:06d}"
             client("stepfunctions").start_execution(stateMachineArn=baseline_arn, name=order_id,
                                                     input=json.dumps({"order_id": order_id}))
-            finished[order_id].wait(120)
+            if not finished[order_id].wait(120):
+                raise RuntimeError(f"bare baseline: order {order_id} did not finish in 120 s")
 
         with ThreadPoolExecutor(workers) as pool:
             list(pool.map(one_base, range(orders)))
-        if not all_base.wait(60):
-            raise RuntimeError(f"baseline: {len(done_base)} of {orders} completed")
-        base_s = max(done_base.values()) - t0
-        print(f"  baseline   {base_s:6.2f}s", file=sys.stderr, flush=True)
+        bare_s = max(done_base.values()) - t0
+        print(f"  bare workflow (no API)  {bare_s:6.2f}s", file=sys.stderr, flush=True)
 
-        meter.reset()
-        for name in durations:
-            durations[name].clear()
-            billed[name].clear()
         api = httpx.Client(base_url=stack.api_url, headers={"Authorization": "Bearer bench"}, timeout=30)
         body = {"lines": [{"sku": "BENCH-SKU", "quantity": 1, "unit_price": "9.99"}],
                 "shipping_address": {"name": "Bench", "line1": "1 Main St", "city": "Springfield",
                                      "postal_code": "12345", "country": "US"}}
-        api_calls = Counter()
 
         def one(_: int) -> str:
+            """One order through the API: create it, wait for its wait to begin, post its tracking."""
             order_id = api.post("/orders", json=body).json()["order_id"]
-            api_calls["POST /orders"] += 1
             if not waiting[order_id].wait(120):
                 raise RuntimeError(f"order {order_id}: its wait did not begin in 120 s")
             response = api.post(f"/orders/{order_id}/tracking",
                                 json={"carrier": "UPS", "tracking_number": f"1Z{order_id[-10:]}"})
-            api_calls["POST /orders/{id}/tracking"] += 1
             if response.status_code == 409:  # the wait had begun but the order was not paid yet: read, retry
                 while api.get(f"/orders/{order_id}").json()["status"] != "paid":
-                    api_calls["GET /orders/{id} (not paid yet)"] += 1
                     time.sleep(0.05)
                 response = api.post(f"/orders/{order_id}/tracking",
                                     json={"carrier": "UPS", "tracking_number": f"1Z{order_id[-10:]}"})
             response.raise_for_status()
             return order_id
+
+        bare[0] = False
+        api_function = function_name("api")
+        lambda_binding.bind(api_function, noop_api)
+        t0 = time.perf_counter()
+        with ThreadPoolExecutor(workers) as pool:
+            list(pool.map(one, range(orders)))
+        base_s = time.perf_counter() - t0
+        lambda_binding.bind(api_function, wrappers["api"])
+        print(f"  no-op handlers          {base_s:6.2f}s", file=sys.stderr, flush=True)
+
+        meter.reset()
+        for name in durations:
+            durations[name].clear()
+            billed[name].clear()
 
         t0 = time.perf_counter()
         with ThreadPoolExecutor(workers) as pool:
@@ -221,7 +250,8 @@ def run(orders: int, workers: int) -> dict:
                     order = ports.orders.get(order_id)
                     if order.status == "completed":
                         completed[order_id] = order
-            time.sleep(0.2)
+            if len(completed) < orders:
+                time.sleep(0.2)
         ours_s = time.perf_counter() - t0
         print(f"  orderflow  {ours_s:6.2f}s", file=sys.stderr, flush=True)
 
@@ -259,7 +289,11 @@ def run(orders: int, workers: int) -> dict:
             "sqs_requests": calls.get("sqs:SendMessage", 0) / len(ids) + sqs_sends / sampled,
         }
         return {"orders": orders, "workers": workers,
-                "baseline_noop": {"seconds": round(base_s, 2), "orders_per_second": round(orders / base_s, 2)},
+                "baseline_noop": {"seconds": round(base_s, 2), "orders_per_second": round(orders / base_s, 2),
+                                  "what": "the same clients, HTTP front, ASL and Lambda invocations; handlers that "
+                                          "do nothing (the API starts the execution and resumes it)"},
+                "baseline_bare_workflow": {"seconds": round(bare_s, 2), "orders_per_second": round(orders / bare_s, 2),
+                                           "what": "executions started directly, the wait resumed at once (no API)"},
                 "orderflow": {"seconds": round(ours_s, 2), "orders_per_second": round(len(completed) / ours_s, 2),
                               "completed": len(completed)},
                 "ratio_orders_per_second": round((len(completed) / ours_s) / (orders / base_s), 3),

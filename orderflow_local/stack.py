@@ -27,7 +27,7 @@ from typing import Any
 from orderflow.outbound import LOOPBACK_ENV
 from orderflow.private_files import write_private
 from orderflow.queues import STOCK_SYNC
-from orderflow_local import cloudformation
+from orderflow_local import cloudformation, in_process_transport
 
 log = logging.getLogger(__name__)
 
@@ -155,6 +155,11 @@ class LocalStack:
         folder = template.synthesized(say=self.say)
         function_env.install()
         os.environ.update(self.environment())
+        if os.environ.get("ORDERFLOW_MOTO_OVER_HTTP") != "1":  # benchmarks compare both
+            import boto3
+
+            in_process_transport.install()  # for the sessions made from here on
+            boto3.DEFAULT_SESSION = None
         from orderflow.adapters.aws import client, reset_clients
         from orderflow.settings import get_settings
         from orderflow.wiring import default_ports
@@ -174,6 +179,8 @@ class LocalStack:
         logging.getLogger("moto.cloudformation").setLevel(logging.ERROR)
         self._moto = ThreadedMotoServer(ip_address=self.host, port=self.moto_port, verbose=False)
         self._moto.start()
+        if os.environ.get("ORDERFLOW_MOTO_OVER_HTTP") != "1":
+            in_process_transport.TRANSPORT.serve(self.endpoint, self._moto._server.app)
         self.deployment = cloudformation.deploy(folder, client)
         _deployed.append(self.deployment)
         self._detach_moto_event_source_mappings()
@@ -359,6 +366,7 @@ class LocalStack:
                 log.warning("could not save the local stack's data at stop: %s", exc)
             self.snapshots = None
         if self._moto:
+            in_process_transport.TRANSPORT.forget(self.endpoint)
             self._moto.stop()
             self._moto = None
         state_file = self.state_dir / "local.json"
