@@ -34,9 +34,9 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from enum import StrEnum
-from functools import cached_property
+from functools import cached_property, partial
 from itertools import repeat
-from operator import itemgetter
+from operator import is_, itemgetter, methodcaller, sub
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
@@ -58,6 +58,7 @@ from orderflow.models import (
     Warehouse,
     brief,
     clip,
+    utcnow,
 )
 from orderflow.rules import geo
 
@@ -133,6 +134,32 @@ else:  # pragma: no cover
         return CandidateNote.model_construct(warehouse_id=warehouse_id, rule=rule, kept=kept, reason=clip(reason))
 
 
+#: Allocation's fields the planner gives; the others (decided_at, status, reserved_at) take their defaults
+_GIVEN = ("rule_set", "plan_no", "lines", "backordered", "candidates", "summary")
+_PLAN_FIELDS = Allocation.model_fields
+_FAST_PLAN = (_plain(Allocation, (*_GIVEN, "decided_at", "status", "reserved_at"))
+              and _PLAN_FIELDS["decided_at"].default_factory is utcnow
+              and _PLAN_FIELDS["status"].default == "planned" and _PLAN_FIELDS["reserved_at"].default is None)
+
+
+def _allocation(rule_set: str, plan_no: int, lines: list[AllocatedLine], backordered: list[BackorderedLine],
+                candidates: list[CandidateNote], summary: str) -> Allocation:
+    """``Allocation(rule_set=..., ...)`` without validating our own values again: the same model (the same
+    fields set, defaults, the same notes and lines); validated when a value may not be as validation leaves
+    it (a plan number that is not an int, text with whitespace to strip)."""
+    if not _FAST_PLAN or type(plan_no) is not int or rule_set != rule_set.strip() or summary != summary.strip():
+        return Allocation(rule_set=rule_set, plan_no=plan_no, lines=lines, backordered=backordered,
+                          candidates=candidates, summary=summary)
+    plan = _new(Allocation)
+    _setattr(plan, "__dict__", {"rule_set": rule_set, "plan_no": plan_no, "lines": lines, "backordered": backordered,
+                                "candidates": candidates, "summary": summary, "decided_at": utcnow(),
+                                "status": "planned", "reserved_at": None})
+    _setattr(plan, "__pydantic_fields_set__", set(_GIVEN))
+    _setattr(plan, "__pydantic_extra__", None)
+    _setattr(plan, "__pydantic_private__", None)
+    return plan
+
+
 class Pin(Model):
     """Route a channel's orders, or a SKU, to one of these warehouses only."""
 
@@ -191,29 +218,53 @@ def _located(country: str | None, postal_code: str | None) -> tuple[float, float
     return located
 
 
+#: Distances already worked out, in km as ``_distances`` gives them: by the ship-to's point (``_located``), then by a
+#: warehouse's country and postal code. A seller's warehouses are the same from one decision to the next and
+#: ship-to addresses fall on a bounded set of points (a ZIP3 centroid, a country), so after the first orders a
+#: warehouse's distance is two dict lookups instead of the great-circle arithmetic. Emptied past _KM_LIMIT.
+_KM: dict[tuple[float, float, float], dict[str | None, dict[str | None, float]]] = {}
+_KM_LIMIT = 250_000
+_km_count = 0
+
+
+def _km(where: tuple[float, float, float], country: str | None, postal_code: str | None) -> float:
+    """The distance from ``where`` to the address, worked out (``geo.distance_km``'s arithmetic, operation for
+    operation: the same doubles) and remembered in ``_KM``."""
+    global _km_count
+    here = _located(country, postal_code)
+    if here is None:
+        km = _INF
+    else:
+        p1, cos1, lon1 = where
+        p2, cos2, lon2 = here
+        root = math.sqrt(math.sin((p2 - p1) / 2) ** 2 + cos1 * cos2 * math.sin((lon2 - lon1) * _DEGREE / 2) ** 2)
+        km = round(2 * geo.EARTH_RADIUS_KM * math.asin(root if root < 1.0 else 1.0), 1)  # min(1.0, root)
+    if _km_count >= _KM_LIMIT:
+        _KM.clear()
+        _km_count = 0
+    _KM.setdefault(where, {}).setdefault(country, {})[postal_code] = km
+    _km_count += 1
+    return km
+
+
 def _distances(ship_to: Address | None, warehouses: Sequence[Warehouse]) -> list[float]:
     """Each warehouse's distance to ``ship_to`` in km, to 0.1 km (infinite when either end is unknown):
-    ``geo.distance_km``'s arithmetic, operation for operation (the same doubles), so the ranks and the km a
-    note gives are its own."""
+    ``geo.distance_km``'s arithmetic, so the ranks and the km a note gives are its own."""
     where = _located(ship_to.country, ship_to.postal_code) if ship_to else None
     if where is None:
         return [_INF] * len(warehouses)
-    p1, cos1, lon1 = where
-    sin, sqrt, asin, diameter = math.sin, math.sqrt, math.asin, 2 * geo.EARTH_RADIUS_KM
-    located, degree = _LOCATED, _DEGREE
+    known = _KM.get(where) or {}
     out = []
+    append = out.append
     for w in warehouses:
         address = w.address
-        if address:
-            by_code = located.get(address.country)
-            code = address.postal_code
-            here = by_code[code] if by_code is not None and code in by_code else _located(address.country, code)
-            if here is not None:
-                p2, cos2, lon2 = here
-                root = sqrt(sin((p2 - p1) / 2) ** 2 + cos1 * cos2 * sin((lon2 - lon1) * degree / 2) ** 2)
-                out.append(round(diameter * asin(root if root < 1.0 else 1.0), 1))  # min(1.0, root)
-                continue
-        out.append(_INF)
+        if address is None:
+            append(_INF)
+            continue
+        try:
+            append(known[address.country][address.postal_code])
+        except KeyError:
+            append(_km(where, address.country, address.postal_code))
     return out
 
 
@@ -230,7 +281,11 @@ class _Ranking:
 
     def __init__(self, warehouses: Sequence[Warehouse], rankers: list[Rule], ship_to: Address | None) -> None:
         self.rankers = rankers
-        ws = list({w.warehouse_id: w for w in warehouses}.values())  # the last of a repeated id counts
+        ids = [w.warehouse_id for w in warehouses]
+        ws: Sequence[Warehouse] = warehouses
+        if len(set(ids)) < len(ids):  # a repeated id: the last one listed counts (in the place of the first)
+            by_id = {w.warehouse_id: w for w in warehouses}
+            ws, ids = list(by_id.values()), list(by_id)
         columns: list[list[float]] = []
         for rule in rankers:
             if rule == Rule.CLOSEST:
@@ -240,9 +295,9 @@ class _Ranking:
             else:
                 columns.append([_INF if w.shipping_cost is None else float(w.shipping_cost) for w in ws])
         # (value on each rule..., warehouse id): the id breaks the last tie
-        keys = sorted(zip(*columns, (w.warehouse_id for w in ws), strict=False))
+        keys = sorted(zip(*columns, ids, strict=False))
         self.keys = keys
-        self.ordered: list[str] = [key[-1] for key in keys]
+        self.ordered: list[str] = list(map(itemgetter(-1), keys))
 
     @cached_property
     def values(self) -> dict[str, tuple]:
@@ -284,6 +339,10 @@ def _available(stock: Mapping[str, Sequence[StockLevel]], skus: set[str]) -> dic
     return out
 
 
+_count_none = methodcaller("count", None)
+_is_none = partial(is_, None)
+
+
 class _Shortfall(dict):
     """A line's note text by what a warehouse has of it: ``None`` when that covers the line, else
     "A needs 2, has 0" (written once per amount)."""
@@ -304,15 +363,15 @@ def allocate(lines: Sequence[OrderLine], warehouses: Sequence[Warehouse], stock:
              ship_to: Address | None = None, plan_no: int = 1) -> Allocation:
     """Plan which warehouse ships which quantity of each line; what cannot be placed is backordered."""
     policy = policy or AllocationPolicy()
-    unknown = sorted({line.sku for line in lines if not stock.get(line.sku)})
-    if unknown:
+    skus = [line.sku for line in lines]
+    if not all(map(stock.get, skus)):
+        unknown = sorted({sku for sku in skus if not stock.get(sku)})
         raise UnknownSku(f"unknown SKU(s): {', '.join(unknown)} (no warehouse stocks them)", skus=unknown)
     rules = policy.rules
     rank = _Ranking(warehouses, [r for r in rules if r in RANKERS], ship_to)
     ordered = rank.ordered
     notes: list[CandidateNote] = []
     n = len(lines)
-    skus = [line.sku for line in lines]
     quantities = [line.quantity for line in lines]
     numbers = [line.line_no for line in lines]
 
@@ -365,8 +424,13 @@ def allocate(lines: Sequence[OrderLine], warehouses: Sequence[Warehouse], stock:
         if not repeated_skus:
             columns = []
             for i in range(n):
-                column = list(map(_Shortfall(skus[i], quantities[i]).__getitem__,
-                                  map(have[i].get, ordered, repeat(0))))
+                # the note's text for each amount a warehouse has (None: it covers the line), then each
+                # warehouse's text in rank order (a warehouse with no level has none of it)
+                sku, quantity, units = skus[i], quantities[i], have[i]
+                texts = {has: None if has >= quantity else f"{sku} needs {quantity}, has {has if has > 0 else 0}"
+                         for has in set(units.values())}
+                column = list(map(texts.get, map(units.get, ordered),
+                                  repeat(None if quantity <= 0 else f"{sku} needs {quantity}, has 0")))
                 allowed = eligible[i]
                 if allowed is not None:
                     column = [text if wid in allowed else pinned_text[i] for wid, text in zip(ordered, column,
@@ -390,20 +454,15 @@ def allocate(lines: Sequence[OrderLine], warehouses: Sequence[Warehouse], stock:
                         used[skus[i]] = used.get(skus[i], 0) + quantities[i]
                     row.append(text)
                 rows.append(row)
-        whole = []
-        covered = []  # by warehouse: how many lines it can take
-        for wid, row in zip(ordered, rows, strict=True):
-            short = list(filter(None, row))  # the texts are never empty
-            count = len(short)
-            covered.append(n - count)
-            if not count:
-                whole.append(wid)
-                notes.append(_note(wid, _STOCK, True, _HOLDS_ALL))
-            elif count <= SHOWN:
-                notes.append(_note(wid, _STOCK, False, "; ".join(short)))
-            else:
-                notes.append(_note(wid, _STOCK, False, f"short on {count} line(s): {'; '.join(short[:SHOWN])} "
-                                                       f"and {count - SHOWN} more"))
+        # each warehouse's note: what it is short of (the texts are never empty), or that it holds every line
+        shorts = list(map(list, map(filter, repeat(None), rows)))
+        counts = list(map(len, shorts))  # by warehouse: how many lines it cannot take
+        join = "; ".join
+        notes += [_note(wid, _STOCK, False, join(short) if count <= SHOWN else
+                        f"short on {count} line(s): {join(short[:SHOWN])} and {count - SHOWN} more")
+                  if count else _note(wid, _STOCK, True, _HOLDS_ALL)
+                  for wid, short, count in zip(ordered, shorts, counts, strict=True)]
+        whole = [wid for wid, count in zip(ordered, counts, strict=True) if not count] if 0 in counts else []
         if whole:
             best = whole[0]
             for other in whole[1:]:
@@ -412,25 +471,24 @@ def allocate(lines: Sequence[OrderLine], warehouses: Sequence[Warehouse], stock:
             described = ", ".join(rank.describe(j, best) for j in range(len(rank.rankers)))
             notes.append(_note(best, _FEWEST, True,
                                "ships the whole order in one shipment" + (f"; {described}" if rank.rankers else "")))
-            for i in range(n):
-                assign(best, i, quantities[i])
+            plan += zip(numbers, skus, quantities, repeat(best))  # nothing is left to place: no need to count it taken
             remaining = []
         else:
             # the smallest split, greedily: the warehouse covering the most remaining lines first
             while remaining:
                 best_wid, best_cover = None, []
                 if not repeated_skus:  # the common case, each SKU on one line: a row says it all
-                    left = len(remaining)
-                    pick = itemgetter(*remaining)
-                    best_count, best_row = 0, None
-                    for wid, row, can in zip(ordered, rows, covered, strict=True):
-                        if left != n:  # what it covers of what is left
-                            can = pick(row).count(None) if left > 1 else int(row[remaining[0]] is None)
-                        if can > best_count:
-                            best_wid, best_count, best_row = wid, can, row
-                            if can == left:
-                                break  # covers all that is left: a later warehouse could only tie, and ties go first
-                    if best_row is not None:
+                    # how many of the lines left each warehouse covers; the first of the most wins (ties go first)
+                    if len(remaining) == n:
+                        can = list(map(sub, repeat(n), counts))
+                    elif len(remaining) > 1:
+                        can = list(map(_count_none, map(itemgetter(*remaining), rows)))
+                    else:
+                        can = list(map(_is_none, map(itemgetter(remaining[0]), rows)))
+                    best_count = max(can, default=0)
+                    if best_count:
+                        best = can.index(best_count)
+                        best_wid, best_row = ordered[best], rows[best]
                         best_cover = [i for i in remaining if best_row[i] is None]
                 else:
                     for wid in ordered:
@@ -505,9 +563,8 @@ def allocate(lines: Sequence[OrderLine], warehouses: Sequence[Warehouse], stock:
         summary = f"{len(shipments)} shipment(s) from {brief(shipments, first=SHOWN * 2)}"
         if backordered:
             summary += "; backordered " + waiting
-    return Allocation(rule_set=policy.name(), plan_no=plan_no, lines=[_allocated_line(*p) for p in plan],
-                      backordered=[_backordered_line(*b) for b in backordered], candidates=notes,
-                      summary=clip(summary))
+    return _allocation(policy.name(), plan_no, [_allocated_line(*p) for p in plan],
+                       [_backordered_line(*b) for b in backordered], notes, clip(summary))
 
 
 def first_with_stock(lines: Sequence[OrderLine], warehouses: Sequence[Warehouse],
