@@ -242,9 +242,10 @@ _KM_LIMIT = 250_000
 _km_count = 0
 
 
-def _km(where: tuple[float, float, float], country: str | None, postal_code: str | None) -> float:
+def _km(where: tuple[float, float, float], known: dict[str | None, dict[str | None, float]], country: str | None,
+        postal_code: str | None) -> float:
     """The distance from ``where`` to the address, worked out (``geo.distance_km``'s arithmetic, operation for
-    operation: the same doubles) and remembered in ``_KM``."""
+    operation: the same doubles) and remembered in ``known`` (``_KM[where]``)."""
     global _km_count
     here = _located(country, postal_code)
     if here is None:
@@ -255,9 +256,13 @@ def _km(where: tuple[float, float, float], country: str | None, postal_code: str
         root = math.sqrt(math.sin((p2 - p1) / 2) ** 2 + cos1 * cos2 * math.sin((lon2 - lon1) * _DEGREE / 2) ** 2)
         km = round(2 * geo.EARTH_RADIUS_KM * math.asin(root if root < 1.0 else 1.0), 1)  # min(1.0, root)
     if _km_count >= _KM_LIMIT:
-        _KM.clear()
+        for by_country in _KM.values():
+            by_country.clear()
         _km_count = 0
-    _KM.setdefault(where, {}).setdefault(country, {})[postal_code] = km
+    by_code = known.get(country)
+    if by_code is None:
+        by_code = known[country] = {}
+    by_code[postal_code] = km
     _km_count += 1
     return km
 
@@ -268,7 +273,9 @@ def _distances(ship_to: Address | None, warehouses: Sequence[Warehouse]) -> list
     where = _located(ship_to.country, ship_to.postal_code) if ship_to else None
     if where is None:
         return [_INF] * len(warehouses)
-    known = _KM.get(where) or {}
+    known = _KM.get(where)
+    if known is None:
+        known = _KM[where] = {}
     out = []
     append = out.append
     for w in warehouses:
@@ -276,10 +283,10 @@ def _distances(ship_to: Address | None, warehouses: Sequence[Warehouse]) -> list
         if address is None:
             append(_INF)
             continue
-        try:
-            append(known[address.country][address.postal_code])
-        except KeyError:
-            append(_km(where, address.country, address.postal_code))
+        country, code = address.country, address.postal_code
+        by_code = known.get(country)
+        km = by_code.get(code) if by_code is not None else None
+        append(km if km is not None else _km(where, known, country, code))
     return out
 
 
