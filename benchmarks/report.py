@@ -99,6 +99,10 @@ def rows(folder: Path) -> list[tuple[str, str, str, str]]:
                     f"{imp['import']['orders_per_second']} orders/s",
                     f"{imp['baseline_single_puts']['puts_per_second']} puts/s (single DynamoDB puts)",
                     f"{imp['ratio_import_to_puts']}"))
+        if "ratio_import_to_puts_cpu" in imp:
+            cpu = imp["cpu_ms_per_order"]
+            out.append(("  CPU per order (one process: the import with the shop and moto; the put with moto)",
+                        f"{cpu['import']} ms", f"{cpu['single_put']} ms per put", f"{imp['ratio_import_to_puts_cpu']}"))
     return out
 
 

@@ -2,8 +2,9 @@
 
 DynamoDB-friendly by construction:
 - exact lookups first: an order id is one ``GetItem``; a channel order id (external id) is one
-  ``GetItem`` of the ``ref#<channel>#<external id>`` guard item per connected channel (or of the one
-  channel named as ``<channel>:<external id>``); an external id of another channel is found by the scan;
+  ``BatchGetItem`` per connected channel (or for the one channel named as ``<channel>:<external id>``)
+  of the order's derived id and of the ``ref#<channel>#<external id>`` guard item of an older order; an
+  external id of another channel is found by the scan;
 - otherwise the ``by_status`` index (status + created_at), one lazy query per status merged newest
   first, filtered in the function (SKU on a line, customer or ship-to name) and bounded by a scan
   budget: a search that has not found a page's worth within the budget answers what it found and a

@@ -199,12 +199,3 @@ def create_order_once(new: NewOrder, ports: Ports, key: str, keys) -> tuple[Orde
     status = 201 if created else 200
     keys.finish(key, order.order_id, status)
     return order, status, False
-
-
-def create_looked_up_order(new: NewOrder, ports: Ports) -> tuple[Order, bool]:
-    """:func:`create_order` for a channel order the caller has just looked up and not found (the
-    importer reads a page's stored orders in one batch): no second look-up. An order stored meanwhile
-    (a webhook, a concurrent import) is still found by the guard item, and returned with False."""
-    order, created = ports.orders.create(Order.from_new(new))
-    start_workflow(order, ports)
-    return order, created

@@ -5,8 +5,9 @@ from :data:`TABLES`, so keys and indexes cannot drift between AWS and the laptop
 
 Access patterns:
 - orders: order by id (``order_id``); orders by status, newest first (GSI ``by_status``);
-  order by channel + external id (GSI ``by_channel_ref``; uniqueness is enforced by a guard item
-  ``ref#<channel>#<external id>`` written in the same transaction as the order).
+  order by channel + external id (GSI ``by_channel_ref``; uniqueness is enforced by the order's id, derived
+  from the channel and the external id and written only if absent; orders stored before that have a
+  random id and a guard item ``ref#<channel>#<external id>`` naming it).
 - inventory: stock by sku and warehouse (``sku`` + ``warehouse_id``); stock by warehouse (GSI).
 - ledger: one item per stock change, keyed by its idempotency key; recent changes per sku (GSI).
 - settings: warehouses and other seller configuration (``entity`` + ``id``).

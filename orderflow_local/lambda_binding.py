@@ -21,6 +21,7 @@ import os
 import threading
 import traceback
 import uuid
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -161,6 +162,8 @@ def install() -> None:
     _cache_moto_module_list()
     _own_query_language_scopes()
     _callbacks_skip_executions_still_starting()
+    _index_execution_names()
+    _parse_each_condition_once()
     sfn_hub.install()  # executions as greenlets: a waiting order costs memory, not threads
     _parse_each_definition_once()
     _parse_each_json_path_once()
@@ -296,6 +299,76 @@ def _callbacks_skip_executions_still_starting() -> None:
 
     StepFunctionsParserBackend._get_executions = _get_executions  # type: ignore[method-assign]
     StepFunctionsParserBackend._orderflow_started_only = True  # type: ignore[attr-defined]
+
+
+def _index_execution_names() -> None:
+    """``StartExecution`` looks for an execution of the same name (the idempotent start) by reading every
+    execution of the state machine: the local stack's 10,000th order's start read 10,000 executions, a
+    few milliseconds of the one process's CPU per start (Step Functions finds a name at once). Keep an
+    index by name per state machine, caught up from the list (executions are only ever appended), with
+    the same answer: None, the running execution of the same input, or ``ExecutionAlreadyExists``."""
+    from moto.stepfunctions.exceptions import ExecutionAlreadyExists
+    from moto.stepfunctions.models import StateMachine
+
+    if getattr(StateMachine, "_orderflow_name_index", False):
+        return
+    # kept outside the state machine: StartExecution deep-copies it (all but its list of executions);
+    # per state machine: [its list of executions, how many of them are indexed, name -> first execution]
+    indexes: weakref.WeakKeyDictionary[Any, list[Any]] = weakref.WeakKeyDictionary()
+    lock = threading.Lock()
+
+    def _handle_name_input_idempotency(self, name, execution_input):  # noqa: ANN001, ANN202
+        executions = self.executions
+        with lock:
+            index = indexes.get(self)
+            if index is None or index[0] is not executions or index[1] > len(executions):
+                index = indexes[self] = [executions, 0, {}]
+            by_name = index[2]
+            for execution in executions[index[1]:]:
+                by_name.setdefault(execution.name, execution)
+            index[1] = len(executions)
+            execution = by_name.get(name)
+        if execution is None:
+            return None
+        if execution_input == execution.execution_input and execution.status == "RUNNING":
+            return execution
+        raise ExecutionAlreadyExists("Execution Already Exists: '" + execution.execution_arn + "'")
+
+    StateMachine._handle_name_input_idempotency = _handle_name_input_idempotency  # type: ignore[method-assign]
+    StateMachine._orderflow_name_index = True  # type: ignore[attr-defined]
+
+
+def _parse_each_condition_once() -> None:
+    """moto parses a write's ``ConditionExpression`` (a lexer and parser in Python, ~70 µs) three times per
+    item of a ``TransactWriteItems`` (the request's validation, the transaction's check, the put) and
+    twice per conditional ``PutItem``: the import writes a page's orders, each ``attribute_not_exists``,
+    and every order save checks its version. The parsed tree is immutable (its nodes are set when built;
+    evaluating it reads the item), so one parse per expression, names and values serves every write that
+    sends the same; the attribute names and values the parse found (which moto checks were all used)
+    come with it. A parse that fails is not kept (each write gets its own error)."""
+    from moto.dynamodb.comparisons import ConditionExpressionParser
+
+    if getattr(ConditionExpressionParser, "_orderflow_cached", False):
+        return
+    original = ConditionExpressionParser.parse
+    parsed: dict[tuple[Any, ...], tuple[Any, list[str], list[str]]] = {}
+
+    def parse(self):  # noqa: ANN001, ANN202
+        # repr: the request's plain dicts and strings (equal text, equal content; another order of the
+        # same keys is only a second entry)
+        key = (self.condition_expression, repr(self.expression_attribute_names),
+               repr(self.expression_attribute_values))
+        hit = parsed.get(key)
+        if hit is None:
+            tree = original(self)
+            if len(parsed) >= 4096:
+                parsed.clear()
+            parsed[key] = hit = (tree, list(self.expr_attr_names_found), list(self.expr_attr_values_found))
+        self.expr_attr_names_found, self.expr_attr_values_found = list(hit[1]), list(hit[2])
+        return hit[0]
+
+    ConditionExpressionParser.parse = parse  # type: ignore[method-assign]
+    ConditionExpressionParser._orderflow_cached = True  # type: ignore[attr-defined]
 
 
 def _parse_each_definition_once() -> None:

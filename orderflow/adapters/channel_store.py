@@ -27,7 +27,7 @@ from pydantic import BaseModel
 
 from orderflow import config
 from orderflow.adapters.aws import client
-from orderflow.adapters.dynamodb import from_item, query_entity, storage_errors, to_item
+from orderflow.adapters.dynamodb import find_channel_orders, from_item, query_entity, storage_errors, to_item
 from orderflow.adapters.secrets import SecretsHome, SliceSecrets
 from orderflow.channels.config import ChannelType, Credentials, config_from, credentials_from, reveal
 from orderflow.channels.ports import CredentialStore, Cursor, LeaseLost
@@ -217,43 +217,18 @@ def default_credentials() -> CredentialStore:
 
 
 class ChannelOrders:
-    """The stored orders of a page of channel orders, in batch reads: first the guard items
-    ``ref#<channel>#<external id>`` that :class:`orderflow.adapters.dynamodb.OrderRepository` writes
-    with each channel order (``target`` = the order id), then the orders they name. A poll reads back
-    the orders of its overlap every time; this makes seeing them again cost two calls per page instead
-    of two per order."""
+    """The stored orders of a page of channel orders, in batch reads
+    (:func:`orderflow.adapters.dynamodb.find_channel_orders`): the order items under the ids derived from
+    the channel and the external ids, and, for orders stored before those ids, their guard items
+    ``ref#<channel>#<external id>`` and the orders they name. A poll reads back the orders of its overlap
+    every time; this makes seeing them again cost a call or two per page instead of one or two per order."""
 
     def __init__(self, settings: Settings | None = None) -> None:
         self.table = (settings or get_settings()).orders_table
 
-    def _batch(self, keys: list[str], projection: str | None = None) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = []
-        for start in range(0, len(keys), 100):
-            request: dict[str, Any] = {"Keys": [{"order_id": {"S": k}} for k in keys[start:start + 100]],
-                                       "ConsistentRead": True}
-            if projection:
-                request["ProjectionExpression"] = projection
-            pending = {self.table: request}
-            while pending:
-                with storage_errors():
-                    resp = client("dynamodb").batch_get_item(RequestItems=pending)
-                items.extend(resp.get("Responses", {}).get(self.table, []))
-                pending = resp.get("UnprocessedKeys") or {}
-                if pending:
-                    time.sleep(0.05)
-        return items
-
     def lookup(self, channel_id: str, external_ids: list[str]) -> dict[str, Order]:
         """external id -> stored order, for those of ``external_ids`` that are stored."""
-        prefix = f"ref#{channel_id}#"
-        refs = self._batch([prefix + e for e in dict.fromkeys(external_ids)], "order_id, target")
-        targets = {item["target"]["S"]: item["order_id"]["S"][len(prefix):] for item in refs if "target" in item}
-        found = {}
-        for item in self._batch(list(targets)):
-            if "status" in item:
-                order = Order.model_validate(from_item(item))
-                found[targets[order.order_id]] = order
-        return found
+        return find_channel_orders(self.table, channel_id, external_ids)
 
 
 # -- webhook event ids --------------------------------------------------------------------------------

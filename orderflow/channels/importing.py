@@ -7,15 +7,17 @@ One run of :func:`import_channel`:
    reports ``busy``);
 2. reads pages of orders changed since the channel's watermark minus an overlap (or continues the run
    a previous invocation left unfinished, from its saved page token);
-3. stores every order of a page (:func:`import_one`; several at once), then saves the position: the
-   page token while pages remain, and, after the last page, the watermark (the channel's clock at the
-   first page). The cursor only moves after the orders it covers are stored;
+3. stores the orders of a page (:func:`store_page`: one batch look-up of which are stored, the new ones
+   written together, their workflows started several at once), then saves the position: the page token
+   while pages remain, and, after the last page, the watermark (the channel's clock at the first page).
+   The cursor only moves after the orders it covers are stored;
 4. stops cleanly before the deadline (the Lambda timeout) or when the channel's rate limit asks for a
    longer wait than the run has left: the next run resumes from the saved page.
 
-Exactly once: :func:`orderflow.service.create_order` writes each order with a guard item
-``ref#<channel>#<external id>`` in one transaction, so overlapping polls, retries, webhooks and
-concurrent imports all land on one order. An order that cannot be read is stored as
+Exactly once: a channel order's id is derived from the channel and its external id
+(:func:`orderflow.models.channel_order_id`) and its item is written only if absent, so overlapping polls,
+retries, webhooks and concurrent imports all land on one order (orders stored before, with a random id
+and a guard item ``ref#<channel>#<external id>``, are found through that guard item). An order that cannot be read is stored as
 ``needs_attention`` with the reason and its payload; it never blocks the rest of its page.
 """
 
@@ -24,7 +26,8 @@ from __future__ import annotations
 import json
 import logging
 import time
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -54,7 +57,7 @@ from orderflow.channels.ports import (
 )
 from orderflow.channels.webhooks import REFUSED, InvalidSignature, read_delivery
 from orderflow.errors import Conflict, NotFound, TransientError
-from orderflow.models import Address, Order, OrderLine, OrderStatus, new_id, utcnow
+from orderflow.models import Address, Order, OrderLine, OrderStatus, channel_order_id, new_id, utcnow
 from orderflow.ports import Ports
 
 log = logging.getLogger(__name__)
@@ -145,14 +148,7 @@ def import_one(channel_id: str, label: str, co: ChannelOrder, ports: Ports, know
 
     ``known``: the stored order if the caller looked it up already (None: it was not stored then).
     """
-    def out(kind: Kind, order_id: str | None = None, detail: str | None = None) -> Outcome:
-        return Outcome(external_id=co.external_id, kind=kind, order_id=order_id, detail=detail)
-
-    def existing() -> Order | None:
-        if known is NOT_LOOKED_UP:
-            return ports.orders.find_by_channel_ref(channel_id, co.external_id)
-        return known
-
+    out = _out(co)
     if known is not NOT_LOOKED_UP and known is not None:
         return _transition(known, co, label, ports, out)
     if co.state in (ChannelState.CANCELLED, ChannelState.CLOSED, ChannelState.FULFILLED):
@@ -161,31 +157,113 @@ def import_one(channel_id: str, label: str, co: ChannelOrder, ports: Ports, know
         if stored is None:
             return out("skipped", detail=f"{co.state_detail}: not imported")
         return _transition(stored, co, label, ports, out)
-    if co.order is None:
-        stored = existing()
-        if stored is not None:
-            return out("skipped", stored.order_id, "already stored")
-        order, created = ports.orders.create(attention_order(channel_id, label, co))
-        if not created:
-            return out("skipped", order.order_id, "already stored")
-        return out("failed", order.order_id, order.attention_reason)
-    if co.state == ChannelState.UNPAID:
-        stored = existing()
+    if known is NOT_LOOKED_UP:
+        stored = ports.orders.find_by_channel_ref(channel_id, co.external_id)
         if stored is not None:
             return _transition(stored, co, label, ports, out)
-        held = Order.from_new(co.order)
-        held.hold_reason = f"unpaid on {label} ({co.state_detail}); held until it is paid"
-        held.record("held", held.hold_reason)
-        order, created = ports.orders.create(held)
-        return out("new", order.order_id, "held: unpaid") if created else _transition(order, co, label, ports, out)
-    # Ready: store and start, once (the guard item makes a second create return the stored order).
-    if known is NOT_LOOKED_UP:
-        order, created = service.create_order(co.order, ports, check_skus=False)
-    else:
-        order, created = service.create_looked_up_order(co.order, ports)
-    if created:
-        return out("new", order.order_id)
-    return _transition(order, co, label, ports, out)
+    # Its id is derived from the channel and the external id: a second create returns the stored order.
+    order, created = ports.orders.create(new_order(channel_id, label, co))
+    if not created:
+        return _transition(order, co, label, ports, out)
+    orders.start_workflow(order, ports)
+    return created_outcome(order, out)
+
+
+def new_order(channel_id: str, label: str, co: ChannelOrder) -> Order:
+    """What to store for a channel order that is ready, unpaid (held) or could not be read (needs attention)."""
+    if co.order is None:
+        return attention_order(channel_id, label, co)
+    order = Order.from_new(co.order)
+    if co.state == ChannelState.UNPAID:
+        order.hold_reason = f"unpaid on {label} ({co.state_detail}); held until it is paid"
+        order.record("held", order.hold_reason)
+    return order
+
+
+def created_outcome(order: Order, out) -> Outcome:  # noqa: ANN001
+    if order.status == OrderStatus.NEEDS_ATTENTION:
+        return out("failed", order.order_id, order.attention_reason)
+    return out("new", order.order_id, "held: unpaid" if order.hold_reason else None)
+
+
+def store_page(channel_id: str, label: str, page: list[ChannelOrder], known: dict[str, Order], ports: Ports,
+               pool: ThreadPoolExecutor, attempts: int = 4) -> list[Outcome]:
+    """Store a page of channel orders, each once, in few round trips; the outcomes in the page's order.
+
+    ``known``: the page's stored orders (one batch look-up). The new orders are written together
+    (``ports.orders.create_many``: a transaction of conditional puts per up to 100 orders, instead of a
+    transaction of two items per order), then the workflows of those that are ready are started on
+    ``pool``; the orders stored before are brought up to date one by one (:func:`import_one`), on the
+    pool too, while the new ones are written. Each order's id is derived from the channel and its
+    external id, so its own conditional put keeps it single whoever else writes it at the same time (a
+    webhook, another import); an order that was stored meanwhile is taken as stored, and one that could
+    not be written with the others is written alone. A failing order does not stop the others: all of
+    them are done before its error is raised (the page is then read again by the next run). A crash
+    between storing and starting leaves a stored ``new`` order without an execution: the next run reads
+    the page again and starts it (:func:`_transition`), as does the reconciler after five minutes.
+    """
+    def retried(action: Callable[[], Outcome]) -> Callable[[], Outcome]:
+        return lambda: _with_retries(attempts, action)
+
+    def alone(co: ChannelOrder, stored: Order | None = NOT_LOOKED_UP) -> Future[Outcome]:
+        return pool.submit(retried(lambda: import_one(channel_id, label, co, ports, stored)))
+
+    done: dict[int, Outcome | Future[Outcome]] = {}
+    fresh: list[int] = []
+    in_batch: set[str] = set()
+    again: list[int] = []  # the same order twice in one page: after the first is stored
+    for i, co in enumerate(page):
+        stored = known.get(co.external_id)
+        if stored is not None or co.state in (ChannelState.CANCELLED, ChannelState.CLOSED, ChannelState.FULFILLED):
+            done[i] = alone(co, stored)
+        elif co.external_id in in_batch:
+            again.append(i)
+        else:
+            fresh.append(i)
+            in_batch.add(co.external_id)
+    batch = [new_order(channel_id, label, page[i]) for i in fresh]
+    try:
+        results = ports.orders.create_many(batch) if batch else []
+    except Exception as err:  # noqa: BLE001 - each order is written alone instead
+        log.warning("channel %s: %d orders not written together (%s: %s); writing them one by one", channel_id,
+                    len(batch), type(err).__name__, err)
+        results = [None] * len(batch)
+    for i, result in zip(fresh, results, strict=True):
+        co = page[i]
+        out = _out(co)
+        if result is None:
+            done[i] = alone(co, None)
+        elif not result[1]:  # stored meanwhile (a webhook, another import)
+            done[i] = pool.submit(retried(lambda order=result[0], co=co, out=out: _transition(order, co, label,
+                                                                                           ports, out)))
+        elif result[0].status == OrderStatus.NEW and not result[0].hold_reason:
+            done[i] = pool.submit(retried(lambda order=result[0], out=out: _started(order, ports, out)))
+        else:
+            done[i] = created_outcome(result[0], out)
+    for i in again:
+        done[i] = alone(page[i])
+    outcomes: list[Outcome] = []
+    error: Exception | None = None
+    for i in range(len(page)):
+        outcome = done[i]
+        try:
+            outcomes.append(outcome.result() if isinstance(outcome, Future) else outcome)
+        except Exception as err:  # noqa: BLE001 - raised once every order of the page is done
+            error = error or err
+    if error is not None:
+        raise error
+    return outcomes
+
+
+def _out(co: ChannelOrder):  # noqa: ANN202
+    def out(kind: Kind, order_id: str | None = None, detail: str | None = None) -> Outcome:
+        return Outcome(external_id=co.external_id, kind=kind, order_id=order_id, detail=detail)
+    return out
+
+
+def _started(order: Order, ports: Ports, out) -> Outcome:  # noqa: ANN001
+    orders.start_workflow(order, ports)  # named after the order: a second start is a no-op
+    return created_outcome(order, out)
 
 
 def _transition(order: Order, co: ChannelOrder, label: str, ports: Ports, out) -> Outcome:  # noqa: ANN001
@@ -239,7 +317,7 @@ def attention_order(channel_id: str, label: str, co: ChannelOrder) -> Order:
     partial = co.partial
     reason = f"the {label} order could not be read: {co.problem}"
     order = Order(
-        order_id=new_id("ord"), status=OrderStatus.NEEDS_ATTENTION, currency=partial.get("currency", "USD"),
+        order_id=channel_order_id(channel_id, co.external_id), status=OrderStatus.NEEDS_ATTENTION, currency=partial.get("currency", "USD"),
         channel=channel_id, external_id=co.external_id,
         shipping_address=partial.get("address") or UNKNOWN_ADDRESS,
         lines=[OrderLine(line_no=i, **line.model_dump()) for i, line in enumerate(partial.get("lines", []), 1)],
@@ -361,12 +439,7 @@ def _run(config: Any, channel: Any, cursor: Cursor, ports: Ports, store: Channel
             if run.bound is None:
                 run.bound = iso(page.server_time) if page.server_time else run.started_at
             known = lookup.lookup(config.channel_id, [co.external_id for co in page.orders])
-
-            def store_one(co: ChannelOrder, known: dict[str, Order] = known) -> Outcome:
-                return _with_retries(options.store_attempts, lambda: import_one(
-                    config.channel_id, label, co, ports, known.get(co.external_id)))
-
-            outcomes = list(pool.map(store_one, page.orders))
+            outcomes = store_page(config.channel_id, label, page.orders, known, ports, pool, options.store_attempts)
             for outcome in outcomes:
                 report.add(outcome)
                 if outcome.kind == "failed":

@@ -1,5 +1,8 @@
 """Imports from each sandbox channel into the local stack (moto, the real ASL, our handlers), over real
-sockets: paging, exactly once, cursor resume, 429s, malformed, cancelled and unpaid orders, concurrency."""
+sockets: paging, exactly once, cursor resume, 429s, malformed, cancelled and unpaid orders, concurrency;
+a page's orders in few round trips (one batch look-up, one transaction of conditional puts, each order's
+id derived from the channel and its external id), orders stored under the older scheme (a random id and
+a guard item) recognized, a transaction DynamoDB refuses, a crash between storing and starting."""
 
 from __future__ import annotations
 
@@ -14,9 +17,10 @@ import pytest
 from orderflow import service
 from orderflow.adapters.aws import client
 from orderflow.adapters.channel_store import ChannelStore, default_credentials
+from orderflow.adapters.dynamodb import to_item
 from orderflow.channels.http import Deadline, RetryPolicy
 from orderflow.channels.importing import ImportOptions, import_channel
-from orderflow.models import OrderStatus
+from orderflow.models import NewOrder, Order, OrderStatus, channel_order_id, new_id
 from orderflow_local.sandbox import AmazonSandbox, ShopifySandbox, WooCommerceSandbox
 from tests.integration.conftest import add_warehouse, execution_status, wait_for
 
@@ -315,3 +319,174 @@ def test_an_imported_order_runs_the_whole_workflow_through_the_real_asl(stack, p
     assert execution_status(stack, order.order_id)["status"] == "SUCCEEDED"
     types = [e.type for e in done.events]
     assert types[0] == "created" and "completed" in types
+
+
+# -- a page in few round trips ---------------------------------------------------------------------
+ADDRESS = {"name": "Ada Lovelace", "line1": "12 Analytical St", "city": "London", "postal_code": "N1 9GU",
+           "country": "GB"}
+
+
+def new_order(channel_id: str, external_id: str) -> NewOrder:
+    return NewOrder.model_validate({"channel": channel_id, "external_id": external_id, "shipping_address": ADDRESS,
+                                    "lines": [{"sku": "MUG", "quantity": 1, "unit_price": "9.50"}]})
+
+
+def store_old_scheme(ports, new: NewOrder) -> Order:
+    """What OrderRepository.create wrote before ids were derived: a random id, and the guard item
+    ``ref#<channel>#<external id>`` naming it, in one transaction."""
+    order = Order.from_new(new, order_id=new_id("ord"))
+    repo = ports.orders
+    guard = to_item({"order_id": f"ref#{order.channel}#{order.external_id}", "target": order.order_id})
+    client("dynamodb").transact_write_items(TransactItems=[
+        {"Put": {"TableName": repo.table, "Item": repo._to_item(order),
+                 "ConditionExpression": "attribute_not_exists(order_id)"}},
+        {"Put": {"TableName": repo.table, "Item": guard, "ConditionExpression": "attribute_not_exists(order_id)"}}])
+    return order
+
+
+class CallsFor:
+    """The DynamoDB calls that name one channel (its order ids, guard items or refs), by operation."""
+
+    def __init__(self, channel_id: str, external_ids: list[str]) -> None:
+        self.marks = [channel_id] + [channel_order_id(channel_id, e) for e in external_ids]
+        self.calls: Counter[str] = Counter()
+
+    def __enter__(self) -> CallsFor:
+        client("dynamodb").meta.events.register("provide-client-params.dynamodb.*", self._seen)
+        return self
+
+    def __exit__(self, *_) -> None:
+        client("dynamodb").meta.events.unregister("provide-client-params.dynamodb.*", self._seen)
+
+    def _seen(self, params, model, **_) -> None:
+        text = repr(params)
+        if any(mark in text for mark in self.marks):
+            self.calls[model.name] += 1
+
+
+def test_a_page_of_new_orders_costs_one_transaction_and_a_batch_look_up(quiet, connect):
+    channel = connect("woocommerce", page_size=20)
+    ids = [channel.shop.add_order() for _ in range(12)]
+    with CallsFor(channel.channel_id, ids) as seen:
+        report = channel.run(quiet)
+    assert (report.new, report.pages) == (12, 1)
+    # one read of the derived ids, one of the older scheme's guard items; one write for all twelve
+    assert seen.calls["BatchGetItem"] == 2 and seen.calls["TransactWriteItems"] == 1
+    assert seen.calls["PutItem"] == 0
+    for external_id in ids:
+        order = channel.stored(quiet, external_id)
+        assert order.order_id == channel_order_id(channel.channel_id, external_id)
+        assert len(refs(channel, external_id)) == 1 and quiet.workflow.starts[order.order_id] == 1
+    with CallsFor(channel.channel_id, ids) as seen:
+        again = channel.run(quiet)  # the overlap read again: found by the look-up, nothing written
+    assert (again.new, again.skipped) == (0, 12)
+    assert seen.calls["TransactWriteItems"] == 0 and seen.calls["BatchGetItem"] == 1
+
+
+def test_orders_stored_under_either_scheme_are_recognized_and_only_the_others_stored(quiet, connect):
+    channel = connect("shopify", page_size=10)
+    ids = [channel.shop.add_order() for _ in range(6)]
+    old = store_old_scheme(quiet, new_order(channel.channel_id, ids[1]))  # stored before this change
+    derived, created = quiet.orders.create(Order.from_new(new_order(channel.channel_id, ids[4])))  # a webhook
+    assert created and derived.order_id == channel_order_id(channel.channel_id, ids[4])
+    assert quiet.orders.find_by_channel_ref(channel.channel_id, ids[1]).order_id == old.order_id
+    report = channel.run(quiet)
+    assert (report.new, report.skipped, report.failed) == (4, 2, 0)
+    assert channel.stored(quiet, ids[1]).order_id == old.order_id
+    assert channel.stored(quiet, ids[4]).order_id == derived.order_id
+    for external_id in ids:
+        assert len(refs(channel, external_id)) == 1
+    # an order id derived for the old order was never written
+    with pytest.raises(Exception, match="not found"):
+        quiet.orders.get(channel_order_id(channel.channel_id, ids[1]))
+
+
+def test_two_imports_writing_the_same_page_at_once_store_each_order_once(quiet, connect):
+    channel = connect("woocommerce", page_size=20)
+    ids = [channel.shop.add_order() for _ in range(12)]
+    both = threading.Barrier(2, timeout=60)
+
+    class Colliding:
+        """Both runs write the page only once both have looked it up (and found nothing)."""
+
+        def __init__(self, real) -> None:
+            self.real = real
+
+        def create_many(self, orders):
+            both.wait()
+            return self.real.create_many(orders)
+
+        def __getattr__(self, name):
+            return getattr(self.real, name)
+
+    ports = copy.copy(quiet)
+    ports.orders = Colliding(quiet.orders)
+    reports = []
+
+    def run():
+        reports.append(channel.run(ports, lease_seconds=0.001))  # the lease does not keep them apart
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert len(reports) == 2
+    assert sorted((r.new, r.skipped) for r in reports) == [(0, 12), (12, 0)]
+    for external_id in ids:
+        assert len(refs(channel, external_id)) == 1
+        assert quiet.workflow.starts[channel.stored(quiet, external_id).order_id] >= 1
+
+
+def test_a_transaction_writes_the_orders_not_stored_yet_and_nothing_when_dynamodb_refuses_one(ports, uid):
+    repo = ports.orders
+    channel_id = f"tx-{uid}"
+    a, b, c = (Order.from_new(new_order(channel_id, e)) for e in ("a", "b", "c"))
+    stored_b, _ = repo.create(Order.from_new(new_order(channel_id, "b")))
+    results = repo.create_many([a, b, c])
+    assert [(o.order_id, created) for o, created in results] == [(a.order_id, True), (b.order_id, False),
+                                                                  (c.order_id, True)]
+    assert results[1][0].events[0].at == stored_b.events[0].at  # the stored order, not the one sent
+    # an item DynamoDB refuses (over 400 KB) cancels its whole transaction: none of the three is written
+    d, big, e = (Order.from_new(new_order(channel_id, x)) for x in ("d", "big", "e"))
+    big.channel_payload = "x" * 450_000
+    assert repo.create_many([d, big, e]) == [None, None, None]
+    assert all(repo.find_by_channel_ref(channel_id, x) is None for x in ("d", "big", "e"))
+    assert repo.create(d)[1] and repo.create(e)[1]  # written alone, as the importer then does
+    with pytest.raises(Exception, match="(?i)size"):
+        repo.create(big)
+    assert repo.find_by_channel_ref(channel_id, "big") is None
+
+
+def test_a_crash_after_the_page_is_stored_and_before_its_workflows_start_is_recovered_by_the_next_run(
+        quiet, connect):
+    channel = connect("amazon", page_size=10)
+    ids = [channel.shop.add_order() for _ in range(4)]
+    recording = quiet.workflow.start
+
+    def killed(order_id, *args):
+        raise RuntimeError("the Lambda was killed")
+
+    quiet.workflow.start = killed
+    with pytest.raises(RuntimeError, match="killed"):
+        channel.run(quiet)
+    stored = [channel.stored(quiet, e) for e in ids]
+    assert all(o is not None and o.status == OrderStatus.NEW for o in stored)  # whole orders, never started
+    assert not any(quiet.workflow.starts[o.order_id] for o in stored)
+    quiet.workflow.start = recording
+    rerun = channel.run(quiet)  # the cursor did not move past the page: it is read again
+    assert (rerun.new, rerun.skipped) == (0, 4)
+    assert all(quiet.workflow.starts[o.order_id] == 1 for o in stored)
+    assert all(len(refs(channel, e)) == 1 for e in ids)
+
+
+def test_an_order_written_in_a_page_transaction_reads_and_saves_like_any_other(quiet, connect):
+    channel = connect("woocommerce")
+    external_id = channel.shop.add_order(lines=[(channel.skus[0], 3), (channel.skus[1], 1)])
+    channel.run(quiet)
+    order = channel.stored(quiet, external_id)
+    assert [(line.sku, line.quantity, line.unit_price) for line in order.lines] == [
+        (channel.skus[0], 3, Decimal("10.00")), (channel.skus[1], 1, Decimal("4.50"))]
+    assert [e.type for e in order.events] == ["created"] and order.version == 0
+    saved = quiet.orders.update(order.order_id, lambda o: o.record("note", "checked"))
+    assert saved.version == 1 and quiet.orders.get(order.order_id).events[-1].type == "note"

@@ -37,6 +37,9 @@ class MemoryOrders:
         self.items[order.order_id] = order.model_dump_json()
         return self.get(order.order_id), True
 
+    def create_many(self, orders: list[Order]) -> list[tuple[Order, bool]]:
+        return [self.create(order) for order in orders]
+
     def save(self, order: Order) -> Order:
         stored = self.get(order.order_id)
         if stored.version != order.version:

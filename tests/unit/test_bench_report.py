@@ -35,3 +35,15 @@ def test_the_allocation_benchmark_makes_the_shape_it_is_asked_for():
     assert [(len(lines), len(warehouses)) for lines, warehouses, _, _ in cases] == [(10, 50)] * 3
     figures = decisions(3, lines_per_order=10, warehouse_count=50)
     assert figures["orders"] == 3 and figures["rule_engine_per_second"] > 0
+
+
+def test_the_import_figure_and_its_cpu_ratio_are_in_the_table(tmp_path):
+    (tmp_path / "import_throughput.json").write_text(json.dumps({
+        "orders": 5000, "channel": "woocommerce", "import": {"orders_per_second": 150.0},
+        "baseline_single_puts": {"puts_per_second": 200.0}, "ratio_import_to_puts": 0.75,
+        "cpu_ms_per_order": {"import": 2.5, "single_put": 2.0}, "ratio_import_to_puts_cpu": 0.8}))
+    assert report.headline(tmp_path)["import_ratio"] == 0.75
+    found = {row[0]: row[1:] for row in report.rows(tmp_path)}
+    assert found["import: 5000 orders from a sandbox woocommerce in one run"][-1] == "0.75"
+    assert any(label.strip().startswith("CPU per order") and values == ("2.5 ms", "2.0 ms per put", "0.8")
+               for label, values in found.items())
