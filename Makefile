@@ -57,11 +57,12 @@ build: install ## build the Lambda assets (.build/code and .build/layer) for CDK
 synth: build ## synthesize the CDK app offline into cdk.out, with cdk-nag checks
 	CDK_OUTDIR=cdk.out $(BIN)/python app.py
 
-bench: install ## benchmarks, each beside its baseline: end to end + cost, local stack, cold start, allocation + race, import (5,000 orders); the table
+bench: install ## benchmarks, each beside its baseline: end to end + cost, local stack, cold start, allocation + race, hot SKU, import (5,000 orders); the table
 	$(BIN)/python -m benchmarks.local_stack
 	$(BIN)/python -m benchmarks.end_to_end
 	$(BIN)/python -m benchmarks.cold_start
 	$(BIN)/python -m benchmarks.allocation --race 200:50
+	$(BIN)/python -m benchmarks.hot_sku
 	$(BIN)/python -m benchmarks.import_throughput --orders 5000
 	$(BIN)/python -m benchmarks.report
 

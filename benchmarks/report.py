@@ -93,6 +93,31 @@ def rows(folder: Path) -> list[tuple[str, str, str, str]]:
                         f"({race['seconds']} s)", f"{race['units_committed']} units committed, {race['paid']} paid, "
                         f"{race['awaiting_stock']} awaiting stock, {race['needs_attention']} needing attention",
                         f"{race['units']} units", "ok" if race["ok"] else "OVERSOLD or short"))
+    hot = _load(folder, "hot_sku")
+    if hot:
+        h, sp, plain, over, aws = hot["hot"], hot["spread"], hot["hot_unsharded"], hot["oversubscribed"], hot["aws"]
+        out.append((f"hot SKU: {hot['orders']} orders x 1 unit, one SKU in {hot['shards']} shards, against the same "
+                    f"orders over {hot['spread_skus']} SKUs ({hot['threads']} threads, best of {hot['rounds']})",
+                    f"{h['orders_per_second']} orders/s ({h['dynamodb_requests_per_order']} DynamoDB requests/order, "
+                    f"{h['fell_over']} fell over to another shard)",
+                    f"{sp['orders_per_second']} orders/s spread ({sp['dynamodb_requests_per_order']} requests/order)",
+                    f"{hot['ratio_hot_to_spread']}"))
+        out.append(("  exact counts at the end (units committed, reservation ledger entries, negative shards)",
+                    f"{h['units_committed']}, {h['ledger_reservations']}, {h['negative_shards']}; oversubscribed "
+                    f"({over['orders']} orders for {over['units_committed']} units): {over['reserved']} reserved, "
+                    f"{over['refused']} refused", f"{hot['orders']}, {hot['orders']}, 0",
+                    "ok" if hot["ok"] else "OVERSOLD or inexact"))
+        if "cpu_ratio_hot_to_spread" in hot:
+            out.append(("  CPU per order (one process: the client and moto), lowest of the rounds",
+                        f"{min(x['cpu_ms_per_order'] for x in hot['runs']['hot'])} ms",
+                        f"{min(x['cpu_ms_per_order'] for x in hot['runs']['spread'])} ms spread",
+                        f"{hot['cpu_ratio_hot_to_spread']}"))
+        out.append(("  one SKU, unsharded (same run)", f"{plain['orders_per_second']} orders/s", "",
+                    f"{hot['ratio_unsharded_to_spread']}"))
+        out.append((f"  on AWS (arithmetic): one SKU and warehouse, {hot['shards']} shards",
+                    f"{aws['sharded_reservations_per_second']} reservations/s",
+                    f"{aws['unsharded_reservations_per_second']}/s unsharded (1,000 WCU/s per item, 2 per "
+                    "transactional write)", ""))
     imp = _load(folder, "import_throughput")
     if imp:
         out.append((f"import: {imp['orders']} orders from a sandbox {imp['channel']} in one run",
@@ -110,6 +135,7 @@ def headline(folder: Path) -> dict[str, float | None]:
     """The figures issue 13 sets targets for, as top-level keys of summary.json (None: not measured)."""
     e2e, cold = _load(folder, "end_to_end") or {}, _load(folder, "cold_start") or {}
     alloc, imp = _load(folder, "allocation") or {}, _load(folder, "import_throughput") or {}
+    hot = _load(folder, "hot_sku") or {}
     ratios = cold.get("ratio_to_boto3", {})
     workflow = [r for module, r in ratios.items() if module != "functions.api.handler"]
     return {
@@ -119,7 +145,7 @@ def headline(folder: Path) -> dict[str, float | None]:
         "end_to_end_ratio": e2e.get("ratio_orders_per_second"),
         "allocation_decisions_per_s": (alloc.get("decisions_10_lines_50_warehouses") or {}).get("rule_engine_per_second"),
         "import_ratio": imp.get("ratio_import_to_puts"),
-        "hot_sku_ratio": None,  # not built yet (issue 13, item 6)
+        "hot_sku_ratio": hot.get("ratio_hot_to_spread"),
     }
 
 

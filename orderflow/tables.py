@@ -8,8 +8,12 @@ Access patterns:
   order by channel + external id (GSI ``by_channel_ref``; uniqueness is enforced by the order's id, derived
   from the channel and the external id and written only if absent; orders stored before that have a
   random id and a guard item ``ref#<channel>#<external id>`` naming it).
-- inventory: stock by sku and warehouse (``sku`` + ``warehouse_id``); stock by warehouse (GSI).
-- ledger: one item per stock change, keyed by its idempotency key; recent changes per sku (GSI).
+- inventory: stock by sku and warehouse (``sku`` + ``warehouse_id``); stock by warehouse (GSI). A hot
+  level split over K shards (``orderflow.adapters.stock_shards``) has K-1 more items keyed
+  ``{sku}#s{n}`` + ``{warehouse_id}#s{n}``, each in a partition of its own; reads sum them.
+- ledger: one item per stock change, keyed by its idempotency key; recent changes per sku (GSI; a sharded
+  level's reservations, ships and releases are filed under ``{sku}#s{n}``, so no index partition takes
+  all of a hot SKU's writes).
 - settings: warehouses and other seller configuration (``entity`` + ``id``).
 """
 

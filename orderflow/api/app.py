@@ -245,7 +245,8 @@ def complete(order_id: Annotated[str, Path(max_length=80, pattern=ID_PATTERN)]):
 #: tests/unit/test_api_routers.py holds this table to the routers' real routes.
 ROUTERS: dict[str, tuple[str, ...]] = {
     "orderflow.api.stock": (
-        "/inventory/<sku>/<warehouse_id>/adjustments", "/settings/allocation", "/reorder-rules",
+        "/inventory/<sku>/<warehouse_id>/adjustments", "/inventory/<sku>/<warehouse_id>/shards",
+        "/settings/allocation", "/reorder-rules",
         "/reorder-rules/<sku>", "/purchase-orders", "/purchase-orders/<po_id>", "/purchase-orders/<po_id>/submit",
         "/purchase-orders/<po_id>/receive"),
     "orderflow.api.channels": (

@@ -10,6 +10,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Path
 from pydantic import Field
 
 from orderflow import service
+from orderflow.adapters.stock_shards import MAX_SHARDS
 from orderflow.api.common import ports as api_ports
 from orderflow.api.openapi import ID_PATTERN
 from orderflow.errors import NotFound
@@ -50,6 +51,20 @@ def adjust_stock(sku: Annotated[Sku, Path()], warehouse_id: Annotated[Identifier
     released = service.release_waiting_orders(p) if adjustment.delta > 0 else []
     level = next(lv for lv in p.inventory.levels(sku) if lv.warehouse_id == warehouse_id)
     return {"level": level.model_dump(mode="json"), "applied": applied, "released_orders": released}
+
+
+class ShardsIn(Model):
+    shards: Count(ge=1, le=MAX_SHARDS) = Field(
+        description="Items the level is split over (each takes ~1,000 DynamoDB writes a second); only grows")
+
+
+@router.put("/inventory/<sku>/<warehouse_id>/shards")
+def shard_stock(sku: Annotated[Sku, Path()], warehouse_id: Annotated[Identifier, Path()], body: ShardsIn) -> dict:
+    """A hot SKU (a flash sale): split its level in this warehouse over ``shards`` items, so reservations
+    spread over them; reads still answer one level (the sums). The same count again evens the shards out."""
+    p = api_ports()
+    p.settings.warehouse(warehouse_id)  # 404 for a warehouse that does not exist
+    return p.inventory.set_shards(sku, warehouse_id, body.shards)
 
 
 # -- the allocation policy -----------------------------------------------------------------------

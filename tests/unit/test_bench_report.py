@@ -37,6 +37,24 @@ def test_the_allocation_benchmark_makes_the_shape_it_is_asked_for():
     assert figures["orders"] == 3 and figures["rule_engine_per_second"] > 0
 
 
+def test_the_hot_sku_ratio_and_its_exact_counts_come_from_the_hot_sku_benchmark(tmp_path):
+    from benchmarks.hot_sku import aws_arithmetic
+
+    def run(rate: float, reserved: int = 2000) -> dict:
+        return {"orders": 2000, "orders_per_second": rate, "reserved": reserved, "refused": 2000 - reserved,
+                "units_committed": reserved, "ledger_reservations": reserved, "negative_shards": 0, "fell_over": 3,
+                "dynamodb_requests_per_order": 3.0}
+    (tmp_path / "hot_sku.json").write_text(json.dumps({
+        "orders": 2000, "threads": 8, "shards": 8, "spread_skus": 200, "rounds": 2, "spread": run(100.0),
+        "hot": run(80.0), "hot_unsharded": run(95.0), "oversubscribed": run(90.0, reserved=1000),
+        "ratio_hot_to_spread": 0.8, "ratio_unsharded_to_spread": 0.95, "ok": True, "aws": aws_arithmetic(8)}))
+    assert report.headline(tmp_path)["hot_sku_ratio"] == 0.8
+    rows = report.rows(tmp_path)
+    assert rows[0][1].startswith("80.0 orders/s") and rows[0][2].startswith("100.0 orders/s") and rows[0][3] == "0.8"
+    assert rows[1][3] == "ok" and "1000 reserved, 1000 refused" in rows[1][1]
+    assert rows[3][1] == "4000 reservations/s" and rows[3][2].startswith("500/s unsharded")
+
+
 def test_the_import_figure_and_its_cpu_ratio_are_in_the_table(tmp_path):
     (tmp_path / "import_throughput.json").write_text(json.dumps({
         "orders": 5000, "channel": "woocommerce", "import": {"orders_per_second": 150.0},
