@@ -19,6 +19,7 @@ from __future__ import annotations
 import io
 import sys
 import threading
+from collections import Counter
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -39,7 +40,7 @@ class InProcessTransport:
 
     def __init__(self) -> None:
         self.endpoints: dict[str, Any] = {}  # "http://127.0.0.1:PORT" -> its WSGI app
-        self.calls = 0
+        self.calls: Counter[str] = Counter()  # requests answered, by endpoint
         self._lock = threading.Lock()
 
     def serve(self, endpoint: str, app: Any) -> None:
@@ -52,10 +53,11 @@ class InProcessTransport:
 
     def __call__(self, request: AWSPreparedRequest, **_: Any) -> AWSResponse | None:
         url = urlsplit(request.url)
-        app = self.endpoints.get(f"{url.scheme}://{url.netloc}")
+        endpoint = f"{url.scheme}://{url.netloc}"
+        app = self.endpoints.get(endpoint)
         if app is None:
             return None
-        self.calls += 1
+        self.calls[endpoint] += 1
         body = request.body
         if body is None:
             body = b""
