@@ -234,7 +234,7 @@ def test_a_seller_marks_a_sku_hot_over_the_api_and_its_stock_answers_as_before(s
         after = api.get(f"/inventory/{sku}").json()
         assert {k: after[k] for k in ("sku", "levels", "totals")} == {k: before[k] for k in ("sku", "levels", "totals")}
         assert api.put(f"/inventory/{sku}/{wid}/shards", json={"shards": 2}).status_code == 409  # only grows
-        assert api.put(f"/inventory/{sku}/{wid}/shards", json={"shards": 33}).status_code == 422
+        assert api.put(f"/inventory/{sku}/{wid}/shards", json={"shards": stock_shards.MAX_SHARDS + 1}).status_code == 422
         assert api.put(f"/inventory/{sku}/nowhere-{uid}/shards", json={"shards": 2}).status_code == 404
         # a count and an adjustment answer the level, summed
         assert api.put(f"/inventory/{sku}/{wid}", json={"on_hand": 60}).json()["available"] == 60
@@ -355,3 +355,17 @@ def test_a_transaction_conflict_on_a_count_is_a_retry_not_a_server_error(monkeyp
         inventory.set_on_hand("SKU", "w", 5)
     with pytest.raises(TransientError):
         inventory.change_on_hand("e1", "SKU", "w", 5, kind="receipt", reason="PO")
+
+
+def test_a_level_with_the_most_shards_is_read_whole(stack, ports, uid):
+    """Every read of a level with MAX_SHARDS shards fits one TransactGetItems (the fuzz test once found a
+    32-shard level answering 500: moto allows 25 items a transaction read)."""
+    sku, wid = f"HOT-{uid}", f"w-{uid}"
+    ports.inventory.set_on_hand(sku, wid, 3 * stock_shards.MAX_SHARDS + 1)
+    out = ports.inventory.set_shards(sku, wid, stock_shards.MAX_SHARDS)
+    assert out["shards"] == stock_shards.MAX_SHARDS
+    level = next(lv for lv in InventoryRepository().levels(sku) if lv.warehouse_id == wid)
+    assert level.available == 3 * stock_shards.MAX_SHARDS + 1
+    assert InventoryRepository().all_levels()[sku] == InventoryRepository().levels(sku)
+    with pytest.raises(ValueError):
+        ports.inventory.set_shards(sku, wid, stock_shards.MAX_SHARDS + 1)
