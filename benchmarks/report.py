@@ -30,8 +30,12 @@ def rows(folder: Path) -> list[tuple[str, str, str, str]]:
     if e2e:
         out.append((f"end to end: POST /orders -> completed ({e2e['orders']} orders, {e2e['workers']} workers)",
                     f"{e2e['orderflow']['orders_per_second']} orders/s",
-                    f"{e2e['baseline_noop']['orders_per_second']} orders/s (no-op handlers)",
+                    f"{e2e['baseline_noop']['orders_per_second']} orders/s (no-op handlers, same clients and API)",
                     f"{e2e['ratio_orders_per_second']}"))
+        bare = e2e.get("baseline_bare_workflow")
+        if bare:
+            out.append(("  the bare workflow: executions started directly, no API", "",
+                        f"{bare['orders_per_second']} orders/s", ""))
         for stage, figures in e2e["stages"].items():
             out.append((f"  stage {stage}", f"p50 {figures['p50_ms']:.0f} ms, p95 {figures['p95_ms']:.0f} ms", "", ""))
         cost = e2e.get("cost") or {}
