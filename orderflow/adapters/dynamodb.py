@@ -693,8 +693,8 @@ class InventoryRepository:
         (or as read, when there was nothing to settle); None if they kept changing under it."""
         for _ in range(stock_shards.ATTEMPTS):
             shards = self.shard_levels(sku, warehouse_id)
-            if not any(s["available"] < 0 or s["in_debt"] for s in shards):
-                return shards
+            if len(shards) <= 1 or not any(s["available"] < 0 or s["in_debt"] for s in shards):
+                return shards  # an unsharded level's one guard suffices: it is never marked
             total = sum(s["available"] for s in shards)
             if self._transact(self._spread(sku, warehouse_id, shards, total, utcnow(), guard_available=True)):
                 shares = stock_shards.split(total, len(shards))
@@ -788,7 +788,7 @@ class InventoryRepository:
         shards kept changing under it (reservations in flight): it is only ever an optimisation."""
         for _ in range(3):
             shards = self.shard_levels(sku, warehouse_id)
-            if any(s["available"] < 0 or s["in_debt"] for s in shards):
+            if len(shards) > 1 and any(s["available"] < 0 or s["in_debt"] for s in shards):
                 return self._settle(sku, warehouse_id) is not None
             moves = stock_shards.even_out([s["available"] for s in shards])
             if not moves or self._transact(self._shard_moves(sku, warehouse_id, moves, utcnow())):

@@ -369,3 +369,18 @@ def test_a_level_with_the_most_shards_is_read_whole(stack, ports, uid):
     assert InventoryRepository().all_levels()[sku] == InventoryRepository().levels(sku)
     with pytest.raises(ValueError):
         ports.inventory.set_shards(sku, wid, stock_shards.MAX_SHARDS + 1)
+
+
+def test_one_shard_on_a_level_that_owes_units_leaves_it_one_plain_item(stack, ports, uid):
+    """``shards: 1`` on an unsharded level below zero must not mark it: its one guard already refuses, and a
+    receipt must make it reservable again as ever."""
+    sku, wid = f"HOT-{uid}", f"w-{uid}"
+    inventory = ports.inventory
+    inventory.set_on_hand(sku, wid, 4)
+    inventory.levels(sku)
+    inventory.reserve(f"one_{uid}#1", [line(sku, wid, 4)])
+    inventory.set_on_hand(sku, wid, 2)  # available -2
+    inventory.set_shards(sku, wid, 1)
+    assert [s["in_debt"] for s in inventory.shard_levels(sku, wid)] == [False]
+    inventory.change_on_hand(f"po#{uid}", sku, wid, 3, kind="receipt", reason="PO")  # available 1
+    assert _reserve_each(sku, wid, uid, 3) == 1
