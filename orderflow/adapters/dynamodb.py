@@ -137,20 +137,28 @@ def _cancellation_codes(err: ClientError) -> list[str]:
     return [r.get("Code", "None") for r in err.response.get("CancellationReasons", [])]
 
 
-def batch_get(table: str, keys: list[str], key_name: str = "order_id") -> list[dict[str, Any]]:
-    """The items of these (distinct) keys that exist, read consistently, 100 keys per BatchGetItem."""
+def batch_get_items(table: str, keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The items of these (distinct) DynamoDB keys that exist, read consistently, 100 keys per BatchGetItem;
+    keys DynamoDB leaves unprocessed are asked again with backoff, then TransientError."""
     items: list[dict[str, Any]] = []
     for start in range(0, len(keys), 100):
-        pending: dict[str, Any] = {table: {"Keys": [{key_name: {"S": k}} for k in keys[start:start + 100]],
-                                           "ConsistentRead": True}}
-        while pending:
+        pending: dict[str, Any] = {table: {"Keys": keys[start:start + 100], "ConsistentRead": True}}
+        for attempt in range(10):
             with storage_errors():
                 resp = client("dynamodb").batch_get_item(RequestItems=pending)
             items.extend(resp.get("Responses", {}).get(table, []))
             pending = resp.get("UnprocessedKeys") or {}
-            if pending:
-                time.sleep(0.05)
+            if not pending:
+                break
+            time.sleep(min(0.05 * 2 ** attempt, 1.0))
+        else:
+            raise TransientError(f"DynamoDB left items of {table} unread; retry")
     return items
+
+
+def batch_get(table: str, keys: list[str], key_name: str = "order_id") -> list[dict[str, Any]]:
+    """:func:`batch_get_items` of string keys named ``key_name``."""
+    return batch_get_items(table, [{key_name: {"S": k}} for k in keys])
 
 
 def _order(item: dict[str, Any]) -> Order | None:
@@ -411,22 +419,8 @@ class InventoryRepository:
         return int(item["shards"]["N"]) if "shards" in item else 1
 
     def _batch_get(self, keys: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
-        """Shard items by their (sku, warehouse_id) key values, read consistently (100 keys a request)."""
-        found: dict[tuple[str, str], dict[str, Any]] = {}
-        for start in range(0, len(keys), 100):
-            pending: dict[str, Any] = {self.table: {"Keys": keys[start:start + 100], "ConsistentRead": True}}
-            for attempt in range(10):
-                with storage_errors():
-                    resp = client("dynamodb").batch_get_item(RequestItems=pending)
-                for item in resp.get("Responses", {}).get(self.table, []):
-                    found[(item["sku"]["S"], item["warehouse_id"]["S"])] = item
-                pending = resp.get("UnprocessedKeys") or {}
-                if not pending:
-                    break
-                time.sleep(min(0.05 * 2 ** attempt, 1.0))
-            else:
-                raise TransientError("DynamoDB left stock shards unread; retry")
-        return found
+        """Shard items by their (sku, warehouse_id) key values, read consistently."""
+        return {(item["sku"]["S"], item["warehouse_id"]["S"]): item for item in batch_get_items(self.table, keys)}
 
     def _summed(self, sku: str, item: dict[str, Any], parts: dict[tuple[str, str], dict[str, Any]]) -> StockLevel:
         """The level of a base item (shard 0) with its other shards' units added."""
@@ -632,24 +626,17 @@ class InventoryRepository:
                          "Item": to_item({"entry_id": entry_id, "sku": sku, "warehouse_id": warehouse_id,
                                           "kind": kind, "on_hand_change": delta, "committed_change": 0,
                                           "reason": reason, "at": now})}}
-        items = [{"Update": update}, entry]
-        try:
-            with storage_errors():
-                client("dynamodb").transact_write_items(TransactItems=items)
-        except ClientError as err:
-            if err.response["Error"]["Code"] != "TransactionCanceledException":
-                raise
-            codes = _cancellation_codes(err)
-            if len(codes) > 1 and codes[1] == "ConditionalCheckFailed":
+        codes = self._transact([{"Update": update}, entry], codes=True)
+        if codes is not None:
+            if codes[1] == "ConditionalCheckFailed":
                 return False
             if "TransactionConflict" in codes:
                 raise TransientError(f"the stock change of {sku} at {warehouse_id} met another write; retry",
-                                     sku=sku) from err
-            if codes and codes[0] == "ConditionalCheckFailed":
-                if len(self.shard_levels(sku, warehouse_id)) > 1:  # refused for being sharded, or short?
-                    return self._change_sharded(entry, sku, warehouse_id, delta, now)
-                raise self._cannot_take(sku, warehouse_id, delta) from err
-            raise
+                                     sku=sku)
+            # the level's condition: refused for being sharded, or short
+            if len(self.shard_levels(sku, warehouse_id)) > 1:
+                return self._change_sharded(entry, sku, warehouse_id, delta, now)
+            raise self._cannot_take(sku, warehouse_id, delta)
         self._changed([sku])
         return True
 
