@@ -21,7 +21,7 @@ import sys
 import threading
 from collections import Counter
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote_to_bytes, urlsplit
 
 from botocore.awsrequest import AWSPreparedRequest, AWSResponse
 from botocore.compat import HTTPHeaders
@@ -105,8 +105,6 @@ class InProcessTransport:
 
 def _unquote_path(path: str) -> str:
     """WSGI's PATH_INFO is the decoded path (as werkzeug's server gives it), bytes as latin-1."""
-    from urllib.parse import unquote_to_bytes
-
     return unquote_to_bytes(path).decode("latin-1")
 
 
