@@ -20,8 +20,10 @@ from pathlib import Path
 
 
 def make_cases(n: int, seed: int = 7, *, lines_per_order: int | None = None, warehouse_count: int | None = None):
-    """Orders of 1-10 lines over 5-50 warehouses, or of exactly ``lines_per_order`` over ``warehouse_count``."""
-    from orderflow.models import Address, OrderLine, StockLevel, Warehouse
+    """Orders of 1-10 lines over 5-50 warehouses, or of exactly ``lines_per_order`` over ``warehouse_count``:
+    (lines, warehouses, the units available of each line's SKU by warehouse as ``Inventory.available_for``
+    reads them for the workflow's Prepare, ship-to address)."""
+    from orderflow.models import Address, OrderLine, Warehouse
     from orderflow.rules.geo import _zip3
 
     rng = random.Random(seed)
@@ -35,8 +37,7 @@ def make_cases(n: int, seed: int = 7, *, lines_per_order: int | None = None, war
                                                 country="US")) for i in range(wcount)]
         lines = [OrderLine(line_no=i + 1, sku=sku, quantity=rng.randint(1, 4), unit_price="9.99")
                  for i, sku in enumerate(rng.sample(skus, lines_per_order or rng.randint(1, 10)))]
-        stock = {line.sku: [StockLevel(sku=line.sku, warehouse_id=w.warehouse_id, on_hand=rng.choice([0, 0, 2, 5, 20]))
-                            for w in warehouses] for line in lines}
+        stock = {line.sku: {w.warehouse_id: rng.choice([0, 0, 2, 5, 20]) for w in warehouses} for line in lines}
         ship_to = Address(name="c", line1="x", city="x", postal_code=rng.choice(prefixes) + "10", country="US")
         cases.append((lines, warehouses, stock, ship_to))
     return cases

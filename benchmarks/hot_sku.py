@@ -104,7 +104,7 @@ def race(label: str, prefix: str, skus: list[str], warehouse_id: str, orders: in
             inventory = local.inventory = InventoryRepository()
         sku = skus[i % len(skus)]
         for attempt in range(5):
-            inventory.levels_for([sku])  # the allocation's read
+            inventory.available_for([sku])  # the allocation's read
             try:
                 return inventory.reserve(order_rules.stock_key(order_ids[i], 1),
                                          [AllocatedLine(line_no=1, sku=sku, quantity=1, warehouse_id=warehouse_id)])

@@ -22,10 +22,13 @@ from pydantic import (
     ConfigDict,
     Field,
     PrivateAttr,
+    StrictBool,
     StringConstraints,
     computed_field,
     model_validator,
+    with_config,
 )
+from typing_extensions import TypedDict  # pydantic needs typing_extensions' TypedDict before Python 3.12
 
 Sku = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64,
                                        pattern=r"^[A-Za-z0-9][A-Za-z0-9._\-/]*$")]
@@ -290,12 +293,16 @@ class BackorderedLine(Model):
     quantity: int
 
 
-class CandidateNote(Model):
-    """What one rule decided about one warehouse, and why."""
+@with_config(ConfigDict(extra="forbid", str_strip_whitespace=True))
+class CandidateNote(TypedDict):
+    """What one rule decided about one warehouse, and why: ``note["reason"]``. A plain dict, validated with
+    the order that carries it (the same keys and types as a model, ``kept`` a real boolean): a plan of 10
+    lines over 50 warehouses carries some 55 notes, and as models they were a third of the decision's time
+    (issue 13)."""
 
     warehouse_id: str
     rule: str
-    kept: bool
+    kept: StrictBool
     reason: str
 
 

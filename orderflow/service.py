@@ -118,23 +118,22 @@ def release_waiting_orders(ports: Ports) -> list[str]:
         return []
     policy = ports.settings.allocation_policy()
     warehouses = ports.settings.warehouses()
-    levels = ports.inventory.levels_for(line.sku for o in waiting for line in o.outstanding())
+    available = ports.inventory.available_for(line.sku for o in waiting for line in o.outstanding())
     released = []
     for order in waiting:
         if not order.stock_wait_token:
             continue  # its execution is not waiting yet; it checks the stock itself when it gets there
         outstanding = order.outstanding()
         try:
-            plan = allocate(outstanding, warehouses, levels, policy=policy, channel=order.channel,
+            plan = allocate(outstanding, warehouses, available, policy=policy, channel=order.channel,
                             ship_to=order.shipping_address)
         except OrderflowError:
             continue
         if not orders.releases(plan, policy):
             continue
         for line in plan.lines:  # the units this order will take are no longer there for the next one
-            for level in levels[line.sku]:
-                if level.warehouse_id == line.warehouse_id:
-                    level.committed += line.quantity
+            units = available[line.sku]
+            units[line.warehouse_id] = units.get(line.warehouse_id, 0) - line.quantity
         if take_stock_wait_token(order.order_id, ports, resume=True):
             released.append(order.order_id)
     return released

@@ -135,18 +135,10 @@ def _allocated_lines(plan: list[tuple[int, str, int, str]]) -> list[AllocatedLin
     return out
 _backordered_line = _builder(BackorderedLine, ("line_no", "sku", "quantity"))
 
-if _plain(CandidateNote, ("warehouse_id", "rule", "kept", "reason")):
-    def _note(warehouse_id: str, rule: str, kept: bool, reason: str) -> CandidateNote:
-        note = _new(CandidateNote)
-        _setattr(note, "__dict__", {"warehouse_id": warehouse_id, "rule": rule, "kept": kept,
-                                    "reason": reason if len(reason) <= MAX_DETAIL else clip(reason)})
-        _setattr(note, "__pydantic_fields_set__", {"warehouse_id", "rule", "kept", "reason"})
-        _setattr(note, "__pydantic_extra__", None)
-        _setattr(note, "__pydantic_private__", None)
-        return note
-else:  # pragma: no cover
-    def _note(warehouse_id: str, rule: str, kept: bool, reason: str) -> CandidateNote:
-        return CandidateNote.model_construct(warehouse_id=warehouse_id, rule=rule, kept=kept, reason=clip(reason))
+def _note(warehouse_id: str, rule: str, kept: bool, reason: str) -> CandidateNote:
+    """A note (a plain dict) with its reason clipped to what the order item keeps."""
+    return {"warehouse_id": warehouse_id, "rule": rule, "kept": kept,
+            "reason": reason if len(reason) <= MAX_DETAIL else clip(reason)}
 
 
 #: Allocation's fields the planner gives; the others (decided_at, status, reserved_at) take their defaults
@@ -309,6 +301,17 @@ class _Ranking:
 
 # -- stock --------------------------------------------------------------------------------------------------
 
+#: What the planner reads: the units available (on hand less committed) of each SKU by warehouse, as
+#: ``Inventory.available_for`` answers it. ``allocate`` also takes the stock levels by SKU and reads them so.
+Availability = Mapping[str, Mapping[str, int]]
+Stock = Availability | Mapping[str, Sequence[StockLevel]]
+
+
+def _is_availability(stock: Stock) -> bool:
+    """Units by warehouse (a mapping per SKU), not lists of levels."""
+    return isinstance(next(iter(stock.values()), None), Mapping)
+
+
 def _available(stock: Mapping[str, Sequence[StockLevel]], skus: set[str]) -> dict[str, dict[str, int]]:
     """Units available (on hand less committed) of each of ``skus`` by warehouse; where one SKU and
     warehouse has several levels, the last one listed counts (whatever key it is listed under)."""
@@ -355,10 +358,11 @@ class _Shortfall(dict):
         return text
 
 
-def allocate(lines: Sequence[OrderLine], warehouses: Sequence[Warehouse], stock: Mapping[str, Sequence[StockLevel]],
+def allocate(lines: Sequence[OrderLine], warehouses: Sequence[Warehouse], stock: Stock,
              *, policy: AllocationPolicy | None = None, channel: str | None = None,
              ship_to: Address | None = None, plan_no: int = 1) -> Allocation:
-    """Plan which warehouse ships which quantity of each line; what cannot be placed is backordered."""
+    """Plan which warehouse ships which quantity of each line; what cannot be placed is backordered.
+    ``stock``: the units available of each SKU by warehouse (:data:`Availability`), or its stock levels."""
     policy = policy or AllocationPolicy()
     skus = [line.sku for line in lines]
     if not all(map(stock.get, skus)):
@@ -398,7 +402,7 @@ def allocate(lines: Sequence[OrderLine], warehouses: Sequence[Warehouse], stock:
             eligible = [by_number[no] for no in numbers]
 
     sku_set = set(skus)
-    available = _available(stock, sku_set)
+    available = stock if _is_availability(stock) else _available(stock, sku_set)  # type: ignore[arg-type]
     have = [available[sku] for sku in skus]  # line i's available units by warehouse
     repeated_skus = len(sku_set) < n
     plan: list[tuple[int, str, int, str]] = []  # (line_no, sku, quantity, warehouse)
@@ -568,14 +572,16 @@ def allocate(lines: Sequence[OrderLine], warehouses: Sequence[Warehouse], stock:
                        [_backordered_line(*b) for b in backordered], notes, clip(summary))
 
 
-def first_with_stock(lines: Sequence[OrderLine], warehouses: Sequence[Warehouse],
-                     stock: Mapping[str, Sequence[StockLevel]]) -> str | None:
+def first_with_stock(lines: Sequence[OrderLine], warehouses: Sequence[Warehouse], stock: Stock) -> str | None:
     """The simplest rule (the benchmark's baseline): the first warehouse, by id, holding every line."""
     need: dict[str, int] = {}
     for line in lines:
         need[line.sku] = need.get(line.sku, 0) + line.quantity
-    available = {(lvl.sku, lvl.warehouse_id): lvl.available for levels in stock.values() for lvl in levels}
+    available = stock if _is_availability(stock) else _available(stock, set(need))  # type: ignore[arg-type]
+    none: Mapping[str, int] = {}
+    by_sku = [(available.get(sku, none), qty) for sku, qty in need.items()]
     for w in sorted(warehouses, key=lambda w: w.warehouse_id):
-        if all(available.get((sku, w.warehouse_id), 0) >= qty for sku, qty in need.items()):
-            return w.warehouse_id
+        wid = w.warehouse_id
+        if all(units.get(wid, 0) >= qty for units, qty in by_sku):
+            return wid
     return None

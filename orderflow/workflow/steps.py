@@ -81,7 +81,7 @@ def plan_for(order: Order, ports: Ports, plan_no: int, setup: Setup | None = Non
     """Run the seller's rules over what the order still needs and the stock there is now."""
     setup = setup or Setup(ports)
     outstanding = order.outstanding()
-    stock = ports.inventory.levels_for(line.sku for line in outstanding)
+    stock = ports.inventory.available_for(line.sku for line in outstanding)
     return allocate(outstanding, setup.warehouses, stock, policy=setup.policy,
                     channel=order.channel, ship_to=order.shipping_address, plan_no=plan_no)
 

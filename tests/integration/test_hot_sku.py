@@ -55,9 +55,11 @@ def test_a_sharded_level_reads_as_one_and_an_unsharded_one_stays_one_item(stack,
     out = ports.inventory.set_shards(sku, wid, 4)
     assert out["shards"] == 4 and [s["available"] for s in out["shard_levels"]] == [25, 25, 25, 25]
     assert out["level"] == {"sku": sku, "warehouse_id": wid, "on_hand": 100, "committed": 0, "available": 100}
-    # every read answers the sums: levels, levels_for, all_levels (the stock screen, the sync sweep)
+    # every read answers the sums: levels, available_for (the planning read), all_levels (the stock screen,
+    # the sync sweep)
     assert ports.inventory.levels(sku) == before
-    assert InventoryRepository().levels_for([sku, "NO-SUCH-SKU"]) == {sku: before, "NO-SUCH-SKU": []}
+    assert InventoryRepository().available_for([sku, "NO-SUCH-SKU"]) == {
+        sku: {lv.warehouse_id: lv.available for lv in before}, "NO-SUCH-SKU": {}}
     assert InventoryRepository().all_levels()[sku] == sorted(before, key=lambda lv: lv.warehouse_id)
     assert InventoryRepository().known_skus([sku, "NO-SUCH-SKU"]) == {sku}
     # the shard items are keyed apart (their own partition each), never a level of their own

@@ -41,7 +41,7 @@ def test_happy_path_allocates_reserves_waits_for_tracking_and_completes(stack, p
     assert created
     paid = wait_for(ports, order.order_id, OrderStatus.PAID)
     assert paid.allocation.warehouses() == [f"near-{uid}"]
-    assert any(c.kept for c in paid.allocation.candidates)
+    assert any(c["kept"] for c in paid.allocation.candidates)
     assert paid.shipments[0].status == ShipmentStatus.AWAITING_TRACKING
     assert paid.fulfilment_token  # the waiting execution's one token is kept on the order
     near = {lv.warehouse_id: lv for lv in ports.inventory.levels(sku)}[f"near-{uid}"]

@@ -32,7 +32,8 @@ def _lines(numbers: Sequence[int]) -> str:
 
 
 def _note(warehouse_id: str, rule: str, kept: bool, reason: str) -> CandidateNote:
-    return CandidateNote.model_construct(warehouse_id=warehouse_id, rule=str(rule), kept=kept, reason=clip(reason))
+    # a note was a model here; it is a plain dict with the same four keys now (CandidateNote is a TypedDict)
+    return CandidateNote(warehouse_id=warehouse_id, rule=str(rule), kept=kept, reason=clip(reason))
 
 
 class _Context:

@@ -89,8 +89,8 @@ class MemoryLedger:
     def levels(self, sku: str) -> list[StockLevel]:
         return [lv.model_copy() for (s, _), lv in sorted(self.stock.items()) if s == sku]
 
-    def levels_for(self, skus: Iterable[str]) -> dict[str, list[StockLevel]]:
-        return {sku: self.levels(sku) for sku in set(skus)}
+    def available_for(self, skus: Iterable[str]) -> dict[str, dict[str, int]]:
+        return {sku: {lv.warehouse_id: lv.available for lv in self.levels(sku)} for sku in set(skus)}
 
     def known_skus(self, skus: Iterable[str]) -> set[str]:
         return {s for s in skus if any(k[0] == s for k in self.stock)}

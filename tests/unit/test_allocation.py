@@ -34,8 +34,8 @@ def test_equal_priority_warehouses_the_closest_ships():
     warehouses = [wh("reno", zip_code="89502"), wh("newark", zip_code="07114")]
     plan = allocate([line(1, "A", 1)], warehouses, stock(("A", "reno", 5), ("A", "newark", 5)), ship_to=NYC)
     assert where(plan) == [(1, "newark", 1)]
-    dropped = next(n for n in plan.candidates if n.warehouse_id == "reno" and not n.kept)
-    assert dropped.rule == Rule.CLOSEST and "km away" in dropped.reason
+    dropped = next(n for n in plan.candidates if n["warehouse_id"] == "reno" and not n["kept"])
+    assert dropped["rule"] == Rule.CLOSEST and "km away" in dropped["reason"]
 
 
 def test_one_warehouse_holding_every_line_beats_a_split_even_when_farther():
@@ -73,7 +73,7 @@ def test_a_channel_pinned_to_a_warehouse_goes_there_only():
     assert where(allocate([line(1, "A", 1)], warehouses, levels, policy=policy, channel="amazon")) == [(1, "fba", 1)]
     assert where(allocate([line(1, "A", 1)], warehouses, levels, policy=policy, channel="shop")) == [(1, "own", 1)]
     plan = allocate([line(1, "A", 1)], warehouses, levels, policy=policy, channel="amazon")
-    assert any(n.rule == Rule.PINNED and n.warehouse_id == "own" and "channel amazon" in n.reason
+    assert any(n["rule"] == Rule.PINNED and n["warehouse_id"] == "own" and "channel amazon" in n["reason"]
                for n in plan.candidates)
 
 
@@ -121,7 +121,7 @@ def test_committed_stock_is_not_available_and_repeated_skus_add_up():
 def test_every_candidate_is_explained():
     warehouses = [wh("a", 1), wh("b", 2)]
     plan = allocate([line(1, "X", 3)], warehouses, stock(("X", "a", 1), ("X", "b", 5)))
-    notes = {(n.warehouse_id, n.rule, n.kept): n.reason for n in plan.candidates}
+    notes = {(n["warehouse_id"], n["rule"], n["kept"]): n["reason"] for n in plan.candidates}
     assert notes[("a", Rule.STOCK, False)] == "X needs 3, has 1"
     assert notes[("b", Rule.STOCK, True)] == "holds every line"
     assert plan.rule_set.startswith("policy/1: pinned > stock > fewest_shipments")
