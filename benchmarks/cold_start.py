@@ -1,6 +1,7 @@
 """Cold start: the import time of each Lambda handler module in a fresh interpreter, beside
 ``import boto3`` alone measured the same way in the same run (what every function pays at least), and beside
-the floor all handlers share (:data:`FLOOR`: boto3, Powertools and pydantic, before any orderflow code).
+the floor all handlers share (:data:`FLOOR`: botocore's clients, Powertools and pydantic, before any orderflow
+code; the functions' AWS clients are botocore's, so no handler imports boto3 itself).
 
     python -m benchmarks.cold_start [--runs 7] [--json bench-results/cold_start.json] [--no-first-call]
 
@@ -29,9 +30,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PROBE = ("import time; t, c = time.perf_counter(), time.process_time(); {statement}; "
          "print(time.perf_counter() - t, time.process_time() - c)")
-#: What every handler imports before any orderflow code: boto3, Powertools (any of its modules loads its package:
-#: Logger, Metrics and the Tracer module) and pydantic with the constrained types the models use.
-FLOOR = "import boto3, aws_lambda_powertools; from pydantic import BaseModel, StringConstraints"
+#: What every handler imports before any orderflow code: botocore's session and clients (what
+#: ``orderflow.adapters.aws`` creates clients with), Powertools (any of its modules loads its package: Logger,
+#: Metrics and the Tracer module) and pydantic with the constrained types the models use.
+FLOOR = ("import botocore.session, botocore.client, aws_lambda_powertools; "
+         "from pydantic import BaseModel, StringConstraints")
 ENV = {"PATH": "/usr/bin:/bin", "POWERTOOLS_TRACE_DISABLED": "true", "AWS_DEFAULT_REGION": "us-east-1",
        "PYTHONDONTWRITEBYTECODE": "1"}
 
@@ -185,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     (base, base_cpu), (floor, floor_cpu), rows = times.pop("boto3"), times.pop("floor"), times
     print(f"{'module':<40}{'wall ms':>9}{'x boto3':>9}{'cpu ms':>9}{'x boto3':>9}")
     print(f"{'boto3 (baseline)':<40}{base * 1000:>9.0f}{1:>9.2f}{base_cpu * 1000:>9.0f}{1:>9.2f}")
-    print(f"{'floor: boto3 + Powertools + pydantic':<40}{floor * 1000:>9.0f}{floor / base:>9.2f}"
+    print(f"{'floor: botocore + Powertools + pydantic':<40}{floor * 1000:>9.0f}{floor / base:>9.2f}"
           f"{floor_cpu * 1000:>9.0f}{floor_cpu / base_cpu:>9.2f}")
     for module, (t, c) in rows.items():
         print(f"{module:<40}{t * 1000:>9.0f}{t / base:>9.2f}{c * 1000:>9.0f}{c / base_cpu:>9.2f}")

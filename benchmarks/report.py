@@ -10,12 +10,20 @@ import argparse
 import json
 import os
 import platform
+import re
 import sys
 from pathlib import Path
 from typing import Any
 
 #: EventBridge Scheduler after its free tier, per invocation (read with the other prices).
 SCHEDULER_PER_INVOCATION = 1.00 / 1_000_000
+
+#: The handler modules the order workflow's state machine invokes, read from its ASL (``${PrepareFunctionArn}``
+#: -> functions.prepare.handler); the other functions consume queues and schedules.
+STATE_MACHINE_STEPS = frozenset(
+    f"functions.{re.sub(r'(?<!^)(?=[A-Z])', '_', name).lower()}.handler"
+    for name in re.findall(r"\$\{(\w+)FunctionArn\}",
+                           (Path(__file__).resolve().parent.parent / "statemachines" / "order_workflow.asl.json").read_text()))
 
 
 def _load(folder: Path, name: str) -> dict[str, Any] | None:
@@ -73,9 +81,14 @@ def rows(folder: Path) -> list[tuple[str, str, str, str]]:
                         f"{min(cpu['ratio_to_boto3'].values())}-{max(cpu['ratio_to_boto3'].values())}x"))
         if cold.get("floor"):
             floor = cold["floor"]
-            out.append(("  floor every handler shares: boto3 + Powertools + pydantic, before any orderflow code",
+            out.append(("  floor every handler shares: botocore + Powertools + pydantic, before any orderflow code",
                         f"{floor['ms']:.0f} ms (CPU {floor['cpu_ms']:.0f} ms)", f"{cold['boto3_ms']:.0f} ms",
                         f"{floor['ratio_to_boto3']}x (CPU {floor['cpu_ratio_to_boto3']}x)"))
+        steps = {m: r for m, r in cold["ratio_to_boto3"].items() if m in STATE_MACHINE_STEPS}
+        if steps:
+            out.append(("  the state machine's own steps (Prepare, Fulfill)",
+                        ", ".join(f"{m.split('.')[1]} {cold['handlers_ms'][m]:.0f} ms" for m in steps),
+                        f"{cold['boto3_ms']:.0f} ms", f"{max(steps.values())}x"))
         for clock, first in (cold.get("prepare_first_call") or {}).items():
             out.append((f"  Prepare: import + first invocation ({clock})",
                         f"{first['import_and_first_call_ms']:.0f} ms (import {first['import_ms']:.0f} ms)",
@@ -145,6 +158,8 @@ def headline(folder: Path) -> dict[str, float | None]:
     return {
         "cost_per_1000_orders_usd": (e2e.get("cost") or {}).get("total_per_1000_orders_usd"),
         "cold_start_workflow_ratio": max(workflow) if workflow else None,
+        # the handlers the order workflow's state machine invokes (the others consume queues and schedules)
+        "cold_start_state_machine_ratio": max((r for m, r in ratios.items() if m in STATE_MACHINE_STEPS), default=None),
         "cold_start_api_ratio": ratios.get("functions.api.handler"),
         "end_to_end_ratio": e2e.get("ratio_orders_per_second"),
         "allocation_decisions_per_s": (alloc.get("decisions_10_lines_50_warehouses") or {}).get("rule_engine_per_second"),

@@ -14,7 +14,6 @@ from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from orderflow.adapters import stock_shards
@@ -37,9 +36,6 @@ from orderflow.settings import Settings, get_settings
 M = TypeVar("M", bound=Document)
 
 log = logging.getLogger(__name__)
-
-_ser = TypeSerializer()
-_de = TypeDeserializer()
 
 TRANSIENT_CODES = {
     "ProvisionedThroughputExceededException",
@@ -74,7 +70,16 @@ def _typed(value: Any) -> dict[str, Any]:
         return {"NULL": True}
     if kind is int and -_INT_LIMIT < value < _INT_LIMIT:
         return {"N": str(value)}
-    return _ser.serialize(value)
+    return _boto3_types().TypeSerializer().serialize(value)
+
+
+def _boto3_types() -> Any:
+    """boto3's DynamoDB type (de)serializers, for what the plain conversions here leave to them (Decimal,
+    sets, binary): imported on that first use, since ``boto3.dynamodb`` imports the whole of boto3 (some
+    25 ms of every function's cold start, which the clients, on botocore, do not need)."""
+    from boto3.dynamodb import types
+
+    return types
 
 
 #: DynamoDB numbers have 38 digits of precision; larger integers go to boto3's serializer (which refuses them).
@@ -101,8 +106,27 @@ def _units(item: dict[str, Any], attribute: str) -> int:
     return int(value["N"]) if value is not None else 0
 
 
+def _untyped(value: dict[str, Any]) -> Any:
+    """An attribute value as ``_plain(TypeDeserializer().deserialize(value))`` gives it: str, int (an integral
+    number), str (any other number, as written), bool, None, dict, list; binary and sets through boto3's own."""
+    kind, data = next(iter(value.items()))
+    if kind == "S":
+        return data
+    if kind == "M":
+        return {k: _untyped(v) for k, v in data.items()}
+    if kind == "N":
+        return _plain(Decimal(data))
+    if kind == "L":
+        return [_untyped(v) for v in data]
+    if kind == "BOOL":
+        return data
+    if kind == "NULL":
+        return None
+    return _plain(_boto3_types().TypeDeserializer().deserialize(value))
+
+
 def from_item(item: dict[str, Any]) -> dict[str, Any]:
-    return {k: _plain(_de.deserialize(v)) for k, v in item.items()}
+    return {k: _untyped(v) for k, v in item.items()}
 
 
 @contextmanager

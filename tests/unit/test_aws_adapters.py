@@ -361,3 +361,29 @@ def test_a_throttled_resume_is_tried_again_then_handed_to_the_callers_retry(monk
     with pytest.raises(ClientError):  # not the service's trouble: raised at once, never retried
         gateway.resume("tok", {})
     assert len(fake.calls) == 1
+
+
+def test_items_read_back_as_boto3s_deserializer_and_the_plain_numbers_give_them():
+    """``from_item`` reads attribute values itself (boto3 is not imported by the functions): the same values
+    as ``_plain(TypeDeserializer().deserialize(v))`` for every DynamoDB type, numbers of every shape included."""
+    from decimal import Decimal
+
+    from boto3.dynamodb.types import Binary, TypeDeserializer
+
+    from orderflow.adapters.dynamodb import _plain, from_item
+
+    item = {
+        "s": {"S": "text"}, "empty": {"S": ""}, "int": {"N": "42"}, "neg": {"N": "-7"}, "zero": {"N": "0"},
+        "dec": {"N": "19.99"}, "trailing": {"N": "1.50"}, "integral_dec": {"N": "3.0"}, "exp": {"N": "1E+2"},
+        "small": {"N": "1E-7"}, "big": {"N": "1" + "0" * 37}, "t": {"BOOL": True}, "f": {"BOOL": False},
+        "null": {"NULL": True}, "map": {"M": {"a": {"N": "1"}, "b": {"L": [{"S": "x"}, {"N": "2.5"}, {"NULL": True}]}}},
+        "list": {"L": [{"M": {}}, {"L": []}, {"BOOL": False}]}, "bin": {"B": b"\x00\x01"},
+        "ss": {"SS": ["a", "b"]}, "ns": {"NS": ["1", "2.5"]}, "bs": {"BS": [b"x"]},
+    }
+    expected = {k: _plain(TypeDeserializer().deserialize(v)) for k, v in item.items()}
+    assert from_item(item) == expected
+    assert type(from_item(item)["integral_dec"]) is int and from_item(item)["trailing"] == "1.50"
+    assert from_item(item)["bin"] == Binary(b"\x00\x01") and from_item(item)["ns"] == {Decimal("1"), Decimal("2.5")}
+    # and what to_item writes reads back as it was
+    plain = {"id": "o1", "n": 3, "price": "9.99", "flag": True, "none": None, "lines": [{"sku": "A", "q": 2}]}
+    assert from_item(to_item(plain)) == plain

@@ -20,7 +20,7 @@ def test_summary_carries_each_target_figure_or_none(tmp_path):
                                                           "decisions_10_lines_50_warehouses": heavy}))
     figures = report.headline(tmp_path)
     assert figures == {"cost_per_1000_orders_usd": None, "cold_start_workflow_ratio": 1.5,
-                       "cold_start_api_ratio": 2.5, "end_to_end_ratio": None, "allocation_decisions_per_s": 1234,
+                       "cold_start_state_machine_ratio": 1.3, "cold_start_api_ratio": 2.5, "end_to_end_ratio": None, "allocation_decisions_per_s": 1234,
                        "import_ratio": None, "hot_sku_ratio": None}
     assert report.main(["--results", str(tmp_path)]) == 0
     summary = json.loads((tmp_path / "summary.json").read_text())
