@@ -61,7 +61,7 @@ class Meter:
     def install(self) -> None:
         from orderflow.adapters.aws import _session, client
 
-        _session().events.register("after-call.*.*", self._after)
+        _session().register("after-call.*.*", self._after)  # the clients' botocore session
         client.cache_clear()  # clients made before this would not report to the meter
 
     def thread_calls(self) -> int:

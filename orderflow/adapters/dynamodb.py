@@ -109,7 +109,10 @@ def _units(item: dict[str, Any], attribute: str) -> int:
 def _untyped(value: dict[str, Any]) -> Any:
     """An attribute value as ``_plain(TypeDeserializer().deserialize(value))`` gives it: str, int (an integral
     number), str (any other number, as written), bool, None, dict, list; binary and sets through boto3's own."""
-    kind, data = next(iter(value.items()))
+    try:
+        (kind, data), = value.items()
+    except ValueError:  # not one type and value: boto3's deserializer says what is wrong
+        return _plain(_boto3_types().TypeDeserializer().deserialize(value))
     if kind == "S":
         return data
     if kind == "M":
@@ -548,8 +551,8 @@ class InventoryRepository:
                 warehouse_id = item["warehouse_id"]["S"]
                 available = _units(item, "on_hand") - _units(item, "committed")
                 shards = self._shard_count(item)
+                self._learn(sku, warehouse_id, shards)  # an unsharded level's short reservation needs no re-read
                 if shards > 1:
-                    self._learn(sku, warehouse_id, shards)
                     for n in range(1, shards):
                         part = parts.get((stock_shards.suffixed(sku, n), stock_shards.suffixed(warehouse_id, n)))
                         if part is not None:

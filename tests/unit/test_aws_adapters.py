@@ -118,6 +118,22 @@ def test_every_skus_levels_in_one_scan_of_every_page(ddb):
     assert fake.calls[1][1]["ExclusiveStartKey"] == {"k": {"S": "x"}}
 
 
+def test_the_planning_read_answers_units_available_and_learns_each_levels_shard_count(ddb):
+    """``available_for``: on hand less committed by warehouse (a sharded level summed over its shards, a shard
+    owing units counted as negative), {} for an SKU with no level; and the shard count of every level read,
+    1 included, so a short reservation on an unsharded level is refused without reading it again."""
+    from orderflow.adapters.dynamodb import InventoryRepository
+
+    def item(sku: str, warehouse: str, on_hand: int, committed: int, **more: int) -> dict:
+        return to_item({"sku": sku, "warehouse_id": warehouse, "on_hand": on_hand, "committed": committed, **more})
+    fake = ddb(query=[{"Items": [item("A", "w1", 5, 2), item("A", "w2", 10, 1, shards=3)]}, {"Items": []}],
+               batch_get_item={"Responses": {"inventory": [item("A#s1", "w2#s1", 4, 6), item("A#s2", "w2#s2", 3, 0)]}})
+    inventory = InventoryRepository(SimpleNamespace(inventory_table="inventory", ledger_table="ledger"))
+    assert inventory.available_for(["A", "NONE", "A"]) == {"A": {"w1": 3, "w2": 10}, "NONE": {}}
+    assert [c for c, _ in fake.calls] == ["query", "query", "batch_get_item"]
+    assert inventory._shards == {("A", "w1"): 1, ("A", "w2"): 3}
+
+
 def test_a_query_reads_eventually_consistent_unless_asked(ddb):
     fake = ddb(query={"Items": []})
     DocumentStore(table="settings").query("e")

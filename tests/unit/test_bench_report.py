@@ -65,3 +65,23 @@ def test_the_import_figure_and_its_cpu_ratio_are_in_the_table(tmp_path):
     assert found["import: 5000 orders from a sandbox woocommerce in one run"][-1] == "0.75"
     assert any(label.strip().startswith("CPU per order") and values == ("2.5 ms", "2.0 ms per put", "0.8")
                for label, values in found.items())
+
+
+def test_the_end_to_end_meter_counts_the_calls_of_clients_made_after_it_is_installed():
+    """The cost figure counts AWS calls through a hook on the clients' botocore session (``aws._session``)."""
+    from botocore.stub import Stubber
+
+    from benchmarks.end_to_end import Meter
+    from orderflow.adapters import aws
+
+    meter = Meter()
+    meter.install()
+    try:
+        sfn = aws.client("stepfunctions")
+        with Stubber(sfn) as stub:
+            stub.add_response("list_state_machines", {"stateMachines": []})
+            sfn.list_state_machines()
+        assert meter.calls == {"stepfunctions:ListStateMachines": 1} and meter.thread_calls() == 1
+    finally:
+        aws._session().unregister("after-call.*.*", meter._after)
+        aws.reset_clients()
