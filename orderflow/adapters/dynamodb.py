@@ -461,13 +461,24 @@ class InventoryRepository:
         warehouse_id = data["warehouse_id"]
         shards = int(data.get("shards", 1))
         self._learn(sku, warehouse_id, shards)
-        for n in range(1, shards):
-            key = stock_shards.shard_key(sku, warehouse_id, n)
-            part = parts.get((key["sku"]["S"], key["warehouse_id"]["S"]))
-            if part is not None:
-                data["on_hand"] = data.get("on_hand", 0) + int(part["on_hand"]["N"])
-                data["committed"] = data.get("committed", 0) + int(part["committed"]["N"])
+        if shards > 1:
+            on_hand, committed = self._other_shards_units(sku, warehouse_id, shards, parts)
+            data["on_hand"] = data.get("on_hand", 0) + on_hand
+            data["committed"] = data.get("committed", 0) + committed
         return StockLevel.model_validate(data)
+
+    @staticmethod
+    def _other_shards_units(sku: str, warehouse_id: str, shards: int,
+                            parts: dict[tuple[str, str], dict[str, Any]]) -> tuple[int, int]:
+        """(on hand, committed) of the level's shards 1 to ``shards - 1`` as read into ``parts`` (by their
+        key values); a shard not there counts nothing."""
+        on_hand = committed = 0
+        for n in range(1, shards):
+            part = parts.get((stock_shards.suffixed(sku, n), stock_shards.suffixed(warehouse_id, n)))
+            if part is not None:
+                on_hand += _units(part, "on_hand")
+                committed += _units(part, "committed")
+        return on_hand, committed
 
     def _snapshot(self, sku: str, item: dict[str, Any]) -> StockLevel:
         """A sharded level summed from one TransactGetItems of all its shards: a move between shards (a
@@ -553,10 +564,8 @@ class InventoryRepository:
                 shards = self._shard_count(item)
                 self._learn(sku, warehouse_id, shards)  # an unsharded level's short reservation needs no re-read
                 if shards > 1:
-                    for n in range(1, shards):
-                        part = parts.get((stock_shards.suffixed(sku, n), stock_shards.suffixed(warehouse_id, n)))
-                        if part is not None:
-                            available += _units(part, "on_hand") - _units(part, "committed")
+                    on_hand, committed = self._other_shards_units(sku, warehouse_id, shards, parts)
+                    available += on_hand - committed
                 units[warehouse_id] = available
         return out
 

@@ -307,9 +307,11 @@ Availability = Mapping[str, Mapping[str, int]]
 Stock = Availability | Mapping[str, Sequence[StockLevel]]
 
 
-def _is_availability(stock: Stock) -> bool:
-    """Units by warehouse (a mapping per SKU), not lists of levels."""
-    return isinstance(next(iter(stock.values()), None), Mapping)
+def _availability(stock: Stock, skus: set[str]) -> Availability:
+    """``stock`` as units by warehouse: as given when it is (a mapping per SKU), else read from the levels."""
+    if isinstance(next(iter(stock.values()), None), Mapping):
+        return stock  # type: ignore[return-value]
+    return _available(stock, skus)  # type: ignore[arg-type]
 
 
 def _available(stock: Mapping[str, Sequence[StockLevel]], skus: set[str]) -> dict[str, dict[str, int]]:
@@ -402,7 +404,7 @@ def allocate(lines: Sequence[OrderLine], warehouses: Sequence[Warehouse], stock:
             eligible = [by_number[no] for no in numbers]
 
     sku_set = set(skus)
-    available = stock if _is_availability(stock) else _available(stock, sku_set)  # type: ignore[arg-type]
+    available = _availability(stock, sku_set)
     have = [available[sku] for sku in skus]  # line i's available units by warehouse
     repeated_skus = len(sku_set) < n
     plan: list[tuple[int, str, int, str]] = []  # (line_no, sku, quantity, warehouse)
@@ -577,7 +579,7 @@ def first_with_stock(lines: Sequence[OrderLine], warehouses: Sequence[Warehouse]
     need: dict[str, int] = {}
     for line in lines:
         need[line.sku] = need.get(line.sku, 0) + line.quantity
-    available = stock if _is_availability(stock) else _available(stock, set(need))  # type: ignore[arg-type]
+    available = _availability(stock, set(need))
     none: Mapping[str, int] = {}
     by_sku = [(available.get(sku, none), qty) for sku, qty in need.items()]
     for w in sorted(warehouses, key=lambda w: w.warehouse_id):
